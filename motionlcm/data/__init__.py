@@ -1,0 +1,1 @@
+"""Motion data: the HumanML3D representation, skeletons, captions, datasets and BVH import."""

@@ -1,0 +1,1 @@
+"""File formats at the edges of the system (numpy only)."""
