@@ -1,0 +1,114 @@
+"""The `motionlcm` command line: one console script, argparse subcommands, heavy imports inside commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from motionlcm import __version__
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _split_ratios(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three numbers like 0.8,0.05,0.15, got {text!r}") from None
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected three numbers (train,val,test), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- data
+
+
+def cmd_import_bvh(args: argparse.Namespace) -> int:
+    from motionlcm.data.bvh_import import import_bvh_library, summarize
+
+    summary = import_bvh_library(
+        args.src_dir, args.output, args.rig, args.captions, mirror=args.mirror, seed=args.seed,
+        skip_bad=args.skip_bad, workers=args.workers, split_ratios=args.split, force=args.force,
+        progress=not args.quiet,
+    )
+    print(summarize(summary))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from motionlcm.data.check import check_dataset
+
+    report = check_dataset(Path(args.dataset_dir))
+    print(report.format())
+    return 1 if report.errors else 0
+
+
+def _add_data_commands(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="prepare and check datasets", formatter_class=_Formatter,
+                          description="Prepare and check HumanML3D-format datasets.")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="{import-bvh,check}")
+
+    imp = data_sub.add_parser(
+        "import-bvh", formatter_class=_Formatter, help="turn a BVH motion-capture library into a dataset",
+        description="Convert every .bvh file under SRC_DIR into a HumanML3D-format dataset (263-d features, "
+        "22 SMPL joints, 20 fps, captions, seeded splits, Mean/Std of the training split). The output is "
+        "written to a temporary folder and renamed when complete: a failed import leaves nothing behind.",
+    )
+    imp.add_argument("src_dir", type=Path, help="folder searched recursively for .bvh files")
+    imp.add_argument("--rig", type=Path, required=True,
+                     help="rig YAML mapping the source skeleton onto the 22 SMPL joints (docs/rig-files.md)")
+    imp.add_argument("-o", "--output", type=Path, required=True, help="dataset folder to create")
+    imp.add_argument("--captions", type=Path, default=None,
+                     help="caption rules YAML (docs/captions.md); clips whose names the rules do not match "
+                     "need a <name>.txt caption file beside the .bvh")
+    imp.add_argument("--mirror", action="store_true",
+                     help="also add each clip's left/right mirror ('M' prefix) with swapped labels")
+    imp.add_argument("--seed", type=int, default=0, help="seed for splits and caption sampling")
+    imp.add_argument("--split", type=_split_ratios, default=(0.8, 0.05, 0.15),
+                     help="train,val,test fractions (stratified by content and style)")
+    imp.add_argument("--skip-bad", action="store_true",
+                     help="skip unreadable clips (listed in manifest.json) instead of stopping the import")
+    imp.add_argument("--workers", type=int, default=None, help="worker processes (default: one per CPU core)")
+    imp.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    imp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    imp.set_defaults(func=cmd_import_bvh)
+
+    check = data_sub.add_parser(
+        "check", formatter_class=_Formatter, help="validate a dataset folder and print a summary",
+        description="Validate a HumanML3D-format dataset (files, shapes, NaN/inf, lengths, texts, split "
+        "overlap) and print a summary. Exits with status 1 when it finds errors.",
+    )
+    check.add_argument("dataset_dir", type=Path, help="dataset folder (HumanML3D layout)")
+    check.set_defaults(func=cmd_check)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="motionlcm", formatter_class=_Formatter,
+                                     description="Real-time text-to-motion with latent consistency models.")
+    parser.add_argument("--version", action="version", version=f"motionlcm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{data}")
+    _add_data_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; expected errors (bad input) print one line and exit with status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as exc:
+        print(f"motionlcm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("motionlcm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
