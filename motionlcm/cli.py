@@ -9,8 +9,15 @@ from pathlib import Path
 from motionlcm import __version__
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows an option's default when it has a meaningful one (not None/False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        meaningful = action.default is not None and action.default is not False and action.default != argparse.SUPPRESS
+        if meaningful and "%(default)" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
 
 
 def _split_ratios(text: str) -> tuple[float, float, float]:
@@ -67,7 +74,7 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--mirror", action="store_true",
                      help="also add each clip's left/right mirror ('M' prefix) with swapped labels")
     imp.add_argument("--seed", type=int, default=0, help="seed for splits and caption sampling")
-    imp.add_argument("--split", type=_split_ratios, default=(0.8, 0.05, 0.15),
+    imp.add_argument("--split", type=_split_ratios, default="0.8,0.05,0.15",
                      help="train,val,test fractions (stratified by content and style)")
     imp.add_argument("--skip-bad", action="store_true",
                      help="skip unreadable clips (listed in manifest.json) instead of stopping the import")

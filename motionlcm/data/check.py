@@ -24,7 +24,8 @@ from motionlcm.data.humanml3d import (
     length_status,
     parse_caption_line,
 )
-from motionlcm.data.normalizer import FEATURE_BLOCKS, FEATURE_DIM, MEAN_FILE, STD_FILE
+from motionlcm.data.features import FEATURE_BLOCKS, FEATURE_DIM
+from motionlcm.data.normalizer import MEAN_FILE, STD_FILE
 
 REQUIRED_SPLITS = ("train", "val", "test")
 OPTIONAL_SPLITS = ("train_val", "all")  # shipped by HumanML3D, unused by MotionLCM's loaders

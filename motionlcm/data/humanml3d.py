@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from motionlcm.data.normalizer import FEATURE_DIM, Normalizer
+from motionlcm.data.features import FEATURE_DIM
+from motionlcm.data.normalizer import Normalizer
 
 log = logging.getLogger(__name__)
 

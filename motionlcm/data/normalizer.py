@@ -13,20 +13,9 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from motionlcm.data.features import FEATURE_BLOCKS, FEATURE_DIM
+
 log = logging.getLogger(__name__)
-
-FEATURE_DIM = 263
-
-# HumanML3D `motion_process.py` layout, in column order (humanml3d-representation §2).
-FEATURE_BLOCKS: dict[str, slice] = {
-    "root_rot_vel": slice(0, 1),
-    "root_lin_vel": slice(1, 3),
-    "root_y": slice(3, 4),
-    "ric": slice(4, 67),
-    "rot6d": slice(67, 193),
-    "local_vel": slice(193, 259),
-    "foot_contact": slice(259, 263),
-}
 
 MEAN_FILE = "Mean.npy"
 STD_FILE = "Std.npy"

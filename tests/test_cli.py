@@ -1,0 +1,43 @@
+"""The `motionlcm` command: help texts, the installed entry point, and one-line errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from motionlcm.cli import main
+
+
+@pytest.mark.parametrize("argv", [[], ["data"], ["data", "import-bvh"], ["data", "check"]])
+def test_every_command_has_help(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv + ["--help"])
+    assert info.value.code == 0
+    assert "usage: motionlcm" in capsys.readouterr().out
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("motionlcm") or pytest.fail("the motionlcm console script is not on PATH")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("motionlcm ")
+
+
+def test_missing_rig_file_is_one_line_error(tmp_path, bn_fixture_dir, capsys):
+    code = main(["data", "import-bvh", str(bn_fixture_dir), "--rig", str(tmp_path / "nope.yaml"), "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "nope.yaml" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_check_exits_nonzero_on_a_broken_dataset(tmp_path, capsys):
+    (tmp_path / "ds").mkdir()
+    assert main(["data", "check", str(tmp_path / "ds")]) == 1
+    assert "Mean.npy" in capsys.readouterr().out
+
+
+def test_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "motionlcm.cli", "--help"], capture_output=True, text=True, check=True)
+    assert "import-bvh" in out.stdout or "data" in out.stdout
