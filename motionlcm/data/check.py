@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from motionlcm.data.features import FEATURE_BLOCKS, FEATURE_DIM
 from motionlcm.data.humanml3d import (
     FPS,
     JOINTS_DIR,
@@ -24,7 +25,6 @@ from motionlcm.data.humanml3d import (
     length_status,
     parse_caption_line,
 )
-from motionlcm.data.features import FEATURE_BLOCKS, FEATURE_DIM
 from motionlcm.data.normalizer import MEAN_FILE, STD_FILE
 
 REQUIRED_SPLITS = ("train", "val", "test")

@@ -11,16 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from motionlcm.data.captions import (
-    LEXICON,
-    POS_TAGS,
-    CaptionRules,
-    format_text_line,
-    mirror_caption,
-    mirror_text_line,
-    pos_tag,
-    tag_tokens,
-)  # fmt: skip
+from motionlcm.data.captions import CaptionRules, format_text_line, mirror_caption, mirror_text_line
+from motionlcm.data.tagger import LEXICON, POS_TAGS, pos_tag, tag_tokens
 
 RULES_PATH = Path(__file__).resolve().parents[2] / "datasets" / "bandai-namco" / "captions.yaml"
 
