@@ -163,3 +163,19 @@ def test_sidecar_captions_for_unlabelled_files(bn_fixture_dir, tmp_path):
     (src / "take_017.txt").unlink()
     with pytest.raises(ValueError, match="take_017.bvh: no captions"):
         import_bvh_library(src, tmp_path / "ds2", RIG, None, workers=1, progress=False)
+
+
+def test_walking_backwards_moves_backwards(bn_fixture_dir, tmp_path):
+    # A real walk played backwards: the body faces forward and travels backward (dataset-1's walk-back).
+    text = (bn_fixture_dir / "dataset-2_walk_normal_001.bvh").read_text()
+    header, motion = text.split("Frame Time:")
+    time_line, *frames = motion.strip("\n").split("\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    reversed_text = header + "Frame Time:" + time_line + "\n" + "\n".join(frames[::-1]) + "\n"
+    (src / "dataset-1_walk-back_normal_001.bvh").write_text(reversed_text)
+    out = tmp_path / "ds"
+    import_bvh_library(src, out, RIG, CAPTIONS, workers=1, progress=False, split_ratios=(1.0, 0.0, 0.0))
+    feats, _ = load(out, "dataset-1_walk-back_normal_001")
+    assert feats[:, 2].mean() * 20 < -0.8  # backward, about as fast as the forward walk
+    assert all("back" in line for line in (out / "texts" / "dataset-1_walk-back_normal_001.txt").read_text().splitlines())
