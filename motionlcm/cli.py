@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -92,6 +93,48 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(func=cmd_check)
 
 
+# --------------------------------------------------------------------------- train
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from motionlcm.config import load_config
+    from motionlcm.train.run import train
+
+    overrides = list(args.overrides)
+    if args.output_dir:
+        overrides.append(f"output_dir={args.output_dir}")
+    if getattr(args, "vae", None):
+        overrides.append(f"vae_dir={args.vae}")
+    config = load_config(args.config, overrides)
+    model_dir = train(args.kind, config, resume=args.resume, force=args.force, progress=not args.quiet)
+    print(f"model folder: {model_dir}")
+    return 0
+
+
+def _add_train_commands(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train a model", formatter_class=_Formatter,
+                           description="Train the motion VAE or the MLD teacher with Lightning.")
+    train_sub = train.add_subparsers(dest="kind", required=True, metavar="{vae,mld}")
+    helps = {"vae": "train the motion VAE (configs/vae.yaml)",
+             "mld": "train the MLD latent-diffusion teacher on a trained VAE (configs/mld.yaml)"}
+    for kind, text in helps.items():
+        p = train_sub.add_parser(
+            kind, help=text, formatter_class=_Formatter,
+            description=f"{text[0].upper()}{text[1:]}. Checkpoints (best-k by val/loss and last.ckpt), logs, the "
+            "resolved config and the exported model folder go to the output directory. Any config value can be "
+            "overridden as KEY=VALUE, e.g. trainer.max_steps=2000 data.batch_size=32 trainer.devices=2.",
+        )
+        p.add_argument("--config", type=Path, required=True, help="YAML config (see configs/)")
+        p.add_argument("-o", "--output-dir", default=None, help="run folder (overrides output_dir in the config)")
+        if kind == "mld":
+            p.add_argument("--vae", default=None, help="trained VAE model folder (overrides vae_dir)")
+        p.add_argument("--resume", action="store_true", help="continue from <output_dir>/checkpoints/last.ckpt")
+        p.add_argument("--force", action="store_true", help="start over even if the output directory holds a run")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (dotted keys)")
+        p.set_defaults(func=cmd_train)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -99,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motionlcm", formatter_class=_Formatter,
                                      description="Real-time text-to-motion with latent consistency models.")
     parser.add_argument("--version", action="version", version=f"motionlcm {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{data}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{data,train}")
     _add_data_commands(sub)
+    _add_train_commands(sub)
     return parser
 
 
@@ -110,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ValueError, OSError) as exc:
+        if os.environ.get("MOTIONLCM_DEBUG"):
+            raise
         print(f"motionlcm: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

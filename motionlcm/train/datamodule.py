@@ -2,29 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, Sampler
 
 from motionlcm.data.collate import collate_motion
 from motionlcm.data.humanml3d import MAX_LENGTH, MIN_LENGTH, UNIT_LENGTH, HumanML3DDataset
 from motionlcm.data.normalizer import Normalizer
 
 
-class _EpochRandomSampler(RandomSampler):
-    """RandomSampler whose `set_epoch` (called by Lightning each epoch) also reaches the dataset."""
+class EpochShuffleSampler(Sampler[int]):
+    """Shuffles with a permutation that is a function of (seed, epoch) alone, and can start mid-epoch.
+
+    `set_epoch` (called by Lightning every epoch) also reaches the dataset, so random crops change per
+    epoch. `skip_next(n)` drops the first n items of the next iteration: a resumed run continues with
+    exactly the batches the interrupted run had not yet seen.
+    """
+
+    def __init__(self, dataset: HumanML3DDataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+        self.epoch, self._skip = 0, 0
 
     def set_epoch(self, epoch: int) -> None:
-        self.data_source.set_epoch(epoch)
+        self.epoch = epoch
+        self.dataset.set_epoch(epoch)
+
+    def skip_next(self, items: int) -> None:
+        self._skip = items
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(len(self.dataset), generator=generator).tolist()
+        skip, self._skip = self._skip, 0
+        return iter(order[skip:])
 
 
 class HumanML3DDataModule(pl.LightningDataModule):
     """Train/val/test `HumanML3DDataset`s of one folder, batched with `collate_motion`.
 
     The normaliser is the folder's Mean.npy/Std.npy, shared by all splits. The train loader shuffles
-    (deterministically when `seed` is set) and advances the dataset's epoch so random crops change per epoch;
+    (a permutation per (seed, epoch)) and advances the dataset's epoch so random crops change per epoch; its
+    position inside the epoch is saved with checkpoints, so a resumed run sees the same batches;
     val/test keep the dataset order (sorted by length) and their epoch-0 draws. Workers are not persistent,
     so the epoch set in the main process reaches them when each epoch's iterator starts.
 
@@ -59,6 +84,7 @@ class HumanML3DDataModule(pl.LightningDataModule):
         self.splits = {"train": train_split, "val": val_split, "test": test_split}
         self.normalizer: Normalizer | None = None
         self.datasets: dict[str, HumanML3DDataset] = {}
+        self._resume: tuple[int, int] | None = None
 
     def _dataset(self, role: str) -> HumanML3DDataset:
         if role not in self.datasets:
@@ -74,6 +100,12 @@ class HumanML3DDataModule(pl.LightningDataModule):
                 seed=self.seed,
             )
         return self.datasets[role]
+
+    def set_normalizer(self, normalizer: Normalizer) -> None:
+        """Use other statistics than the folder's (e.g. those a pretrained VAE was trained with)."""
+        self.normalizer = normalizer
+        for dataset in self.datasets.values():
+            dataset.normalizer = normalizer
 
     def setup(self, stage: str | None = None) -> None:
         """Build the datasets a stage needs: fit -> train+val, validate -> val, test -> test, None -> all."""
@@ -93,8 +125,26 @@ class HumanML3DDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self._dataset("train")
-        generator = torch.Generator().manual_seed(self.seed) if self.seed is not None else None
-        return self._loader("train", _EpochRandomSampler(dataset, generator=generator))
+        seed = self.seed if self.seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
+        self._train_sampler = EpochShuffleSampler(dataset, seed)
+        if self._resume is not None:
+            epoch, batches = self._resume
+            self._train_sampler.set_epoch(epoch)
+            self._train_sampler.skip_next(batches * self.batch_size)
+            self._resume = None
+        return self._loader("train", self._train_sampler)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the training loop is inside its epoch, so a resumed run skips the batches already seen."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return {"epoch": trainer.current_epoch, "batches_done": done}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self._resume = (int(state["epoch"]), int(state["batches_done"]))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")

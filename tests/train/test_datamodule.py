@@ -61,11 +61,28 @@ def test_train_shuffles_and_val_keeps_order(dataset_dir) -> None:
     dm.setup("fit")
     val_orders = {tuple(b["names"][0] for b in dm.val_dataloader()) for _ in range(3)}
     assert val_orders == {("A_012314", "val_000", "000000", "012314")}  # sorted by length, ascending
-    train = dm.train_dataloader()  # Lightning builds it once and iterates it every epoch
-    train_orders = [tuple(b["names"][0] for b in train) for _ in range(12)]
+    def orders(loader):  # Lightning builds the loader once and calls set_epoch before every epoch
+        result = []
+        for epoch in range(12):
+            loader.sampler.set_epoch(epoch)
+            result.append(tuple(b["names"][0] for b in loader))
+        return result
+
+    train_orders = orders(dm.train_dataloader())
     assert len(set(train_orders)) > 1
-    again = dm.train_dataloader()
-    assert [tuple(b["names"][0] for b in again) for _ in range(12)] == train_orders  # seeded
+    assert orders(dm.train_dataloader()) == train_orders  # a function of (seed, epoch) only
+
+
+def test_resumed_loader_continues_mid_epoch(dataset_dir) -> None:
+    dm = HumanML3DDataModule(dataset_dir, batch_size=1, seed=3)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    loader.sampler.set_epoch(4)
+    full = [b["names"][0] for b in loader]
+    resumed = HumanML3DDataModule(dataset_dir, batch_size=1, seed=3)
+    resumed.load_state_dict({"epoch": 4, "batches_done": 1})  # what a checkpoint after 1 batch holds
+    resumed.setup("fit")
+    assert [b["names"][0] for b in resumed.train_dataloader()] == full[1:]
 
 
 def test_seeded_loaders_are_reproducible_and_crops_change_per_epoch(dataset_dir) -> None:

@@ -1,0 +1,158 @@
+"""Train a VAE or an MLD teacher from a resolved config: data, system, Lightning Trainer, export.
+
+Checkpoints go to `<output_dir>/checkpoints` (best-k by validation loss plus `last.ckpt`), logs to
+`<output_dir>/logs` (CSV, and TensorBoard when installed), the resolved config to
+`<output_dir>/config.yaml`, and the trained model folder to `<output_dir>/model`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+
+from motionlcm.config import build_dataclass, save_config
+from motionlcm.data.normalizer import Normalizer
+from motionlcm.diffusion.ddim import DDIMScheduler
+from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
+from motionlcm.models.folder import load_model_folder, save_model_folder
+from motionlcm.models.text_encoder import TextEncoder
+from motionlcm.models.vae import MotionVAE, VAEConfig
+from motionlcm.train.datamodule import HumanML3DDataModule
+from motionlcm.train.teacher_system import TeacherSystem
+from motionlcm.train.vae_system import VAESystem
+
+KINDS = ("vae", "mld")
+
+
+def _paths(config: dict, resume: bool, force: bool) -> tuple[Path, Path | None]:
+    out = Path(config.get("output_dir") or "runs/run")
+    last = out / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise ValueError(f"{last}: no checkpoint to resume from")
+    if last.is_file() and not resume:
+        if not force:
+            raise ValueError(f"{out}: holds a run already; use --resume to continue it or --force to start over")
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out, last if resume else None
+
+
+def _precision(value: str | int) -> str | int:
+    if value == "auto":
+        return "bf16-mixed" if torch.cuda.is_available() else "32-true"
+    return value
+
+
+def _loggers(out: Path) -> list:
+    loggers = [CSVLogger(out, name="logs")]  # logs/version_N: a resumed run adds a version, never overwrites
+    try:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(out, name="logs", version=loggers[0].version, default_hp_metric=False))
+    except (ImportError, ModuleNotFoundError):
+        pass
+    return loggers
+
+
+def build_trainer(config: dict, out: Path, progress: bool = True) -> pl.Trainer:
+    """A Lightning Trainer from the `trainer` and `checkpoint` sections."""
+    trainer_args = dict(config["trainer"])
+    ckpt = config["checkpoint"]
+    trainer_args["precision"] = _precision(trainer_args.get("precision", "auto"))
+    checkpoint = ModelCheckpoint(
+        dirpath=out / "checkpoints",
+        filename="step{step:07d}-loss{val/loss:.5f}",
+        auto_insert_metric_name=False,
+        monitor=ckpt.get("monitor", "val/loss"),
+        save_top_k=ckpt.get("save_top_k", 3),
+        save_last=True,
+    )
+    return pl.Trainer(
+        **trainer_args,
+        default_root_dir=out,
+        logger=_loggers(out),
+        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step")],
+        val_check_interval=ckpt.get("every_n_steps", 1000),
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        enable_progress_bar=progress,
+    )
+
+
+def _datamodule(config: dict) -> HumanML3DDataModule:
+    data = dict(config.get("data") or {})
+    data.setdefault("seed", config.get("seed"))
+    if "root" not in data:
+        raise ValueError("config: data.root is required (a HumanML3D-layout dataset folder)")
+    return HumanML3DDataModule(**data)
+
+
+def _vae_system(config: dict, dm: HumanML3DDataModule) -> VAESystem:
+    vae = MotionVAE(build_dataclass(VAEConfig, config.get("model"), "model"))
+    return VAESystem(vae, dm.normalizer, total_steps=config["trainer"]["max_steps"], **(config.get("system") or {}))
+
+
+def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
+    vae_dir = config.get("vae_dir")
+    if not vae_dir:
+        raise ValueError("config: vae_dir is required to train mld (a model folder from `motionlcm train vae`)")
+    folder = load_model_folder(vae_dir)
+    if folder.vae is None:
+        raise ValueError(f"{vae_dir}: the model folder has no VAE")
+    if folder.mean is not None:  # the latents only mean something with the statistics the VAE was trained on
+        if not np.allclose(folder.mean, dm.normalizer.mean, atol=1e-6):
+            warnings.warn(f"{vae_dir}: using the VAE's Mean/Std, which differ from {dm.root}'s", stacklevel=2)
+        dm.set_normalizer(Normalizer(folder.mean, folder.std))
+    text_encoder = TextEncoder(**(config.get("text_encoder") or {}))
+    model = dict(config.get("model") or {})
+    model.setdefault("text_dim", text_encoder.dim)
+    model.setdefault("latent_size", folder.vae.config.latent_size)
+    model.setdefault("latent_dim", folder.vae.config.latent_dim)
+    denoiser_config = build_dataclass(DenoiserConfig, model, "model")
+    if (denoiser_config.latent_size, denoiser_config.latent_dim) != (folder.vae.config.latent_size, folder.vae.config.latent_dim):
+        raise ValueError("model: denoiser latent shape differs from the VAE's")
+    scheduler = DDIMScheduler(**(config.get("scheduler") or {}))
+    return TeacherSystem(LatentDenoiser(denoiser_config), folder.vae, text_encoder, scheduler,
+                         total_steps=config["trainer"]["max_steps"], **(config.get("system") or {}))
+
+
+def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule, out: Path, config: dict) -> Path:
+    """Write `<out>/model`: the trained weights, the dataset statistics and the text-encoder reference."""
+    meta = {"trained_by": f"motionlcm train {kind}", "config": str(out / "config.yaml"),
+            "dataset": str(dm.root), "steps": int(system.global_step)}
+    if kind == "vae":
+        return save_model_folder(out / "model", vae=system.export_vae(), mean=dm.normalizer.mean,
+                                 std=dm.normalizer.std, meta=meta, overwrite=True)
+    return save_model_folder(out / "model", vae=system.vae, denoiser=system.export_denoiser(),
+                             mean=dm.normalizer.mean, std=dm.normalizer.std,
+                             text_encoder=system.text_encoder.reference(), meta=meta, overwrite=True)
+
+
+def train(kind: str, config: dict, resume: bool = False, force: bool = False, progress: bool = True) -> Path:
+    """Run one training job; returns the exported model folder."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown training kind {kind!r}; expected one of {', '.join(KINDS)}")
+    out, ckpt_path = _paths(config, resume, force)
+    pl.seed_everything(config.get("seed", 1234), workers=True, verbose=False)
+    dm = _datamodule(config)
+    dm.setup("fit")
+    system = _vae_system(config, dm) if kind == "vae" else _teacher_system(config, dm)
+    trainer = build_trainer(config, out, progress)
+    if trainer.is_global_zero:
+        save_config(config, out / "config.yaml")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")  # we resume it ourselves
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        trainer.fit(system, datamodule=dm, ckpt_path=ckpt_path)
+    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
+    model_dir = out / "model"
+    if trainer.is_global_zero:
+        model_dir = export_model(kind, system, dm, out, config)
+    return model_dir

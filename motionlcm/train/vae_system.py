@@ -1,0 +1,91 @@
+"""VAESystem: trains the motion VAE (smooth-L1 on features and joints, KL 1e-4; motionlcm-reference 2.4)."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from motionlcm.data.features import features_to_joints
+from motionlcm.data.normalizer import Normalizer
+from motionlcm.models.vae import MotionVAE
+from motionlcm.train.ema import EMA
+from motionlcm.train.losses import kl_to_standard_normal, masked_smooth_l1
+from motionlcm.train.optim import build_optimizer
+from motionlcm.train.rng import RNGStateMixin
+
+
+class VAESystem(RNGStateMixin, pl.LightningModule):
+    """Lightning wiring around a `MotionVAE`.
+
+    Args:
+        vae: the model to train.
+        normalizer: the dataset's Mean/Std (joints are computed on de-normalised features).
+        lr, warmup_steps, total_steps, weight_decay: AdamW + warm-up + cosine (official: 2e-4, 1000).
+        rec_feats_weight, rec_joints_weight, kl_weight: loss weights (official: 1, 1, 1e-4).
+        ema_decay: keep an exponential moving average of the weights (exported instead) when set.
+    """
+
+    def __init__(
+        self,
+        vae: MotionVAE,
+        normalizer: Normalizer,
+        lr: float = 2e-4,
+        warmup_steps: int = 1000,
+        total_steps: int = 100_000,
+        weight_decay: float = 0.0,
+        rec_feats_weight: float = 1.0,
+        rec_joints_weight: float = 1.0,
+        kl_weight: float = 1e-4,
+        ema_decay: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.vae = vae
+        self.register_buffer("mean", torch.as_tensor(normalizer.mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("std", torch.as_tensor(normalizer.std, dtype=torch.float32), persistent=False)
+        self.lr, self.warmup_steps, self.total_steps, self.weight_decay = lr, warmup_steps, total_steps, weight_decay
+        self.weights = {"rec_feats": rec_feats_weight, "rec_joints": rec_joints_weight, "kl": kl_weight}
+        self.ema = EMA(vae, ema_decay) if ema_decay else None
+
+    def forward(self, features: Tensor, lengths: Tensor) -> Tensor:
+        """Reconstruct normalised features (B, T, 263) through a latent sample."""
+        z, _ = self.vae.encode(features, lengths)
+        return self.vae.decode(z, lengths)
+
+    def joints(self, features: Tensor) -> Tensor:
+        """Normalised features (B, T, 263) -> joints (B, T, 22, 3) in metres (differentiable)."""
+        return features_to_joints(features * self.std + self.mean)
+
+    def compute_loss(self, batch: dict) -> dict[str, Tensor]:
+        x, lengths, mask = batch["features"], batch["lengths"], batch["mask"]
+        z, dist = self.vae.encode(x, lengths)
+        recon = self.vae.decode(z, lengths)
+        terms = {
+            "rec_feats": masked_smooth_l1(recon, x, mask).mean(),
+            "rec_joints": masked_smooth_l1(self.joints(recon), self.joints(x), mask).mean(),
+            "kl": kl_to_standard_normal(dist.loc.transpose(0, 1), dist.scale.transpose(0, 1)).mean(),
+        }
+        terms["loss"] = sum(self.weights[k] * v for k, v in terms.items())
+        return terms
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        terms = self.compute_loss(batch)
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, prog_bar=False, batch_size=len(batch["lengths"]))
+        self.log("loss", terms["loss"], prog_bar=True, logger=False, batch_size=len(batch["lengths"]))
+        return terms["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        terms = self.compute_loss(batch)
+        size = len(batch["lengths"])
+        self.log_dict({f"val/{k}": v for k, v in terms.items()}, prog_bar=False, sync_dist=True, batch_size=size)
+
+    def configure_optimizers(self) -> dict:
+        return build_optimizer(self.vae.parameters(), self.lr, self.warmup_steps, self.total_steps, self.weight_decay)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        if self.ema is not None:
+            self.ema.update(self.vae)
+
+    def export_vae(self) -> MotionVAE:
+        """The weights to ship: the EMA average when enabled, else the trained model."""
+        return self.ema.average if self.ema is not None else self.vae

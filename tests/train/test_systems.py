@@ -1,0 +1,133 @@
+"""Training systems: losses that must fall, and the Lightning wiring (resume, DDP, export)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from motionlcm.config import load_config
+from motionlcm.diffusion.ddim import DDIMScheduler
+from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
+from motionlcm.models.vae import MotionVAE, VAEConfig
+from motionlcm.train.datamodule import HumanML3DDataModule
+from motionlcm.train.losses import masked_smooth_l1
+from motionlcm.train.run import train
+from motionlcm.train.vae_system import VAESystem
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_VAE = REPO / "configs" / "tiny" / "vae.yaml"
+
+
+def one_batch(root, size=2, frames=24):
+    """The first training batch, cut to `frames` frames (short sequences keep the test fast)."""
+    dm = HumanML3DDataModule(root, batch_size=size, min_length=20, seed=0)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    lengths = batch["lengths"].clamp(max=frames)
+    batch.update(features=batch["features"][:, :frames], lengths=lengths, mask=batch["mask"][:, :frames])
+    return dm, batch
+
+
+def test_vae_overfits_one_batch(bn_dataset_dir):
+    torch.manual_seed(0)
+    dm, batch = one_batch(bn_dataset_dir)
+    config = VAEConfig.tiny(dropout=0.0, latent_size=4, latent_dim=16, hidden_dim=64, ff_size=128)
+    system = VAESystem(MotionVAE(config), dm.normalizer)
+
+    def reconstruction_error():  # through the posterior mean, so the number is deterministic
+        with torch.no_grad():
+            z, _ = system.vae.encode(batch["features"], batch["lengths"], use_mean=True)
+            recon = system.vae.decode(z, batch["lengths"])
+        return masked_smooth_l1(recon, batch["features"], batch["mask"]).mean().item()
+
+    before = reconstruction_error()
+    optimizer = torch.optim.Adam(system.parameters(), lr=1e-3)
+    for _ in range(400):
+        terms = system.compute_loss(batch)
+        optimizer.zero_grad()
+        terms["loss"].backward()
+        optimizer.step()
+    assert reconstruction_error() < before / 10
+    assert set(terms) == {"loss", "rec_feats", "rec_joints", "kl"}
+
+
+def test_denoiser_overfits_fixed_noise():
+    torch.manual_seed(0)
+    denoiser = LatentDenoiser(DenoiserConfig.tiny(text_dim=12, dropout=0.0))
+    cfg = denoiser.config
+    z0 = torch.randn(8, cfg.latent_size, cfg.latent_dim)
+    text = torch.randn(8, 1, 12)
+    noise = torch.randn_like(z0)
+    t = torch.randint(0, 1000, (8,))
+    alphas = DDIMScheduler().alphas_cumprod[t].view(-1, 1, 1)
+    z_t = alphas.sqrt() * z0 + (1 - alphas).sqrt() * noise
+    optimizer = torch.optim.Adam(denoiser.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(300):
+        loss = torch.nn.functional.mse_loss(denoiser(z_t, t, text), noise)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-10:]) < np.mean(losses[:3]) / 10
+
+
+def tiny_vae_config(root, out, **extra):
+    overrides = [f"data.root={root}", f"output_dir={out}", "checkpoint.every_n_steps=5"]
+    overrides += [f"{k}={v}" for k, v in extra.items()]
+    return load_config(TINY_VAE, overrides)
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+def test_resume_equals_uninterrupted(bn_dataset_dir, tmp_path, monkeypatch):
+    full = train("vae", tiny_vae_config(bn_dataset_dir, tmp_path / "full", **{"trainer.max_steps": 10}), progress=False)
+
+    # Crash at step 7: the last periodic checkpoint is from step 5, in the middle of epoch 1.
+    from motionlcm.train import vae_system
+
+    original = vae_system.VAESystem.on_train_batch_end
+
+    def crash(self, outputs, batch, batch_idx):
+        original(self, outputs, batch, batch_idx)
+        if self.global_step == 7:
+            raise _Crash()
+
+    config = tiny_vae_config(bn_dataset_dir, tmp_path / "resumed", **{"trainer.max_steps": 10})
+    monkeypatch.setattr(vae_system.VAESystem, "on_train_batch_end", crash)
+    with pytest.raises(_Crash):
+        train("vae", config, progress=False)
+    monkeypatch.setattr(vae_system.VAESystem, "on_train_batch_end", original)
+    ckpt = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 5
+    with pytest.raises(ValueError, match="--resume"):
+        train("vae", config, progress=False)
+    resumed = train("vae", config, resume=True, progress=False)
+
+    a, b = load_file(full / "vae.safetensors"), load_file(resumed / "vae.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    assert (tmp_path / "resumed" / "config.yaml").is_file()
+    assert len(list((tmp_path / "resumed" / "logs").glob("version_*/metrics.csv"))) == 2  # crashed run + resumed run
+
+
+def test_ddp_two_cpu_processes(bn_dataset_dir, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "motionlcm.cli", "train", "vae", "--config", str(TINY_VAE), "-o", str(out), "-q",
+           f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "trainer.devices=2", "trainer.strategy=ddp",
+           "trainer.accelerator=cpu", "checkpoint.every_n_steps=2"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "world_size: 2" in result.stderr or "GLOBAL_RANK: 1" in result.stderr, result.stderr[-2000:]
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 4
+    assert (out / "model" / "vae.safetensors").is_file()
