@@ -1,0 +1,162 @@
+"""Tests for motionlcm.models.folder: round trips, kinds, dtypes, atomic writes and error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from motionlcm.models import DenoiserConfig, LatentDenoiser, MotionVAE, VAEConfig
+from motionlcm.models import folder as folder_module
+from motionlcm.models.folder import load_model_folder, save_model_folder
+
+TEXT_REF = {"kind": "test-encoder", "path": "/models/enc", "dim": 16}
+
+
+@pytest.fixture(scope="module")
+def modules() -> tuple[MotionVAE, LatentDenoiser]:
+    torch.manual_seed(0)
+    vae = MotionVAE(VAEConfig.tiny()).eval()
+    student = LatentDenoiser(DenoiserConfig.tiny(16, time_cond_proj_dim=32)).eval()
+    torch.nn.init.normal_(student.time_embedding.cond_proj.weight, std=0.1)
+    return vae, student
+
+
+def _stats() -> tuple[np.ndarray, np.ndarray]:
+    return np.linspace(-1, 1, 263, dtype=np.float32), np.linspace(0.5, 2, 263, dtype=np.float32)
+
+
+def _outputs(vae: MotionVAE, denoiser: LatentDenoiser) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(3)
+    x, z = torch.randn(2, 9, 263, generator=gen), torch.randn(2, 2, 8, generator=gen)
+    text, w = torch.randn(2, 1, 16, generator=gen), torch.randn(2, 32, generator=gen)
+    with torch.no_grad():
+        mu = vae.encode(x, [9, 4], use_mean=True)[0]
+        return mu, vae.decode(z, [9, 4]), denoiser(z, torch.tensor([10, 900]), text, w)
+
+
+def test_round_trip_gives_identical_outputs(tmp_path: Path, modules) -> None:
+    vae, student = modules
+    mean, std = _stats()
+    out = save_model_folder(
+        tmp_path / "m", vae=vae, denoiser=student, mean=mean, std=std, text_encoder=TEXT_REF, meta={"step": 7}
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "Mean.npy",
+        "Std.npy",
+        "denoiser.safetensors",
+        "model.json",
+        "vae.safetensors",
+    ]
+    header = json.loads((out / "model.json").read_text())
+    assert (header["format"], header["format_version"], header["kind"]) == ("motionlcm-model", 1, "lcm")
+    assert header["vae"] == vae.config.to_dict() and header["denoiser"]["time_cond_proj_dim"] == 32
+    assert "vae." not in "".join(load_file(out / "vae.safetensors"))  # official names, no prefix
+
+    loaded = load_model_folder(out)
+    assert loaded.kind == "lcm" and loaded.path == out
+    assert loaded.vae.config == vae.config and loaded.denoiser.config == student.config
+    assert not loaded.vae.training and not loaded.denoiser.training
+    assert loaded.text_encoder == TEXT_REF and loaded.meta == {"step": 7}
+    np.testing.assert_array_equal(loaded.mean, mean)
+    np.testing.assert_array_equal(loaded.std, std)
+    for a, b in zip(_outputs(vae, student), _outputs(loaded.vae, loaded.denoiser), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_kinds(tmp_path: Path, modules) -> None:
+    vae, _ = modules
+    teacher = LatentDenoiser(DenoiserConfig.tiny(16))
+    assert load_model_folder(save_model_folder(tmp_path / "v", vae=vae)).kind == "vae"
+    loaded = load_model_folder(save_model_folder(tmp_path / "t", vae=vae, denoiser=teacher))
+    assert loaded.kind == "mld" and loaded.mean is None and loaded.text_encoder is None
+    with pytest.raises(ValueError, match="neither"):
+        save_model_folder(tmp_path / "e")
+
+
+def test_float16_storage(tmp_path: Path, modules) -> None:
+    vae, student = modules
+    out = save_model_folder(tmp_path / "h", vae=vae, denoiser=student, dtype=torch.float16)
+    assert {t.dtype for t in load_file(out / "denoiser.safetensors").values()} == {torch.float16}
+    loaded = load_model_folder(out)
+    assert loaded.vae.final_layer.weight.dtype == torch.float32
+    for a, b in zip(_outputs(vae, student), _outputs(loaded.vae, loaded.denoiser), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0.05)
+
+
+def test_overwrite_rules(tmp_path: Path, modules) -> None:
+    vae, student = modules
+    target = save_model_folder(tmp_path / "m", vae=vae)
+    with pytest.raises(ValueError, match="already exists"):
+        save_model_folder(target, vae=vae, denoiser=student)
+    save_model_folder(target, vae=vae, denoiser=student, overwrite=True)
+    assert load_model_folder(target).kind == "lcm"
+    other = tmp_path / "precious"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a model folder"):
+        save_model_folder(other, vae=vae, overwrite=True)
+    assert (other / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "precious"]  # no temporary leftovers
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path, modules, monkeypatch) -> None:
+    vae, student = modules
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(folder_module, "save_file", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_model_folder(tmp_path / "m", vae=vae, denoiser=student)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_arguments(tmp_path: Path, modules) -> None:
+    vae, _ = modules
+    mean, std = _stats()
+    with pytest.raises(ValueError, match="both or neither"):
+        save_model_folder(tmp_path / "m", vae=vae, mean=mean)
+    with pytest.raises(ValueError, match="mean: expected shape"):
+        save_model_folder(tmp_path / "m", vae=vae, mean=mean[:10], std=std[:10])
+    with pytest.raises(ValueError, match="JSON"):
+        save_model_folder(tmp_path / "m", vae=vae, meta={"bad": object()})
+    wide = LatentDenoiser(DenoiserConfig.tiny(16, latent_dim=4))
+    with pytest.raises(ValueError, match="do not match the vae"):
+        save_model_folder(tmp_path / "m", vae=vae, denoiser=wide)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_errors_name_the_folder_and_file(tmp_path: Path, modules) -> None:
+    vae, student = modules
+    with pytest.raises(ValueError, match="not a model folder"):
+        load_model_folder(tmp_path / "nothing")
+    out = save_model_folder(tmp_path / "m", vae=vae, denoiser=student, mean=_stats()[0], std=_stats()[1])
+
+    header = json.loads((out / "model.json").read_text())
+    (out / "model.json").write_text(json.dumps({**header, "format": "something-else"}))
+    with pytest.raises(ValueError, match=r"model\.json: unknown format 'something-else'"):
+        load_model_folder(out)
+    (out / "model.json").write_text(json.dumps({**header, "format_version": 99}))
+    with pytest.raises(ValueError, match="format_version"):
+        load_model_folder(out)
+    (out / "model.json").write_text(json.dumps(header))
+
+    weights = load_file(out / "vae.safetensors")
+    weights["global_motion_token"] = torch.zeros(3, 32)
+    del weights["final_layer.bias"]
+    save_file(weights, out / "vae.safetensors")
+    with pytest.raises(
+        ValueError,
+        match=r"vae\.safetensors: weights do not match.*1 missing \[final_layer\.bias\]"
+        r".*global_motion_token expects \(4, 32\), got \(3, 32\)",
+    ):
+        load_model_folder(out)
+
+    (out / "vae.safetensors").unlink()
+    with pytest.raises(ValueError, match=r"vae\.safetensors: missing"):
+        load_model_folder(out)
