@@ -135,6 +135,48 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=cmd_train)
 
 
+# --------------------------------------------------------------------------- convert
+
+
+def cmd_convert_official(args: argparse.Namespace) -> int:
+    import torch
+
+    from motionlcm.models.convert import convert_official_checkpoint
+
+    text_encoder = None
+    if args.text_encoder:
+        text_encoder = {"kind": "sentence-transformers", "source": str(Path(args.text_encoder).resolve()), "dim": 768}
+    out = convert_official_checkpoint(
+        args.checkpoint, args.version, args.output, text_encoder=text_encoder, mean_std_dir=args.mean_std,
+        dtype=torch.float16 if args.fp16 else torch.float32, overwrite=args.force,
+    )
+    print(f"model folder: {out}")
+    return 0
+
+
+def _add_convert_commands(sub: argparse._SubParsersAction) -> None:
+    convert = sub.add_parser("convert", help="convert checkpoints of other projects", formatter_class=_Formatter,
+                             description="Convert checkpoints of other projects into motionlcm model folders.")
+    convert_sub = convert.add_subparsers(dest="source", required=True, metavar="{official}")
+    p = convert_sub.add_parser(
+        "official", formatter_class=_Formatter, help="an official MotionLCM / MLD .ckpt (V1 or V2)",
+        description="Turn an official MotionLCM/MLD checkpoint (a dict whose state_dict holds vae.*, denoiser.* "
+        "and evaluator weights) into a model folder. Weights are loaded without unpickling arbitrary objects; "
+        "missing, unexpected or mis-shaped keys are listed in one error.",
+    )
+    p.add_argument("checkpoint", type=Path, help="the official .ckpt file")
+    p.add_argument("--version", required=True, choices=("v1", "v2"),
+                   help="v1 (configs_v1/, latent 1x256) or v2 (configs/, latent 16x32); not auto-detected")
+    p.add_argument("-o", "--output", type=Path, required=True, help="model folder to create")
+    p.add_argument("--mean-std", type=Path, default=None,
+                   help="folder with the HumanML3D Mean.npy/Std.npy the model was trained with")
+    p.add_argument("--text-encoder", default=None,
+                   help="local folder of sentence-t5-large (the official text encoder) to record in the model")
+    p.add_argument("--fp16", action="store_true", help="store the weights in half precision")
+    p.add_argument("--force", action="store_true", help="replace an existing model folder")
+    p.set_defaults(func=cmd_convert_official)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -142,9 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motionlcm", formatter_class=_Formatter,
                                      description="Real-time text-to-motion with latent consistency models.")
     parser.add_argument("--version", action="version", version=f"motionlcm {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{data,train}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{data,train,convert}")
     _add_data_commands(sub)
     _add_train_commands(sub)
+    _add_convert_commands(sub)
     return parser
 
 

@@ -41,3 +41,22 @@ def test_check_exits_nonzero_on_a_broken_dataset(tmp_path, capsys):
 def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "motionlcm.cli", "--help"], capture_output=True, text=True, check=True)
     assert "import-bvh" in out.stdout or "data" in out.stdout
+
+
+def test_convert_official_command(tmp_path, humanml3d_sample_dir, capsys):
+    import torch
+
+    from motionlcm.models.folder import load_model_folder
+    from tests.models.official_layout import fake_official_state_dict
+
+    ckpt = tmp_path / "mld_humanml.ckpt"
+    torch.save({"state_dict": fake_official_state_dict("v2", "mld")}, ckpt)
+    out = tmp_path / "model"
+    args = ["convert", "official", str(ckpt), "--version", "v2", "-o", str(out), "--mean-std", str(humanml3d_sample_dir)]
+    assert main(args) == 0
+    folder = load_model_folder(out)
+    assert folder.kind == "mld" and folder.mean.shape == (263,)
+    assert main(args) == 2  # exists: refuses without --force
+    assert main(["convert", "official", str(ckpt), "--version", "v1", "-o", str(tmp_path / "m1")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "v1" in err[-1] and "mld_humanml.ckpt" in err[-1]
