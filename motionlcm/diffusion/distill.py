@@ -1,0 +1,284 @@
+"""Latent consistency distillation (Luo et al. 2023, LCM; MotionLCM §3.2) as plain functions of tensors.
+
+One training step (reference §4.3) composes these pieces; with N solver points and skip k = T // N:
+
+    n = sample_distillation_step_indices(B, N)                     # n ~ U{0..N-1}
+    s, t = distillation_timesteps(n, N)                            # s = solver_t[n], t = max(s - k, 0)
+    z_s = add_noise(z0, noise, s, alphas_cumprod)
+    w = sample_guidance_weights(B); w_emb = guidance_scale_embedding(w)
+    pred = consistency_function(z_s, online(z_s, s, c, w_emb), s, alphas_cumprod)
+    z_t = cfg_teacher_target(teacher(z_s, s, c), teacher(z_s, s, u), z_s, s, t, w, alphas_cumprod)
+    target = consistency_function(z_t, target_net(z_t, t, c, w_emb), t, alphas_cumprod)   # no grad
+    loss = pseudo_huber_loss(pred, target, huber_c).mean()
+    ...optimizer step...; ema_update(target_net, online, decay=0.95)
+
+Timesteps and w are per sample, shape (B,). Losses are per sample, shape (B,); the caller reduces.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from motionlcm.diffusion.guidance import classifier_free_guidance
+from motionlcm.diffusion.schedules import predict_x0_from_eps
+
+SIGMA_DATA = 0.5  # σ_data of the LCM boundary condition (diffusers hard-codes the same value)
+TIMESTEP_SCALING = 10.0  # τ = 10 t in the boundary condition (diffusers `timestep_scaling`)
+
+
+def _per_sample(x: Tensor, like: Tensor) -> Tensor:
+    """Reshape a (B,) or scalar tensor to broadcast against `like` (B, ...)."""
+    return x.reshape(-1, *([1] * (like.ndim - 1))).to(device=like.device, dtype=like.dtype)
+
+
+# --------------------------------------------------------------------------------------------------
+# timesteps
+
+
+def ddim_solver_timesteps(num_ddim_timesteps: int, num_train_timesteps: int = 1000) -> Tensor:
+    """The skipping-step solver grid: t_n = (n + 1) · k − 1 with k = T // N, n = 0..N−1 (reference §4).
+
+    V1 (N = 50): 19, 39, ..., 999. V2 (N = 10): 99, 199, ..., 999.
+
+    Args:
+        num_ddim_timesteps: N, the number of solver points.
+        num_train_timesteps: T.
+
+    Returns:
+        The grid in increasing order, shape (N,), int64.
+    """
+    if not 1 <= num_ddim_timesteps <= num_train_timesteps:
+        raise ValueError(
+            f"num_ddim_timesteps must be in [1, {num_train_timesteps}], got {num_ddim_timesteps}"
+        )
+    k = num_train_timesteps // num_ddim_timesteps
+    return torch.arange(1, num_ddim_timesteps + 1, dtype=torch.long) * k - 1
+
+
+def sample_distillation_step_indices(
+    batch_size: int,
+    num_ddim_timesteps: int,
+    generator: torch.Generator | None = None,
+    device: str | torch.device | None = None,
+) -> Tensor:
+    """Solver indices n ~ U{0, ..., N−1}, one per sample (reference §4.3 step 3).
+
+    Returns:
+        Indices, shape (B,), int64.
+    """
+    n = torch.randint(0, num_ddim_timesteps, (batch_size,), generator=generator)
+    return n.to(device)
+
+
+def distillation_timesteps(
+    indices: Tensor, num_ddim_timesteps: int, num_train_timesteps: int = 1000
+) -> tuple[Tensor, Tensor]:
+    """Start and target timesteps of a skipping step: s = t_n and t = max(s − k, 0) (reference §4.3 step 3).
+
+    For n ≥ 1, t = t_{n−1} (the previous solver point); for n = 0, t = 0, whose ᾱ_0 is exactly the
+    reference's "ᾱ_prev = ᾱ_0 at n = 0" (the solver step and the target both use t).
+
+    Args:
+        indices: solver indices n, shape (B,).
+        num_ddim_timesteps: N.
+        num_train_timesteps: T.
+
+    Returns:
+        (s, t), each shape (B,), int64, on the device of `indices`.
+    """
+    grid = ddim_solver_timesteps(num_ddim_timesteps, num_train_timesteps).to(indices.device)
+    start = grid[indices]
+    target = (start - num_train_timesteps // num_ddim_timesteps).clamp(min=0)
+    return start, target
+
+
+def sample_guidance_weights(
+    batch_size: int,
+    w_min: float = 5.0,
+    w_max: float = 15.0,
+    generator: torch.Generator | None = None,
+    device: str | torch.device | None = None,
+) -> Tensor:
+    """Guidance weights w ~ U[w_min, w_max], one per sample (reference §4.3 step 5; both versions: [5, 15]).
+
+    w is the LCM-form weight of `cfg_teacher_target` (CFG scale 1 + w) and the value the student embeds.
+
+    Returns:
+        w, shape (B,), float32.
+    """
+    return (w_min + (w_max - w_min) * torch.rand(batch_size, generator=generator)).to(device)
+
+
+# --------------------------------------------------------------------------------------------------
+# consistency parameterisation
+
+
+def boundary_scalings(
+    timesteps: int | Tensor, sigma_data: float = SIGMA_DATA, timestep_scaling: float = TIMESTEP_SCALING
+) -> tuple[Tensor, Tensor]:
+    """LCM boundary-condition scalings (LCM eq. 9 with τ = timestep_scaling · t; reference §4.3 step 6).
+
+        c_skip(τ) = σ_d² / (τ² + σ_d²),   c_out(τ) = τ / √(τ² + σ_d²)
+
+    so f(z, 0) = z exactly: c_skip(0) = 1 and c_out(0) = 0. For t ≥ 19 they are ≈ (0, 1) (c_skip ≈ 6.9e-6
+    at t = 19, ≈ 2.6e-7 at t = 99). This is the one implementation; `LCMScheduler` calls it too.
+
+    Args:
+        timesteps: int, 0-d or (B,) timesteps.
+        sigma_data: σ_d (0.5).
+        timestep_scaling: the factor applied to t (10).
+
+    Returns:
+        (c_skip, c_out), each shaped like `timesteps`, float32 (or the dtype of a floating `timesteps`).
+    """
+    t = torch.as_tensor(timesteps)
+    scaled = t * timestep_scaling if t.is_floating_point() else t.float() * timestep_scaling
+    c_skip = sigma_data**2 / (scaled**2 + sigma_data**2)
+    c_out = scaled / (scaled**2 + sigma_data**2) ** 0.5
+    return c_skip, c_out
+
+
+def consistency_function(
+    z_t: Tensor,
+    eps_pred: Tensor,
+    timesteps: int | Tensor,
+    alphas_cumprod: Tensor,
+    sigma_data: float = SIGMA_DATA,
+    timestep_scaling: float = TIMESTEP_SCALING,
+) -> Tensor:
+    """f_θ(z_t, t) = c_skip(t) · z_t + c_out(t) · x̂0, with x̂0 from the ε prediction (reference §4.3 step 7).
+
+    Args:
+        z_t: noisy latents, shape (B, ...).
+        eps_pred: the network's ε prediction at t, same shape.
+        timesteps: int, 0-d or (B,).
+        alphas_cumprod: ᾱ, shape (T,).
+        sigma_data: σ_d of `boundary_scalings`.
+        timestep_scaling: see `boundary_scalings`.
+
+    Returns:
+        The denoised estimate, same shape as `z_t`.
+    """
+    x0_hat = predict_x0_from_eps(z_t, eps_pred, timesteps, alphas_cumprod)
+    c_skip, c_out = boundary_scalings(
+        torch.as_tensor(timesteps, device=z_t.device), sigma_data, timestep_scaling
+    )
+    return _per_sample(c_skip, z_t) * z_t + _per_sample(c_out, z_t) * x0_hat
+
+
+# --------------------------------------------------------------------------------------------------
+# teacher: the augmented-PF-ODE solver
+
+
+def ddim_solver_step(x0_hat: Tensor, eps_hat: Tensor, alpha_bar_prev: Tensor) -> Tensor:
+    """Deterministic DDIM (η = 0) jump to an earlier point: z_prev = √ᾱ_prev · x̂0 + √(1 − ᾱ_prev) · ε̂
+    (DDIM eq. 12 with σ = 0).
+
+    Args:
+        x0_hat: predicted clean latents, shape (B, ...).
+        eps_hat: predicted noise, same shape.
+        alpha_bar_prev: ᾱ at the earlier timestep, scalar or shape (B,).
+
+    Returns:
+        z_prev, same shape as `x0_hat`.
+    """
+    alpha_bar_prev = _per_sample(torch.as_tensor(alpha_bar_prev), x0_hat)
+    return alpha_bar_prev**0.5 * x0_hat + (1 - alpha_bar_prev) ** 0.5 * eps_hat
+
+
+def cfg_teacher_target(
+    eps_cond: Tensor,
+    eps_uncond: Tensor,
+    z_s: Tensor,
+    s: Tensor,
+    t_prev: Tensor,
+    w: Tensor,
+    alphas_cumprod: Tensor,
+) -> Tensor:
+    """One CFG-augmented DDIM step of the teacher from s to t_prev (LCM eq. 8; reference §4.3 step 8).
+
+    x̂0 and ε̂ are each guided in the LCM form cond + w · (cond − uncond), i.e. CFG with scale 1 + w, then
+    z_prev = √ᾱ_{t_prev} · x̂0 + √(1 − ᾱ_{t_prev}) · ε̂. With t_prev from `distillation_timesteps`, ᾱ_prev is
+    ᾱ at the previous solver point, or ᾱ_0 when n = 0 (t_prev = 0), exactly as the reference.
+
+    Args:
+        eps_cond: teacher ε with the text condition, shape (B, ...).
+        eps_uncond: teacher ε with the empty prompt, same shape.
+        z_s: the noisy latents at s, same shape.
+        s: start timesteps, shape (B,).
+        t_prev: target timesteps, shape (B,).
+        w: guidance weights (LCM form), shape (B,).
+        alphas_cumprod: ᾱ, shape (T,).
+
+    Returns:
+        z_prev, the teacher's estimate of z at t_prev, same shape as `z_s`.
+    """
+    x0_cond = predict_x0_from_eps(z_s, eps_cond, s, alphas_cumprod)
+    x0_uncond = predict_x0_from_eps(z_s, eps_uncond, s, alphas_cumprod)
+    scale = 1 + _per_sample(
+        torch.as_tensor(w), z_s
+    )  # cond + w (cond − uncond) = uncond + (1 + w)(cond − uncond)
+    x0_hat = classifier_free_guidance(x0_cond, x0_uncond, scale)
+    eps_hat = classifier_free_guidance(eps_cond, eps_uncond, scale)
+    alpha_bar_prev = alphas_cumprod.to(z_s.device)[torch.as_tensor(t_prev, device=z_s.device)]
+    return ddim_solver_step(x0_hat, eps_hat, alpha_bar_prev)
+
+
+# --------------------------------------------------------------------------------------------------
+# losses and the EMA target
+
+
+def _mean_per_sample(x: Tensor) -> Tensor:
+    return x.flatten(1).mean(dim=1)
+
+
+def pseudo_huber_loss(pred: Tensor, target: Tensor, c: float) -> Tensor:
+    """Pseudo-Huber distance √((pred − target)² + c²) − c, averaged over all but the batch dimension
+    (Song & Dhariwal 2023; reference §4.3 step 10: c = 0.001 for V1, 0.5 for V2).
+
+    ≈ r² / (2c) for |r| ≪ c and ≈ |r| − c for |r| ≫ c. Computed as the equal r² / (√(r² + c²) + c), which
+    avoids float32 cancellation for |r| ≪ c (the naive form loses ~1 % at r = 1e-3, c = 0.5).
+
+    Args:
+        pred: shape (B, ...).
+        target: same shape.
+        c: the Huber constant, > 0.
+
+    Returns:
+        Per-sample losses, shape (B,).
+    """
+    if c <= 0:
+        raise ValueError(f"pseudo-Huber c must be > 0, got {c}")
+    sq = (pred - target) ** 2
+    return _mean_per_sample(sq / (torch.sqrt(sq + c**2) + c))  # = √(r² + c²) − c
+
+
+def l2_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Squared error averaged over all but the batch dimension (the reference's "l2" alternative).
+
+    Returns:
+        Per-sample losses, shape (B,).
+    """
+    return _mean_per_sample((pred - target) ** 2)
+
+
+@torch.no_grad()
+def ema_update(target_module: nn.Module, online_module: nn.Module, decay: float) -> None:
+    """θ_target ← μ · θ_target + (1 − μ) · θ_online, in place, parameters only (reference §4.3 step 12, μ = 0.95).
+
+    The online module is only read. Buffers are not averaged (the denoiser has none that train).
+
+    Args:
+        target_module: the EMA copy, updated in place.
+        online_module: the student being trained; same architecture.
+        decay: μ in [0, 1].
+    """
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"decay must be in [0, 1], got {decay}")
+    target_params = dict(target_module.named_parameters())
+    online_params = dict(online_module.named_parameters())
+    if target_params.keys() != online_params.keys():
+        raise ValueError("target and online modules have different parameters")
+    for name, param in target_params.items():
+        param.lerp_(online_params[name].detach(), 1.0 - decay)  # θ + (1 − μ)(θ_online − θ)
