@@ -105,6 +105,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"output_dir={args.output_dir}")
     if getattr(args, "vae", None):
         overrides.append(f"vae_dir={args.vae}")
+    if getattr(args, "teacher", None):
+        overrides.append(f"teacher_dir={args.teacher}")
     config = load_config(args.config, overrides)
     model_dir = train(args.kind, config, resume=args.resume, force=args.force, progress=not args.quiet)
     print(f"model folder: {model_dir}")
@@ -113,10 +115,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a model", formatter_class=_Formatter,
-                           description="Train the motion VAE or the MLD teacher with Lightning.")
-    train_sub = train.add_subparsers(dest="kind", required=True, metavar="{vae,mld}")
+                           description="Train the motion VAE, the MLD teacher or the consistency student.")
+    train_sub = train.add_subparsers(dest="kind", required=True, metavar="{vae,mld,lcm}")
     helps = {"vae": "train the motion VAE (configs/vae.yaml)",
-             "mld": "train the MLD latent-diffusion teacher on a trained VAE (configs/mld.yaml)"}
+             "mld": "train the MLD latent-diffusion teacher on a trained VAE (configs/mld.yaml)",
+             "lcm": "distil a 1-4 step latent consistency student from a trained teacher (configs/lcm.yaml)"}
     for kind, text in helps.items():
         p = train_sub.add_parser(
             kind, help=text, formatter_class=_Formatter,
@@ -128,6 +131,8 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("-o", "--output-dir", default=None, help="run folder (overrides output_dir in the config)")
         if kind == "mld":
             p.add_argument("--vae", default=None, help="trained VAE model folder (overrides vae_dir)")
+        if kind == "lcm":
+            p.add_argument("--teacher", default=None, help="trained MLD model folder (overrides teacher_dir)")
         p.add_argument("--resume", action="store_true", help="continue from <output_dir>/checkpoints/last.ckpt")
         p.add_argument("--force", action="store_true", help="start over even if the output directory holds a run")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

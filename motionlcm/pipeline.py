@@ -1,7 +1,8 @@
 """Text -> motion with a trained model folder: text encoding, latent sampling, VAE decoding, joints.
 
 Teacher (MLD) folders sample with DDIM and classifier-free guidance (50 steps, scale 7.5 by default,
-motionlcm-reference section 3.3).
+motionlcm-reference section 3.3); student (LCM) folders with the multistep consistency sampler (1 step by
+default; V2 guidance 8.0 / 12.5 / 13.5 for 1 / 2 / 4 steps, V1 7.5; section 5).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from torch import Tensor
 from motionlcm.data.features import features_to_joints
 from motionlcm.data.skeleton import FPS
 from motionlcm.diffusion.ddim import DDIMScheduler
+from motionlcm.diffusion.lcm import V1_GUIDANCE, V2_GUIDANCE, LCMScheduler
+from motionlcm.diffusion.lcm_sampling import lcm_sample
 from motionlcm.diffusion.sampling import ddim_sample
 from motionlcm.models.folder import load_model_folder
 from motionlcm.models.text_encoder import TextEncoder
 
 MAX_FRAMES = 196  # HumanML3D's longest training crop (9.8 s at 20 fps)
-DEFAULTS = {"mld": {"steps": 50, "guidance": 7.5}}
+DEFAULTS = {"mld": {"steps": 50, "guidance": 7.5}, "lcm": {"steps": 1, "guidance": None}}
 
 
 @dataclass
@@ -70,7 +73,11 @@ class MotionLCM:
         self.vae = folder.vae.to(self.device).eval()
         self.denoiser = folder.denoiser.to(self.device).eval()
         self.text_encoder = text_encoder.to(self.device)
-        self.scheduler = DDIMScheduler()
+        self.lcm_preset = (folder.meta or {}).get("sampling", {}).get("scheduler", "v2")
+        if self.kind == "lcm":
+            self.scheduler = LCMScheduler.v1() if self.lcm_preset == "v1" else LCMScheduler.v2()
+        else:
+            self.scheduler = DDIMScheduler()
         self.mean = torch.as_tensor(folder.mean, dtype=torch.float32, device=self.device)
         self.std = torch.as_tensor(folder.std, dtype=torch.float32, device=self.device)
 
@@ -86,9 +93,19 @@ class MotionLCM:
         encoder = TextEncoder.from_reference(folder.text_encoder, path_override=text_encoder_path)
         return cls(folder, encoder, device)
 
+    def default_guidance(self, steps: int) -> float:
+        """Teacher 7.5; V2 students the per-step-count map (8.0 / 12.5 / 13.5), V1 students 7.5."""
+        if self.kind == "lcm" and self.lcm_preset == "v2":
+            return V2_GUIDANCE.get(steps, V2_GUIDANCE[1])
+        return V1_GUIDANCE if self.kind == "lcm" else DEFAULTS["mld"]["guidance"]
+
     @torch.no_grad()
-    def sample_latents(self, text_emb: Tensor, noise: Tensor, steps: int, guidance: float) -> Tensor:
+    def sample_latents(self, text_emb: Tensor, noise: Tensor, steps: int, guidance: float,
+                       generator: torch.Generator | None = None) -> Tensor:
         """Run only the sampler from text embeddings (B, 1, C) and initial noise (B, L, D)."""
+        if self.kind == "lcm":
+            return lcm_sample(self.denoiser, self.scheduler, text_emb.to(self.device), noise.to(self.device),
+                              num_inference_steps=steps, guidance_scale=guidance, generator=generator)
         uncond = self.text_encoder([""]).to(self.device)
         return ddim_sample(self.denoiser, self.scheduler, text_emb.to(self.device), uncond, noise.to(self.device),
                            num_inference_steps=steps, guidance_scale=guidance)
@@ -102,12 +119,12 @@ class MotionLCM:
             seconds = 4.0
         lengths = resolve_lengths(len(prompts), seconds, frames)
         steps = steps or DEFAULTS[self.kind]["steps"]
-        guidance = DEFAULTS[self.kind]["guidance"] if guidance is None else guidance
+        guidance = self.default_guidance(steps) if guidance is None else guidance
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
         cfg = self.vae.config
         noise = torch.randn(len(prompts), cfg.latent_size, cfg.latent_dim, generator=generator, device=self.device)
-        latents = self.sample_latents(self.text_encoder(prompts).to(self.device), noise, steps, guidance)
+        latents = self.sample_latents(self.text_encoder(prompts).to(self.device), noise, steps, guidance, generator)
         features = self.vae.decode(latents, lengths) * self.std + self.mean
         joints = features_to_joints(features)
         settings = {"steps": steps, "guidance": guidance, "seed": seed, "kind": self.kind}

@@ -12,6 +12,7 @@ from motionlcm.models.denoiser import DenoiserConfig
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import VAEConfig
 from motionlcm.train.datamodule import HumanML3DDataModule
+from motionlcm.train.distill_system import PRESETS, DistillSystem
 from motionlcm.train.teacher_system import TeacherSystem
 from motionlcm.train.vae_system import VAESystem
 
@@ -28,18 +29,21 @@ def test_config_sections_match_constructors(path):
     import pytorch_lightning as pl
 
     config = load_config(path)
-    is_mld = "vae_dir" in config
-    model = dict(config["model"])
-    if is_mld:
-        model.setdefault("text_dim", 384)
-    built = build_dataclass(DenoiserConfig if is_mld else VAEConfig, model, "model")
-    assert built.num_layers % 2 == 1
-    system = TeacherSystem if is_mld else VAESystem
+    is_mld, is_lcm = "vae_dir" in config, "teacher_dir" in config
+    if not is_lcm:  # a student's architecture is its teacher's
+        model = dict(config["model"])
+        if is_mld:
+            model.setdefault("text_dim", 384)
+        built = build_dataclass(DenoiserConfig if is_mld else VAEConfig, model, "model")
+        assert built.num_layers % 2 == 1
+    system = DistillSystem if is_lcm else TeacherSystem if is_mld else VAESystem
     assert set(config.get("system") or {}) <= arguments(system.__init__)
     assert set(config["data"]) <= arguments(HumanML3DDataModule.__init__)
     assert set(config["trainer"]) <= arguments(pl.Trainer.__init__)
     if is_mld:
         assert set(config.get("text_encoder") or {}) <= arguments(TextEncoder.__init__)
+    if is_lcm:
+        assert config["preset"] in PRESETS
 
 
 def test_official_configs_use_the_paper_settings():

@@ -27,6 +27,29 @@ def teacher_dir(bn_dataset_dir, tmp_path_factory):
     return train("mld", mld_cfg, progress=False)
 
 
+@pytest.fixture(scope="module")
+def student_dir(teacher_dir, bn_dataset_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("lcm")
+    overrides = [f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "checkpoint.every_n_steps=2",
+                 f"output_dir={root / 'lcm'}", f"teacher_dir={teacher_dir}"]
+    return train("lcm", load_config(REPO / "configs" / "tiny" / "lcm.yaml", overrides), progress=False)
+
+
+def test_student_folder_samples_in_1_2_4_steps(student_dir, teacher_dir):
+    pipe = MotionLCM.from_pretrained(student_dir, device="cpu")
+    assert pipe.kind == "lcm" and pipe.denoiser.config.time_cond_proj_dim == 256
+    calls = []
+    original = pipe.denoiser.forward
+    pipe.denoiser.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+    for steps, guidance in ((1, 8.0), (2, 12.5), (4, 13.5)):  # V2 per-step guidance map
+        calls.clear()
+        motion = pipe("a person walks forward.", seconds=2.0, steps=steps, seed=3)[0]
+        assert len(calls) == steps and motion.settings["guidance"] == guidance and motion.frames == 40
+    a = pipe(["a person runs.", "a person waves."], frames=[40, 48], steps=2, seed=1)
+    b = pipe(["a person runs.", "a person waves."], frames=[40, 48], steps=2, seed=1)
+    assert np.array_equal(a[1].joints, b[1].joints) and a[1].frames == 48
+
+
 def test_teacher_folder_samples_seeded_motions(teacher_dir):
     pipe = MotionLCM.from_pretrained(teacher_dir, device="cpu")
     assert pipe.kind == "mld" and pipe.text_encoder.dim == 384

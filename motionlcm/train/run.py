@@ -25,10 +25,11 @@ from motionlcm.models.folder import load_model_folder, save_model_folder
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import MotionVAE, VAEConfig
 from motionlcm.train.datamodule import HumanML3DDataModule
+from motionlcm.train.distill_system import PRESETS, DistillSystem
 from motionlcm.train.teacher_system import TeacherSystem
 from motionlcm.train.vae_system import VAESystem
 
-KINDS = ("vae", "mld")
+KINDS = ("vae", "mld", "lcm")
 
 
 def _paths(config: dict, resume: bool, force: bool) -> tuple[Path, Path | None]:
@@ -123,6 +124,27 @@ def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
                          total_steps=config["trainer"]["max_steps"], **(config.get("system") or {}))
 
 
+def _load_trained_folder(path: str | None, kind: str, key: str):
+    if not path:
+        raise ValueError(f"config: {key} is required (a model folder from `motionlcm train {kind}`)")
+    folder = load_model_folder(path)
+    if folder.kind != kind:
+        raise ValueError(f"{path}: expected a {kind} model folder, found {folder.kind!r}")
+    return folder
+
+
+def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
+    folder = _load_trained_folder(config.get("teacher_dir"), "mld", "teacher_dir")
+    dm.set_normalizer(Normalizer(folder.mean, folder.std))
+    preset = config.get("preset", "v2")
+    if preset not in PRESETS:
+        raise ValueError(f"config: preset {preset!r} is not one of {', '.join(PRESETS)}")
+    system_args = {**PRESETS[preset], **(config.get("system") or {})}
+    text_encoder = TextEncoder.from_reference(folder.text_encoder, **(config.get("text_encoder") or {}))
+    return DistillSystem(folder.denoiser, folder.vae, text_encoder, DDIMScheduler(**(config.get("scheduler") or {})),
+                         total_steps=config["trainer"]["max_steps"], **system_args)
+
+
 def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule, out: Path, config: dict) -> Path:
     """Write `<out>/model`: the trained weights, the dataset statistics and the text-encoder reference."""
     meta = {"trained_by": f"motionlcm train {kind}", "config": str(out / "config.yaml"),
@@ -130,9 +152,14 @@ def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule,
     if kind == "vae":
         return save_model_folder(out / "model", vae=system.export_vae(), mean=dm.normalizer.mean,
                                  std=dm.normalizer.std, meta=meta, overwrite=True)
-    return save_model_folder(out / "model", vae=system.vae, denoiser=system.export_denoiser(),
-                             mean=dm.normalizer.mean, std=dm.normalizer.std,
-                             text_encoder=system.text_encoder.reference(), meta=meta, overwrite=True)
+    if kind == "lcm":
+        meta["sampling"] = {"scheduler": config.get("preset", "v2"), "exported": system.export}
+        denoiser = system.export_student()
+    else:
+        denoiser = system.export_denoiser()
+    return save_model_folder(out / "model", vae=system.vae, denoiser=denoiser, mean=dm.normalizer.mean,
+                             std=dm.normalizer.std, text_encoder=system.text_encoder.reference(), meta=meta,
+                             overwrite=True)
 
 
 def train(kind: str, config: dict, resume: bool = False, force: bool = False, progress: bool = True) -> Path:
@@ -143,7 +170,8 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
     pl.seed_everything(config.get("seed", 1234), workers=True, verbose=False)
     dm = _datamodule(config)
     dm.setup("fit")
-    system = _vae_system(config, dm) if kind == "vae" else _teacher_system(config, dm)
+    builders = {"vae": _vae_system, "mld": _teacher_system, "lcm": _distill_system}
+    system = builders[kind](config, dm)
     trainer = build_trainer(config, out, progress)
     if trainer.is_global_zero:
         save_config(config, out / "config.yaml")

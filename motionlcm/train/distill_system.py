@@ -1,0 +1,155 @@
+"""DistillSystem: latent consistency distillation of an MLD teacher into a 1-4 step student (MotionLCM).
+
+Wiring only; every formula comes from `motionlcm.diffusion.distill` (reference section 4.3). The online
+student is trained, the target is its EMA (decay 0.95), the teacher is frozen. Both the student and the
+target start as copies of the teacher with a zero-initialised guidance projection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from motionlcm.diffusion.ddim import DDIMScheduler
+from motionlcm.diffusion.distill import (
+    cfg_teacher_target,
+    consistency_function,
+    distillation_timesteps,
+    ema_update,
+    l2_loss,
+    pseudo_huber_loss,
+    sample_distillation_step_indices,
+    sample_guidance_weights,
+)
+from motionlcm.diffusion.guidance import guidance_scale_embedding
+from motionlcm.diffusion.schedules import add_noise
+from motionlcm.models.denoiser import LatentDenoiser
+from motionlcm.models.text_encoder import TextEncoder
+from motionlcm.models.vae import MotionVAE
+from motionlcm.train.optim import build_optimizer
+from motionlcm.train.rng import RNGStateMixin
+
+LOSSES = ("huber", "l2")
+PRESETS = {  # reference section 4: solver points N, pseudo-Huber c
+    "v1": {"num_ddim_timesteps": 50, "huber_c": 0.001},
+    "v2": {"num_ddim_timesteps": 10, "huber_c": 0.5},
+}
+
+
+def student_from_teacher(teacher: LatentDenoiser, time_cond_proj_dim: int = 256) -> LatentDenoiser:
+    """A student with the teacher's weights and a zero guidance projection (equal outputs at start)."""
+    student = LatentDenoiser(replace(teacher.config, time_cond_proj_dim=time_cond_proj_dim))
+    missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
+    if unexpected or set(missing) != {"time_embedding.cond_proj.weight"}:
+        raise ValueError(f"teacher and student layouts differ: missing {missing}, unexpected {unexpected}")
+    return student
+
+
+class DistillSystem(RNGStateMixin, pl.LightningModule):
+    """Lightning wiring for consistency distillation.
+
+    Args:
+        teacher: trained MLD denoiser (frozen).
+        vae: trained VAE (frozen).
+        text_encoder: frozen text encoder (not checkpointed).
+        scheduler: the teacher's noise schedule.
+        num_ddim_timesteps: N solver points, skip k = 1000 // N (V1 50, V2 10).
+        w_min, w_max: guidance range sampled per sample (5, 15).
+        loss: "huber" (pseudo-Huber with `huber_c`) or "l2".
+        huber_c: pseudo-Huber constant (V1 0.001, V2 0.5).
+        ema_decay: target-network EMA decay (0.95).
+        lr, warmup_steps, total_steps, weight_decay: AdamW + warm-up + cosine (official 2e-4, 1000).
+        frozen_dropout: keep dropout active in the teacher, target and VAE, as the official code
+            unintentionally does (reference section 10.2); default False (eval mode).
+        export: weights to ship, "online" (official) or "target" (the EMA).
+    """
+
+    def __init__(
+        self,
+        teacher: LatentDenoiser,
+        vae: MotionVAE,
+        text_encoder: TextEncoder,
+        scheduler: DDIMScheduler,
+        num_ddim_timesteps: int = 10,
+        w_min: float = 5.0,
+        w_max: float = 15.0,
+        loss: str = "huber",
+        huber_c: float = 0.5,
+        ema_decay: float = 0.95,
+        lr: float = 2e-4,
+        warmup_steps: int = 1000,
+        total_steps: int = 100_000,
+        weight_decay: float = 0.0,
+        frozen_dropout: bool = False,
+        export: str = "online",
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"loss: {loss!r} is not one of {', '.join(LOSSES)}")
+        if export not in ("online", "target"):
+            raise ValueError(f"export: {export!r} is not 'online' or 'target'")
+        self.student = student_from_teacher(teacher)
+        self.target = student_from_teacher(teacher).requires_grad_(False)
+        self.teacher = teacher.requires_grad_(False)
+        self.vae = vae.requires_grad_(False)
+        object.__setattr__(self, "text_encoder", text_encoder)  # not a submodule: not checkpointed
+        self.register_buffer("alphas_cumprod", scheduler.alphas_cumprod.clone().float(), persistent=False)
+        self.num_ddim_timesteps, self.w_range = num_ddim_timesteps, (w_min, w_max)
+        self.loss_name, self.huber_c, self.ema_decay = loss, huber_c, ema_decay
+        self.lr, self.warmup_steps, self.total_steps, self.weight_decay = lr, warmup_steps, total_steps, weight_decay
+        self.frozen_dropout, self.export = frozen_dropout, export
+
+    def train(self, mode: bool = True) -> DistillSystem:
+        super().train(mode)
+        frozen_mode = mode and self.frozen_dropout
+        for module in (self.teacher, self.target, self.vae):
+            module.train(frozen_mode)
+        return self
+
+    def setup(self, stage: str) -> None:
+        self.text_encoder.to(self.device)
+
+    @torch.no_grad()
+    def encode(self, batch: dict) -> tuple[Tensor, Tensor, Tensor]:
+        """Latents z0 (B, L, D), caption embeddings and empty-caption embeddings (B, 1, C)."""
+        z0, _ = self.vae.encode(batch["features"], batch["lengths"])
+        cond = self.text_encoder(batch["texts"]).to(self.device)
+        uncond = self.text_encoder([""]).to(self.device).expand_as(cond)
+        return z0, cond, uncond
+
+    def compute_loss(self, batch: dict) -> dict[str, Tensor]:
+        z0, cond, uncond = self.encode(batch)
+        batch_size, ac = z0.shape[0], self.alphas_cumprod
+        n = sample_distillation_step_indices(batch_size, self.num_ddim_timesteps, device=z0.device)
+        s, t = distillation_timesteps(n, self.num_ddim_timesteps)
+        z_s = add_noise(z0, torch.randn_like(z0), s, ac)
+        w = sample_guidance_weights(batch_size, *self.w_range, device=z0.device)
+        w_emb = guidance_scale_embedding(w).to(z0.dtype)
+        pred = consistency_function(z_s, self.student(z_s, s, cond, w_emb), s, ac)
+        with torch.no_grad():
+            z_t = cfg_teacher_target(self.teacher(z_s, s, cond), self.teacher(z_s, s, uncond), z_s, s, t, w, ac)
+            target = consistency_function(z_t, self.target(z_t, t, cond, w_emb), t, ac)
+        per_sample = pseudo_huber_loss(pred, target, self.huber_c) if self.loss_name == "huber" else l2_loss(pred, target)
+        return {"loss": per_sample.mean()}
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        terms = self.compute_loss(batch)
+        self.log("train/loss", terms["loss"], prog_bar=True, batch_size=len(batch["texts"]))
+        return terms["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        terms = self.compute_loss(batch)
+        self.log("val/loss", terms["loss"], sync_dist=True, batch_size=len(batch["texts"]))
+
+    def configure_optimizers(self) -> dict:
+        return build_optimizer(self.student.parameters(), self.lr, self.warmup_steps, self.total_steps, self.weight_decay)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        ema_update(self.target, self.student, self.ema_decay)
+
+    def export_student(self) -> LatentDenoiser:
+        """The student weights to ship: online (as the official code saves) or the EMA target."""
+        return self.student if self.export == "online" else self.target

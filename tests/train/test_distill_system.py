@@ -1,0 +1,73 @@
+"""DistillSystem wiring: student initialised from the teacher, frozen modules, loss and EMA target."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from motionlcm.diffusion.ddim import DDIMScheduler
+from motionlcm.diffusion.guidance import guidance_scale_embedding
+from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
+from motionlcm.models.vae import MotionVAE, VAEConfig
+from motionlcm.train.distill_system import DistillSystem, student_from_teacher
+
+
+class FixedText(torch.nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, texts):
+        return torch.stack([torch.full((1, self.dim), float(len(t))) for t in texts])
+
+
+def make_system(**kwargs):
+    torch.manual_seed(0)
+    vae = MotionVAE(VAEConfig.tiny())
+    teacher = LatentDenoiser(DenoiserConfig.tiny(text_dim=6, latent_size=2, latent_dim=8))
+    return DistillSystem(teacher, vae, FixedText(6), DDIMScheduler(), **kwargs)
+
+
+def batch(size=3, frames=24):
+    lengths = torch.tensor([24, 20, 16][:size])
+    return {"features": torch.randn(size, frames, 263), "lengths": lengths,
+            "mask": torch.arange(frames)[None] < lengths[:, None], "texts": ["walk", "run fast", ""][:size]}
+
+
+def test_student_starts_as_the_teacher():
+    teacher = LatentDenoiser(DenoiserConfig.tiny(text_dim=6)).eval()
+    student = student_from_teacher(teacher).eval()
+    z, t, text = torch.randn(2, 2, 8), torch.tensor([10, 900]), torch.randn(2, 1, 6)
+    w_emb = guidance_scale_embedding(torch.tensor([5.0, 14.0]))
+    assert torch.equal(student(z, t, text, w_emb), teacher(z, t, text))
+
+
+def test_frozen_modules_and_training_step():
+    system = make_system(num_ddim_timesteps=10, huber_c=0.5)
+    system.train()
+    assert system.student.training and not system.teacher.training and not system.target.training
+    assert not any(p.requires_grad for p in system.teacher.parameters())
+    loss = system.compute_loss(batch())["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and system.student.time_embedding.cond_proj.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in system.target.parameters())
+    quirk = make_system(frozen_dropout=True).train()
+    assert quirk.teacher.training and quirk.target.training and quirk.vae.training
+
+
+def test_target_follows_the_student_by_ema():
+    system = make_system(ema_decay=0.95)
+    with torch.no_grad():
+        for p in system.student.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in system.target.parameters()]
+    system.on_train_batch_end(None, None, 0)
+    for old, new, online in zip(before, system.target.parameters(), system.student.parameters()):
+        assert torch.allclose(new, 0.95 * old + 0.05 * online, atol=1e-6)
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="loss"):
+        make_system(loss="l1")
+    with pytest.raises(ValueError, match="export"):
+        make_system(export="best")
