@@ -64,7 +64,7 @@ class MotionLCM:
     Exposes `vae`, `denoiser`, `text_encoder` and `sample_latents` for reproducibility studies.
     """
 
-    def __init__(self, folder: Any, text_encoder: TextEncoder, device: str | torch.device = "cpu") -> None:
+    def __init__(self, folder: Any, text_encoder: TextEncoder | None, device: str | torch.device = "cpu") -> None:
         if folder.denoiser is None or folder.vae is None:
             raise ValueError(f"{folder.path}: a generation model folder needs a VAE and a denoiser")
         if folder.kind not in DEFAULTS:
@@ -72,26 +72,36 @@ class MotionLCM:
         self.folder, self.kind, self.device = folder, folder.kind, torch.device(device)
         self.vae = folder.vae.to(self.device).eval()
         self.denoiser = folder.denoiser.to(self.device).eval()
-        self.text_encoder = text_encoder.to(self.device)
+        self.text_encoder = text_encoder.to(self.device) if text_encoder is not None else None
         self.lcm_preset = (folder.meta or {}).get("sampling", {}).get("scheduler", "v2")
         if self.kind == "lcm":
             self.scheduler = LCMScheduler.v1() if self.lcm_preset == "v1" else LCMScheduler.v2()
         else:
             self.scheduler = DDIMScheduler()
-        self.mean = torch.as_tensor(folder.mean, dtype=torch.float32, device=self.device)
-        self.std = torch.as_tensor(folder.std, dtype=torch.float32, device=self.device)
+        self.mean = self.std = None
+        if folder.mean is not None:
+            self.mean = torch.as_tensor(folder.mean, dtype=torch.float32, device=self.device)
+            self.std = torch.as_tensor(folder.std, dtype=torch.float32, device=self.device)
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, device: str | None = None, text_encoder_path: str | None = None) -> MotionLCM:
-        """Load a model folder (and the text encoder it references; `text_encoder_path` overrides its path)."""
+        """Load a model folder and the text encoder it references (`text_encoder_path` overrides its path).
+
+        A converted official folder that names no local text encoder (and no `text_encoder_path`) still
+        loads: `sample_latents` works from given embeddings; encoding prompts then raises.
+        """
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         folder = load_model_folder(model_dir, device="cpu")
-        if folder.mean is None:
-            raise ValueError(f"{model_dir}: the model folder has no Mean.npy/Std.npy")
-        if not folder.text_encoder:
-            raise ValueError(f"{model_dir}: the model folder names no text encoder")
-        encoder = TextEncoder.from_reference(folder.text_encoder, path_override=text_encoder_path)
+        ref = folder.text_encoder or {}
+        encoder = None
+        if text_encoder_path or ref.get("source") or ref.get("path"):
+            encoder = TextEncoder.from_reference(ref, path_override=text_encoder_path)
         return cls(folder, encoder, device)
+
+    def _encode(self, texts: list[str]) -> Tensor:
+        if self.text_encoder is None:
+            raise ValueError(f"{self.folder.path}: no text encoder: pass text_encoder_path= (e.g. sentence-t5-large)")
+        return self.text_encoder(texts).to(self.device)
 
     def default_guidance(self, steps: int) -> float:
         """Teacher 7.5; V2 students the per-step-count map (8.0 / 12.5 / 13.5), V1 students 7.5."""
@@ -106,7 +116,7 @@ class MotionLCM:
         if self.kind == "lcm":
             return lcm_sample(self.denoiser, self.scheduler, text_emb.to(self.device), noise.to(self.device),
                               num_inference_steps=steps, guidance_scale=guidance, generator=generator)
-        uncond = self.text_encoder([""]).to(self.device)
+        uncond = self._encode([""])
         return ddim_sample(self.denoiser, self.scheduler, text_emb.to(self.device), uncond, noise.to(self.device),
                            num_inference_steps=steps, guidance_scale=guidance)
 
@@ -124,7 +134,9 @@ class MotionLCM:
         generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
         cfg = self.vae.config
         noise = torch.randn(len(prompts), cfg.latent_size, cfg.latent_dim, generator=generator, device=self.device)
-        latents = self.sample_latents(self.text_encoder(prompts).to(self.device), noise, steps, guidance, generator)
+        latents = self.sample_latents(self._encode(prompts), noise, steps, guidance, generator)
+        if self.mean is None:
+            raise ValueError(f"{self.folder.path}: the model folder has no Mean.npy/Std.npy to de-normalise with")
         features = self.vae.decode(latents, lengths) * self.std + self.mean
         joints = features_to_joints(features)
         settings = {"steps": steps, "guidance": guidance, "seed": seed, "kind": self.kind}

@@ -222,6 +222,7 @@ def _conversion_meta(
         "evaluator_keys_ignored": _count(state_dict, EVALUATOR_PREFIXES),
         "unsupported_keys_ignored": unsupported,
         "text_encoder_keys_ignored": text_keys,
+        "sampling": {"scheduler": version},  # V1 students use diffusers' spacing, V2 the timestep map
         "notes": notes,
     }
 

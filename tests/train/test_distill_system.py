@@ -71,3 +71,28 @@ def test_bad_options():
         make_system(loss="l1")
     with pytest.raises(ValueError, match="export"):
         make_system(export="best")
+
+
+def test_distillation_loss_falls_on_a_fixed_batch():
+    torch.manual_seed(0)
+    system = make_system(num_ddim_timesteps=10, loss="l2", ema_decay=0.95)
+    system.train()
+    data = batch()
+    optimizer = torch.optim.Adam(system.student.parameters(), lr=3e-3)
+
+    def evaluate():  # the same draws of n, noise and w every time
+        state = torch.get_rng_state()
+        torch.manual_seed(123)
+        with torch.no_grad():
+            value = system.compute_loss(data)["loss"].item()
+        torch.set_rng_state(state)
+        return value
+
+    before = evaluate()
+    for _ in range(120):
+        loss = system.compute_loss(data)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        system.on_train_batch_end(None, None, 0)
+    assert evaluate() < before / 2  # measured: 28.9 -> 13.8 after 100 steps, then a plateau
