@@ -15,7 +15,13 @@ import torch
 from torch import Tensor
 
 from motionlcm.diffusion.distill import SIGMA_DATA, TIMESTEP_SCALING, boundary_scalings
-from motionlcm.diffusion.schedules import add_noise, alphas_cumprod, linear_betas, scaled_linear_betas
+from motionlcm.diffusion.schedules import (
+    add_noise,
+    alphas_cumprod,
+    config_kwargs,
+    linear_betas,
+    scaled_linear_betas,
+)
 
 BETA_SCHEDULES = ("linear", "scaled_linear")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
@@ -166,19 +172,7 @@ class LCMScheduler:
         their default values. Any other unknown key raises ValueError. JSON's string keys of
         `timesteps_step_map` are turned back into ints.
         """
-        kwargs = {}
-        for key, value in config.items():
-            if key.startswith("_") or key in _DIFFUSERS_IGNORED_OPTIONS:
-                continue
-            if key in _DIFFUSERS_INERT_OPTIONS:
-                if value != _DIFFUSERS_INERT_OPTIONS[key]:
-                    raise ValueError(f"{key}={value!r} is not supported by {cls.__name__}")
-                continue
-            kwargs[key] = value
-        allowed = set(cls().config)
-        unknown = sorted(set(kwargs) - allowed)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; allowed: {sorted(allowed)}")
+        kwargs = config_kwargs(config, set(cls().config), _DIFFUSERS_IGNORED_OPTIONS, _DIFFUSERS_INERT_OPTIONS, cls.__name__)
         return cls(**kwargs)
 
     @property

@@ -106,3 +106,25 @@ def predict_eps_from_x0(z_t: Tensor, x0: Tensor, timesteps: int | Tensor, alphas
     """
     alpha_bar = _alpha_bar_at(alphas_cumprod, timesteps, z_t)
     return (z_t - alpha_bar**0.5 * x0) / (1 - alpha_bar) ** 0.5
+
+
+def config_kwargs(config: dict, allowed: set[str], ignored: set[str] | frozenset = frozenset(),
+                  inert: dict | None = None, name: str = "scheduler") -> dict:
+    """Constructor arguments from a scheduler config (ours, or a diffusers one).
+
+    Keys starting with "_" (diffusers metadata) and `ignored` keys are dropped; `inert` diffusers-only
+    options are accepted only at their default values; any other unknown key raises ValueError.
+    """
+    kwargs = {}
+    for key, value in config.items():
+        if key.startswith("_") or key in ignored:
+            continue
+        if inert and key in inert:
+            if value != inert[key]:
+                raise ValueError(f"{key}={value!r} is not supported by {name}")
+            continue
+        kwargs[key] = value
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown}; allowed: {sorted(allowed)}")
+    return kwargs
