@@ -17,8 +17,7 @@ from motionlcm.diffusion.schedules import (
     add_noise,
     alphas_cumprod,
     config_kwargs,
-    linear_betas,
-    scaled_linear_betas,
+    make_betas,
 )
 
 BETA_SCHEDULES = ("linear", "scaled_linear")
@@ -107,8 +106,7 @@ class DDIMScheduler:
             "steps_offset": steps_offset,
             "timestep_spacing": timestep_spacing,
         }
-        make_betas = scaled_linear_betas if beta_schedule == "scaled_linear" else linear_betas
-        self.betas = make_betas(num_train_timesteps, beta_start, beta_end)
+        self.betas = make_betas(beta_schedule, num_train_timesteps, beta_start, beta_end)
         self.alphas_cumprod = alphas_cumprod(self.betas)
         # ᾱ "before" the last step: there is no t = -1, so use 1 or ᾱ_0.
         self.final_alpha_cumprod = torch.tensor(1.0) if set_alpha_to_one else self.alphas_cumprod[0]

@@ -19,8 +19,7 @@ from motionlcm.diffusion.schedules import (
     add_noise,
     alphas_cumprod,
     config_kwargs,
-    linear_betas,
-    scaled_linear_betas,
+    make_betas,
 )
 
 BETA_SCHEDULES = ("linear", "scaled_linear")
@@ -140,8 +139,7 @@ class LCMScheduler:
             "sigma_data": sigma_data,
             "timesteps_step_map": timesteps_step_map,
         }
-        make_betas = scaled_linear_betas if beta_schedule == "scaled_linear" else linear_betas
-        self.betas = make_betas(num_train_timesteps, beta_start, beta_end)
+        self.betas = make_betas(beta_schedule, num_train_timesteps, beta_start, beta_end)
         self.alphas_cumprod = alphas_cumprod(self.betas)
         self.final_alpha_cumprod = torch.tensor(1.0) if set_alpha_to_one else self.alphas_cumprod[0]
         self.init_noise_sigma = 1.0

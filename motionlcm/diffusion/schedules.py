@@ -108,6 +108,14 @@ def predict_eps_from_x0(z_t: Tensor, x0: Tensor, timesteps: int | Tensor, alphas
     return (z_t - alpha_bar**0.5 * x0) / (1 - alpha_bar) ** 0.5
 
 
+def make_betas(beta_schedule: str, num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
+    """The betas of a named schedule ("linear" or "scaled_linear")."""
+    builders = {"linear": linear_betas, "scaled_linear": scaled_linear_betas}
+    if beta_schedule not in builders:
+        raise ValueError(f"beta_schedule: {beta_schedule!r} is not one of {', '.join(builders)}")
+    return builders[beta_schedule](num_train_timesteps, beta_start, beta_end)
+
+
 def config_kwargs(config: dict, allowed: set[str], ignored: set[str] | frozenset = frozenset(),
                   inert: dict | None = None, name: str = "scheduler") -> dict:
     """Constructor arguments from a scheduler config (ours, or a diffusers one).
