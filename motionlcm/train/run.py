@@ -41,7 +41,6 @@ def _paths(config: dict, resume: bool, force: bool) -> tuple[Path, Path | None]:
         if not force:
             raise ValueError(f"{out}: holds a run already; use --resume to continue it or --force to start over")
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
     return out, last if resume else None
 
 
@@ -172,6 +171,7 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
     dm.setup("fit")
     builders = {"vae": _vae_system, "mld": _teacher_system, "lcm": _distill_system}
     system = builders[kind](config, dm)
+    out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
     trainer = build_trainer(config, out, progress)
     if trainer.is_global_zero:
         save_config(config, out / "config.yaml")
