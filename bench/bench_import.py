@@ -45,7 +45,7 @@ def stage_times(files: list[Path], rig: Rig) -> dict[str, float]:
         t4 = time.perf_counter()
         features_to_joints(feats)
         t5 = time.perf_counter()
-        for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+        for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=False):
             stages[key].append(dt * 1000)
     return {k: float(np.median(v)) for k, v in stages.items()}
 

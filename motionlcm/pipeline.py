@@ -141,4 +141,4 @@ class MotionLCM:
         joints = features_to_joints(features)
         settings = {"steps": steps, "guidance": guidance, "seed": seed, "kind": self.kind}
         return [Motion(text, features[i, :n].cpu().numpy(), joints[i, :n].cpu().numpy(), FPS, dict(settings))
-                for i, (text, n) in enumerate(zip(prompts, lengths))]
+                for i, (text, n) in enumerate(zip(prompts, lengths, strict=False))]

@@ -196,7 +196,7 @@ def rotations_to_joints(rotations: MotionRotations, offsets: Any = TARGET_OFFSET
     joints: list[Tensor | None] = [None] * NUM_JOINTS
     joints[0] = root
     for chain in KINEMATIC_CHAINS:
-        for parent, joint in zip(chain[:-1], chain[1:]):
+        for parent, joint in zip(chain[:-1], chain[1:], strict=False):
             joints[joint] = joints[parent] + (rot[..., joint, :, :] @ offs[joint, :, None])[..., 0]
     return restore(torch.stack(joints, dim=-2))  # type: ignore[arg-type]
 
@@ -304,7 +304,7 @@ def ik_rotations(joints: Tensor, heading: Tensor) -> Tensor:
     out[0] = heading
     for chain in KINEMATIC_CHAINS:
         rot = heading
-        for parent, joint in zip(chain[:-1], chain[1:]):
+        for parent, joint in zip(chain[:-1], chain[1:], strict=False):
             bone = joints[..., joint, :] - joints[..., parent, :]
             bone = bone / torch.linalg.vector_norm(bone, dim=-1, keepdim=True)
             swing = qbetween(raw[joint].expand_as(bone), bone)

@@ -24,9 +24,9 @@ class EMA(nn.Module):
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for avg, param in zip(self.average.parameters(), model.parameters()):
+        for avg, param in zip(self.average.parameters(), model.parameters(), strict=False):
             avg.lerp_(param.detach(), 1.0 - self.decay)
-        for avg, buf in zip(self.average.buffers(), model.buffers()):
+        for avg, buf in zip(self.average.buffers(), model.buffers(), strict=False):
             avg.copy_(buf)
 
     def train(self, mode: bool = True) -> EMA:  # the average always stays in eval mode

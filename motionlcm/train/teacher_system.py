@@ -81,7 +81,7 @@ class TeacherSystem(RNGStateMixin, pl.LightningModule):
 
     def drop_captions(self, texts: list[str]) -> list[str]:
         keep = torch.rand(len(texts)) >= self.cond_dropout
-        return [t if k else "" for t, k in zip(texts, keep.tolist())]
+        return [t if k else "" for t, k in zip(texts, keep.tolist(), strict=False)]
 
     def compute_loss(self, batch: dict, drop_captions: bool = True) -> dict[str, Tensor]:
         z0 = self.encode_motion(batch["features"], batch["lengths"])

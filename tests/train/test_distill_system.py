@@ -62,7 +62,7 @@ def test_target_follows_the_student_by_ema():
             p.add_(1.0)
     before = [p.clone() for p in system.target.parameters()]
     system.on_train_batch_end(None, None, 0)
-    for old, new, online in zip(before, system.target.parameters(), system.student.parameters()):
+    for old, new, online in zip(before, system.target.parameters(), system.student.parameters(), strict=False):
         assert torch.allclose(new, 0.95 * old + 0.05 * online, atol=1e-6)
 
 
