@@ -99,13 +99,19 @@ def _vae_system(config: dict, dm: HumanML3DDataModule) -> VAESystem:
     return VAESystem(vae, dm.normalizer, total_steps=config["trainer"]["max_steps"], **(config.get("system") or {}))
 
 
+def _load_trained_folder(path: str | None, kinds: tuple[str, ...], key: str, trained_by: str):
+    """The model folder named by config `key`; its kind must be one of `kinds` (every kind holds a VAE)."""
+    if not path:
+        raise ValueError(f"config: {key} is required (a model folder from `motionlcm train {trained_by}`)")
+    folder = load_model_folder(path)
+    if folder.kind not in kinds:
+        raise ValueError(f"{path}: expected a {' or '.join(kinds)} model folder, found {folder.kind!r}")
+    return folder
+
+
 def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
     vae_dir = config.get("vae_dir")
-    if not vae_dir:
-        raise ValueError("config: vae_dir is required to train mld (a model folder from `motionlcm train vae`)")
-    folder = load_model_folder(vae_dir)
-    if folder.vae is None:
-        raise ValueError(f"{vae_dir}: the model folder has no VAE")
+    folder = _load_trained_folder(vae_dir, ("vae", "mld", "lcm"), "vae_dir", "vae")
     if folder.mean is not None:  # the latents only mean something with the statistics the VAE was trained on
         if not np.allclose(folder.mean, dm.normalizer.mean, atol=1e-6):
             warnings.warn(f"{vae_dir}: using the VAE's Mean/Std, which differ from {dm.root}'s", stacklevel=2)
@@ -123,17 +129,8 @@ def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
                          total_steps=config["trainer"]["max_steps"], **(config.get("system") or {}))
 
 
-def _load_trained_folder(path: str | None, kind: str, key: str):
-    if not path:
-        raise ValueError(f"config: {key} is required (a model folder from `motionlcm train {kind}`)")
-    folder = load_model_folder(path)
-    if folder.kind != kind:
-        raise ValueError(f"{path}: expected a {kind} model folder, found {folder.kind!r}")
-    return folder
-
-
 def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
-    folder = _load_trained_folder(config.get("teacher_dir"), "mld", "teacher_dir")
+    folder = _load_trained_folder(config.get("teacher_dir"), ("mld",), "teacher_dir", "mld")
     dm.set_normalizer(Normalizer(folder.mean, folder.std))
     preset = config.get("preset", "v2")
     if preset not in PRESETS:
