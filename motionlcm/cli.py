@@ -96,6 +96,10 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
 # --------------------------------------------------------------------------- train
 
 
+EVALUATOR_DEFAULTS = ["output_dir=runs/evaluator", "trainer.max_steps=4000", "checkpoint.every_n_steps=500",
+                      "checkpoint.save_top_k=2"]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from motionlcm.config import load_config
     from motionlcm.train.run import train
@@ -107,6 +111,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"vae_dir={args.vae}")
     if getattr(args, "teacher", None):
         overrides.append(f"teacher_dir={args.teacher}")
+    if args.dataset:
+        overrides.append(f"data.root={args.dataset}")
+    if args.config is None:  # only the evaluator has built-in defaults (those of configs/evaluator.yaml)
+        overrides = [*EVALUATOR_DEFAULTS, *overrides]
     config = load_config(args.config, overrides)
     model_dir = train(args.kind, config, resume=args.resume, force=args.force, progress=not args.quiet)
     print(f"model folder: {model_dir}")
@@ -115,11 +123,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a model", formatter_class=_Formatter,
-                           description="Train the motion VAE, the MLD teacher or the consistency student.")
-    train_sub = train.add_subparsers(dest="kind", required=True, metavar="{vae,mld,lcm}")
+                           description="Train the motion VAE, the MLD teacher, the consistency student or the "
+                           "text-motion evaluator.")
+    train_sub = train.add_subparsers(dest="kind", required=True, metavar="{vae,mld,lcm,evaluator}")
     helps = {"vae": "train the motion VAE (configs/vae.yaml)",
              "mld": "train the MLD latent-diffusion teacher on a trained VAE (configs/mld.yaml)",
-             "lcm": "distil a 1-4 step latent consistency student from a trained teacher (configs/lcm.yaml)"}
+             "lcm": "distil a 1-4 step latent consistency student from a trained teacher (configs/lcm.yaml)",
+             "evaluator": "train a contrastive text-motion evaluator for FID / R-precision on any dataset "
+                          "(configs/evaluator.yaml)"}
     for kind, text in helps.items():
         p = train_sub.add_parser(
             kind, help=text, formatter_class=_Formatter,
@@ -127,7 +138,12 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
             "resolved config and the exported model folder go to the output directory. Any config value can be "
             "overridden as KEY=VALUE, e.g. trainer.max_steps=2000 data.batch_size=32 trainer.devices=2.",
         )
-        p.add_argument("--config", type=Path, required=True, help="YAML config (see configs/)")
+        if kind == "evaluator":
+            p.add_argument("--config", type=Path, default=None,
+                           help="YAML config (default: the built-in defaults, as in configs/evaluator.yaml)")
+        else:
+            p.add_argument("--config", type=Path, required=True, help="YAML config (see configs/)")
+        p.add_argument("--dataset", default=None, help="HumanML3D-layout dataset folder (overrides data.root)")
         p.add_argument("-o", "--output-dir", default=None, help="run folder (overrides output_dir in the config)")
         if kind == "mld":
             p.add_argument("--vae", default=None, help="trained VAE model folder (overrides vae_dir)")
@@ -182,6 +198,106 @@ def _add_convert_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_convert_official)
 
 
+# --------------------------------------------------------------------------- eval
+
+
+def _write_json_atomic(path: Path, data: dict, force: bool) -> None:
+    import json
+
+    if path.exists() and not force:
+        raise ValueError(f"{path}: exists; pass --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _aits_inputs(dataset_dir: str, split: str, count: int, min_length: int) -> tuple[list[str], list[int]]:
+    from motionlcm.data.humanml3d import HumanML3DDataset
+
+    dataset = HumanML3DDataset(dataset_dir, split=split, min_length=min_length, random_crop=False, seed=0)
+    picks = range(0, len(dataset), max(1, len(dataset) // count))
+    items = [dataset[i] for i in list(picks)[:count]]
+    return [item["text"] for item in items], [item["length"] for item in items]
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from motionlcm.eval.protocol import EvalSettings, evaluate, format_table, load_evaluator, load_subject
+
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        raise ValueError(f"{output}: exists; pass --force to replace it")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    settings = EvalSettings(
+        split=args.split, replications=args.replications, batch_size=args.batch_size, steps=args.steps,
+        guidance=args.guidance, multimodality=not args.no_mm, mm_samples=args.mm_samples,
+        mm_repeats=args.mm_repeats, mm_times=args.mm_times, min_length=args.min_length, seed=args.seed,
+    )
+    evaluator = load_evaluator(args.evaluator, device)
+    subject = load_subject(args.model, settings, device, args.text_encoder)
+    torch.manual_seed(args.seed)
+    report = evaluate(subject, args.dataset, evaluator, settings, progress=not args.quiet)
+    report["evaluator"] = str(args.evaluator)
+    if args.aits and subject.kind != "vae":
+        from motionlcm.eval.timing import measure_aits
+        from motionlcm.pipeline import MotionLCM
+
+        pipe = MotionLCM.from_pretrained(args.model, device=device, text_encoder_path=args.text_encoder)
+        prompts, lengths = _aits_inputs(args.dataset, args.split, args.aits, args.min_length)
+        report["aits"] = measure_aits(pipe, prompts, lengths, settings.steps, settings.guidance)
+    print(format_table(report))
+    if "reconstruction" in report:
+        rec = report["reconstruction"]
+        print(f"reconstruction: MPJPE {rec['mpjpe_mm']:.1f} mm (unaligned {rec['mpjpe_unaligned_mm']:.1f} mm), "
+              f"feature error {rec['feature_error']:.4f} over {rec['frames']} frames")
+    if "aits" in report:
+        a = report["aits"]
+        stages = ", ".join(f"{k} {1000 * v:.1f}" for k, v in a["stages"].items())
+        print(f"AITS {1000 * a['aits_s']:.1f} ms/sentence at batch 1 on {a['device']} ({stages} ms)")
+    print(f"{report['samples']} samples ({report['r_precision_samples']} in R-precision groups), "
+          f"{settings.replications} replications; dropped: {report['dropped'] or 'nothing'}")
+    _write_json_atomic(output, report, args.force)
+    print(f"metrics: {output}")
+    return 0
+
+
+def _add_eval_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval", help="FID, R-precision, MM-Dist, Diversity, MultiModality and AITS", formatter_class=_Formatter,
+        description="Evaluate a model folder on a dataset split by the T2M/MLD/MotionLCM protocol: each "
+        "replication draws a random caption and crop per item, generates at the real lengths, and scores "
+        "R-precision (groups of 32), MM-Dist, FID, Diversity (300 pairs) and MultiModality (100 captions x 30 "
+        "generations). Prints the paper-style table (mean +/- 95%% CI) and writes metrics.json with every "
+        "replication. A VAE folder is evaluated by reconstruction (adds MPJPE and feature error).",
+    )
+    p.add_argument("--model", required=True, help="model folder (teacher, student or VAE)")
+    p.add_argument("--dataset", required=True, help="HumanML3D-layout dataset folder")
+    p.add_argument("--evaluator", required=True,
+                   help="evaluator folder from `motionlcm train evaluator`, or the official T2M deps folder")
+    p.add_argument("--split", default="test", help="split to evaluate")
+    p.add_argument("--replications", type=int, default=20, help="independent repetitions (papers: 20)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: teacher 50, student 1)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="guidance scale (default: teacher 7.5; V2 student 8.0/12.5/13.5 for 1/2/4 steps)")
+    p.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
+    p.add_argument("--no-mm", action="store_true", help="skip MultiModality (saves mm-samples x mm-repeats generations)")
+    p.add_argument("--mm-samples", type=int, default=100, help="captions drawn for MultiModality")
+    p.add_argument("--mm-repeats", type=int, default=30, help="generations per MultiModality caption")
+    p.add_argument("--mm-times", type=int, default=10, help="pairs per caption in MultiModality")
+    p.add_argument("--min-length", type=int, default=40, help="shortest clip kept, in frames (T2M 40; 20 for short BVH clips)")
+    p.add_argument("--seed", type=int, default=1234, help="seed of every random draw (MLD: 1234)")
+    p.add_argument("--aits", type=int, default=100, metavar="N",
+                   help="also time N sentences at batch 1 (average inference time per sentence); 0 skips")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--text-encoder", default=None, help="local text-encoder folder overriding the model's reference")
+    p.add_argument("-o", "--output", default="metrics.json", help="where to write the metrics JSON")
+    p.add_argument("--force", action="store_true", help="replace an existing metrics file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -189,9 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motionlcm", formatter_class=_Formatter,
                                      description="Real-time text-to-motion with latent consistency models.")
     parser.add_argument("--version", action="version", version=f"motionlcm {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{data,train,convert}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{data,train,eval,convert}")
     _add_data_commands(sub)
     _add_train_commands(sub)
+    _add_eval_command(sub)
     _add_convert_commands(sub)
     return parser
 

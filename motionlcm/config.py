@@ -59,13 +59,17 @@ def set_dotted(config: dict, parts: list[str], value: Any) -> None:
     node[parts[-1]] = value
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> dict:
-    """Read a YAML config, apply the defaults and `KEY=VALUE` overrides, and check the sections."""
-    path = Path(path)
+def _read_yaml(path: Path) -> Any:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: cannot read config: {str(exc).splitlines()[0]}") from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
+    """Read a YAML config (None: the defaults only), apply the defaults and `KEY=VALUE` overrides, and
+    check the sections."""
+    data = _read_yaml(Path(path)) if path is not None else {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config must be a mapping of sections")
     config = _merge(DEFAULTS, data)

@@ -120,6 +120,25 @@ class MotionLCM:
         return ddim_sample(self.denoiser, self.scheduler, text_emb.to(self.device), uncond, noise.to(self.device),
                            num_inference_steps=steps, guidance_scale=guidance)
 
+    def resolve_sampling(self, steps: int | None, guidance: float | None) -> tuple[int, float]:
+        """Step count and guidance scale, the model kind's defaults where None."""
+        steps = steps or DEFAULTS[self.kind]["steps"]
+        return steps, self.default_guidance(steps) if guidance is None else guidance
+
+    @torch.no_grad()
+    def generate_features(self, texts: list[str], lengths: list[int] | Tensor, steps: int, guidance: float,
+                          generator: torch.Generator) -> Tensor:
+        """Un-normalised features (B, max(lengths), 263), zero beyond each motion's length."""
+        if self.mean is None:
+            raise ValueError(f"{self.folder.path}: the model folder has no Mean.npy/Std.npy to de-normalise with")
+        lengths = torch.as_tensor(lengths, dtype=torch.long)
+        cfg = self.vae.config
+        noise = torch.randn(len(texts), cfg.latent_size, cfg.latent_dim, generator=generator, device=self.device)
+        latents = self.sample_latents(self._encode(list(texts)), noise, steps, guidance, generator)
+        features = self.vae.decode(latents, lengths.to(self.device)) * self.std + self.mean
+        valid = torch.arange(features.shape[1], device=self.device)[None, :, None] < lengths.to(self.device)[:, None, None]
+        return features * valid
+
     @torch.no_grad()
     def __call__(self, prompts: str | list[str], seconds: Any = None, frames: Any = None, steps: int | None = None,
                  guidance: float | None = None, seed: int | None = None) -> list[Motion]:
@@ -128,16 +147,10 @@ class MotionLCM:
         if frames is None and seconds is None:
             seconds = 4.0
         lengths = resolve_lengths(len(prompts), seconds, frames)
-        steps = steps or DEFAULTS[self.kind]["steps"]
-        guidance = self.default_guidance(steps) if guidance is None else guidance
+        steps, guidance = self.resolve_sampling(steps, guidance)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
-        cfg = self.vae.config
-        noise = torch.randn(len(prompts), cfg.latent_size, cfg.latent_dim, generator=generator, device=self.device)
-        latents = self.sample_latents(self._encode(prompts), noise, steps, guidance, generator)
-        if self.mean is None:
-            raise ValueError(f"{self.folder.path}: the model folder has no Mean.npy/Std.npy to de-normalise with")
-        features = self.vae.decode(latents, lengths) * self.std + self.mean
+        features = self.generate_features(prompts, lengths, steps, guidance, generator)
         joints = features_to_joints(features)
         settings = {"steps": steps, "guidance": guidance, "seed": seed, "kind": self.kind}
         return [Motion(text, features[i, :n].cpu().numpy(), joints[i, :n].cpu().numpy(), FPS, dict(settings))

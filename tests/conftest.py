@@ -39,3 +39,30 @@ def bn_dataset_dir(bn_fixture_dir, tmp_path_factory) -> Path:
     mirrors = sorted(p.stem for p in (out / "new_joint_vecs").glob("M*.npy"))
     (out / "val.txt").write_text("\n".join(mirrors[:4]) + "\n")
     return out
+
+
+@pytest.fixture(scope="session")
+def teacher_dir(bn_dataset_dir, tmp_path_factory):
+    """A tiny VAE (6 steps) and a tiny MLD teacher (6 steps) trained on the fixture import."""
+    from motionlcm.config import load_config
+    from motionlcm.train.run import train
+
+    root = tmp_path_factory.mktemp("runs")
+    common = [f"data.root={bn_dataset_dir}", "trainer.max_steps=6", "checkpoint.every_n_steps=3"]
+    vae_cfg = load_config(REPO / "configs" / "tiny" / "vae.yaml", common + [f"output_dir={root / 'vae'}"])
+    vae_dir = train("vae", vae_cfg, progress=False)
+    mld_cfg = load_config(REPO / "configs" / "tiny" / "mld.yaml",
+                          common + [f"output_dir={root / 'mld'}", f"vae_dir={vae_dir}"])
+    return train("mld", mld_cfg, progress=False)
+
+
+@pytest.fixture(scope="session")
+def student_dir(teacher_dir, bn_dataset_dir, tmp_path_factory):
+    """A tiny LCM student (4 distillation steps) of `teacher_dir`."""
+    from motionlcm.config import load_config
+    from motionlcm.train.run import train
+
+    root = tmp_path_factory.mktemp("lcm")
+    overrides = [f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "checkpoint.every_n_steps=2",
+                 f"output_dir={root / 'lcm'}", f"teacher_dir={teacher_dir}"]
+    return train("lcm", load_config(REPO / "configs" / "tiny" / "lcm.yaml", overrides), progress=False)

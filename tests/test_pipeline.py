@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-from motionlcm.config import load_config
 from motionlcm.data.features import features_to_joints
 from motionlcm.pipeline import MotionLCM, resolve_lengths
-from motionlcm.train.run import train
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def teacher_dir(bn_dataset_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    common = [f"data.root={bn_dataset_dir}", "trainer.max_steps=6", "checkpoint.every_n_steps=3"]
-    vae_cfg = load_config(REPO / "configs" / "tiny" / "vae.yaml", common + [f"output_dir={root / 'vae'}"])
-    vae_dir = train("vae", vae_cfg, progress=False)
-    mld_cfg = load_config(REPO / "configs" / "tiny" / "mld.yaml",
-                          common + [f"output_dir={root / 'mld'}", f"vae_dir={vae_dir}"])
-    return train("mld", mld_cfg, progress=False)
-
-
-@pytest.fixture(scope="module")
-def student_dir(teacher_dir, bn_dataset_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("lcm")
-    overrides = [f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "checkpoint.every_n_steps=2",
-                 f"output_dir={root / 'lcm'}", f"teacher_dir={teacher_dir}"]
-    return train("lcm", load_config(REPO / "configs" / "tiny" / "lcm.yaml", overrides), progress=False)
 
 
 def test_student_folder_samples_in_1_2_4_steps(student_dir, teacher_dir):

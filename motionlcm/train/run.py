@@ -1,4 +1,5 @@
-"""Train a VAE or an MLD teacher from a resolved config: data, system, Lightning Trainer, export.
+"""Train a VAE, an MLD teacher, an LCM student or an evaluator from a resolved config: data, system,
+Lightning Trainer, export.
 
 Checkpoints go to `<output_dir>/checkpoints` (best-k by validation loss plus `last.ckpt`), logs to
 `<output_dir>/logs` (CSV, and TensorBoard when installed), the resolved config to
@@ -20,16 +21,24 @@ from pytorch_lightning.loggers import CSVLogger
 from motionlcm.config import build_dataclass, save_config
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.diffusion.ddim import DDIMScheduler
+from motionlcm.eval.contrastive import (
+    ContrastiveEvaluator,
+    EvaluatorConfig,
+    Vocabulary,
+    caption_tokens,
+    save_evaluator,
+)
 from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
 from motionlcm.models.folder import load_model_folder, save_model_folder
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import MotionVAE, VAEConfig
 from motionlcm.train.datamodule import HumanML3DDataModule
 from motionlcm.train.distill_system import PRESETS, DistillSystem
+from motionlcm.train.evaluator_system import EvaluatorSystem
 from motionlcm.train.teacher_system import TeacherSystem
 from motionlcm.train.vae_system import VAESystem
 
-KINDS = ("vae", "mld", "lcm")
+KINDS = ("vae", "mld", "lcm", "evaluator")
 
 
 def _paths(config: dict, resume: bool, force: bool) -> tuple[Path, Path | None]:
@@ -141,10 +150,21 @@ def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
                          total_steps=config["trainer"]["max_steps"], **system_args)
 
 
+def _evaluator_system(config: dict, dm: HumanML3DDataModule) -> EvaluatorSystem:
+    train_items = dm.datasets["train"].items
+    vocabulary = Vocabulary.build(caption_tokens(c.text, c.tokens) for item in train_items for c in item.captions)
+    evaluator_config = build_dataclass(EvaluatorConfig, config.get("model"), "model")
+    evaluator = ContrastiveEvaluator(evaluator_config, vocabulary, dm.normalizer.mean, dm.normalizer.std)
+    return EvaluatorSystem(evaluator, total_steps=config["trainer"]["max_steps"], **(config.get("system") or {}))
+
+
 def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule, out: Path, config: dict) -> Path:
     """Write `<out>/model`: the trained weights, the dataset statistics and the text-encoder reference."""
     meta = {"trained_by": f"motionlcm train {kind}", "config": str(out / "config.yaml"),
             "dataset": str(dm.root), "steps": int(system.global_step)}
+    if kind == "evaluator":
+        meta["validation"] = {k: float(v) for k, v in system.trainer.callback_metrics.items() if k.startswith("val/")}
+        return save_evaluator(system.evaluator, out / "model", meta=meta, overwrite=True)
     if kind == "vae":
         return save_model_folder(out / "model", vae=system.export_vae(), mean=dm.normalizer.mean,
                                  std=dm.normalizer.std, meta=meta, overwrite=True)
@@ -166,7 +186,8 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
     pl.seed_everything(config.get("seed", 1234), workers=True, verbose=False)
     dm = _datamodule(config)
     dm.setup("fit")
-    builders = {"vae": _vae_system, "mld": _teacher_system, "lcm": _distill_system}
+    builders = {"vae": _vae_system, "mld": _teacher_system, "lcm": _distill_system,
+                "evaluator": _evaluator_system}
     system = builders[kind](config, dm)
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
     trainer = build_trainer(config, out, progress)

@@ -1,0 +1,297 @@
+"""The text-to-motion evaluation protocol of T2M / MLD / MotionLCM (motionlcm-reference section 6).
+
+Per replication: every item of the split is drawn with a random caption and a random crop (T2M's length
+coin); the model generates a motion for the caption at the real motion's length; the evaluator embeds the
+caption, the real motion and the generated one. From these: R-precision top-1/2/3 and MM-Dist in random
+groups of 32, FID (generated vs real), Diversity over 300 pairs, and MultiModality from 100 captions x 30
+generations. The "real" row scores the real motions the same way; its FID compares two independent draws of
+the real set (the noise floor of FID on this split). A VAE folder is evaluated by reconstruction: the
+"generated" motion is the VAE's reconstruction of the real one, and MPJPE / feature error are added.
+
+Everything random comes from the seed: replication r uses dataset epoch r and generators seeded (seed, r).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from motionlcm.data.collate import collate_motion
+from motionlcm.data.features import features_to_joints
+from motionlcm.data.humanml3d import MAX_LENGTH, MIN_LENGTH, HumanML3DDataset
+from motionlcm.data.normalizer import Normalizer
+from motionlcm.eval import metrics
+from motionlcm.eval.reconstruction import feature_error_sum, mpjpe_sum
+
+log = logging.getLogger(__name__)
+
+# Reference section 6.3 (MLD configs: R_SIZE 32, DIVERSITY_TIMES 300, MM_NUM_SAMPLES 100,
+# MM_NUM_REPEATS 30, MM_NUM_TIMES 10, REPLICATION_TIMES 20, SEED_VALUE 1234).
+GROUP_SIZE = 32
+DIVERSITY_TIMES = 300
+MM_SAMPLES, MM_REPEATS, MM_TIMES = 100, 30, 10
+REPLICATIONS = 20
+SEED = 1234
+
+
+@dataclass
+class EvalSettings:
+    """What one evaluation run does (all of it is written to metrics.json)."""
+
+    split: str = "test"
+    replications: int = REPLICATIONS
+    batch_size: int = 32  # MLD's TEST.BATCH_SIZE
+    steps: int | None = None  # None: the model's default (teacher 50 DDIM, student 1)
+    guidance: float | None = None  # None: the model's default for `steps`
+    multimodality: bool = True
+    mm_samples: int = MM_SAMPLES
+    mm_repeats: int = MM_REPEATS
+    mm_times: int = MM_TIMES
+    diversity_times: int = DIVERSITY_TIMES
+    min_length: int = MIN_LENGTH
+    max_length: int = MAX_LENGTH
+    seed: int = SEED
+
+    def check(self) -> None:
+        if self.replications < 1 or self.batch_size < 1:
+            raise ValueError(f"replications and batch_size must be >= 1, got {self.replications}, {self.batch_size}")
+        if self.multimodality and not 2 <= self.mm_times <= self.mm_repeats:
+            raise ValueError(f"mm_times must be in 2..mm_repeats ({self.mm_repeats}), got {self.mm_times}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Evaluators
+
+
+def load_evaluator(path: str | Path, device: str | torch.device = "cpu") -> Any:
+    """A trained evaluator folder (`motionlcm train evaluator`) or an official T2M deps folder."""
+    from motionlcm.eval.contrastive import is_evaluator_folder, load_evaluator_folder
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: evaluator folder not found")
+    if is_evaluator_folder(path):
+        return load_evaluator_folder(path, device)
+    from motionlcm.eval.t2m import T2MEvaluator
+
+    return T2MEvaluator.from_official(path, device=device)
+
+
+# ----------------------------------------------------------------------------------------------------
+# What is evaluated: a function (batch, torch generator) -> un-normalised features (B, T, 263)
+
+MotionSource = Callable[[dict, torch.Generator], Tensor]
+
+
+@dataclass
+class Subject:
+    """The model under evaluation: how it makes motions, and what to call it."""
+
+    name: str
+    kind: str  # "vae" (reconstruction), "mld" or "lcm"
+    make: MotionSource
+    normalizer: Normalizer
+    device: torch.device
+    settings: dict[str, Any]
+
+
+def load_subject(model_dir: str | Path, settings: EvalSettings, device: str | torch.device = "cpu",
+                 text_encoder_path: str | None = None) -> Subject:
+    """Wrap a model folder: generation folders through the pipeline, VAE folders by reconstruction."""
+    from motionlcm.models.folder import load_model_folder
+    from motionlcm.pipeline import MotionLCM
+
+    device = torch.device(device)
+    folder = load_model_folder(model_dir, device="cpu")
+    if folder.mean is None:
+        raise ValueError(f"{model_dir}: the model folder has no Mean.npy/Std.npy")
+    normalizer = Normalizer(folder.mean, folder.std)
+    if folder.kind == "vae":
+        vae = folder.vae.to(device).eval()
+        mean, std = (torch.as_tensor(a, device=device) for a in (folder.mean, folder.std))
+
+        @torch.no_grad()
+        def reconstruct(batch: dict, generator: torch.Generator) -> Tensor:
+            x, lengths = batch["features"].to(device), batch["lengths"].to(device)
+            z, _ = vae.encode(x, lengths)  # a posterior sample, as the official evaluation (reference §10.3)
+            return vae.decode(z, lengths) * std + mean
+
+        return Subject(str(model_dir), "vae", reconstruct, normalizer, device, {"latent": "posterior sample"})
+    pipe = MotionLCM.from_pretrained(model_dir, device=str(device), text_encoder_path=text_encoder_path)
+    steps, guidance = pipe.resolve_sampling(settings.steps, settings.guidance)
+
+    def generate(batch: dict, generator: torch.Generator) -> Tensor:
+        return pipe.generate_features(batch["texts"], batch["lengths"], steps, guidance, generator)
+
+    sampler = "ddim" if pipe.kind == "mld" else f"lcm-{pipe.lcm_preset}"
+    return Subject(str(model_dir), pipe.kind, generate, normalizer, device,
+                   {"steps": steps, "guidance": guidance, "sampler": sampler})
+
+
+# ----------------------------------------------------------------------------------------------------
+# One replication
+
+
+def _batches(dataset: HumanML3DDataset, indices: np.ndarray, batch_size: int) -> Iterator[dict]:
+    for start in range(0, len(indices), batch_size):
+        yield collate_motion([dataset[int(i)] for i in indices[start : start + batch_size]])
+
+
+def _generator(device: torch.device, *seed: int) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(np.random.SeedSequence(list(seed)).generate_state(1)[0]))
+    return generator
+
+
+@torch.no_grad()
+def embed_split(dataset: HumanML3DDataset, subject: Subject | None, evaluator: Any, batch_size: int,
+                generator: torch.Generator | None, recon: dict | None = None) -> dict[str, np.ndarray]:
+    """Text, real-motion and (with a subject) generated-motion embeddings of the whole split."""
+    out: dict[str, list[Tensor]] = {"text": [], "real": [], "gen": []}
+    for batch in _batches(dataset, np.arange(len(dataset)), batch_size):
+        lengths = batch["lengths"]
+        real = dataset.normalizer.denormalize(batch["features"])
+        out["text"].append(evaluator.embed_texts(batch["texts"], batch["tokens"]).cpu())
+        out["real"].append(evaluator.embed_motions(real, lengths).cpu())
+        if subject is None:
+            continue
+        gen = subject.make(batch, generator).cpu()
+        out["gen"].append(evaluator.embed_motions(gen, lengths).cpu())
+        if recon is not None:
+            _add_reconstruction_errors(recon, gen, real, batch, subject.normalizer)
+    return {k: torch.cat(v).double().numpy() for k, v in out.items() if v}
+
+
+def _add_reconstruction_errors(totals: dict, gen: Tensor, real: Tensor, batch: dict, normalizer: Normalizer) -> None:
+    lengths, mask = batch["lengths"], batch["mask"].float()
+    pred, target = features_to_joints(gen), features_to_joints(real)
+    totals["mpjpe"] += float(mpjpe_sum(pred, target, mask, align_root=True))
+    totals["mpjpe_unaligned"] += float(mpjpe_sum(pred, target, mask, align_root=False))
+    totals["feature_error"] += float(feature_error_sum(normalizer.normalize(gen), normalizer.normalize(real), lengths))
+    totals["frames"] += int(lengths.sum())
+
+
+@torch.no_grad()
+def multimodality_embeddings(dataset: HumanML3DDataset, subject: Subject, evaluator: Any, settings: EvalSettings,
+                             rng: np.random.Generator, generator: torch.Generator) -> np.ndarray:
+    """(mm_samples, mm_repeats, D): each of mm_samples random items generated mm_repeats times."""
+    picks = rng.choice(len(dataset), size=min(settings.mm_samples, len(dataset)), replace=False)
+    rows = []
+    for index in picks:
+        batch = collate_motion([dataset[int(index)]] * settings.mm_repeats)
+        gen = subject.make(batch, generator).cpu()
+        rows.append(evaluator.embed_motions(gen, batch["lengths"]).cpu())
+    return torch.stack(rows).double().numpy()
+
+
+def score(text: np.ndarray, motion: np.ndarray, reference: np.ndarray, settings: EvalSettings,
+          rng: np.random.Generator, perm: np.ndarray) -> dict[str, float]:
+    """R-precision, MM-Dist, FID against `reference` and Diversity of one embedding set."""
+    out = metrics.r_precision_and_matching(text, motion, perm=perm, group_size=GROUP_SIZE)
+    out["fid"] = metrics.fid(motion, reference)
+    out["diversity"] = metrics.diversity(motion, times=min(settings.diversity_times, len(motion) - 1), rng=rng)
+    return out
+
+
+def run_replication(r: int, dataset: HumanML3DDataset, subject: Subject, evaluator: Any,
+                    settings: EvalSettings, recon: dict | None) -> dict[str, dict[str, float]]:
+    """Scores of replication r for the real motions and the subject."""
+    rng = np.random.default_rng([settings.seed, r])
+    generator = _generator(subject.device, settings.seed, r)
+    dataset.set_epoch(2 * r)
+    emb = embed_split(dataset, subject, evaluator, settings.batch_size, generator, recon)
+    dataset.set_epoch(2 * r + 1)  # an independent draw of the real set: the FID noise floor
+    second = embed_split(dataset, None, evaluator, settings.batch_size, None)["real"]
+    perm = rng.permutation(len(emb["text"]))
+    real = score(emb["text"], emb["real"], second, settings, rng, perm)
+    model = score(emb["text"], emb["gen"], emb["real"], settings, rng, perm)
+    if settings.multimodality and subject.kind != "vae":
+        dataset.set_epoch(2 * r)
+        model["multimodality"] = metrics.multimodality(
+            multimodality_embeddings(dataset, subject, evaluator, settings, rng, generator),
+            times=settings.mm_times, rng=rng)
+    return {"real": real, "model": model}
+
+
+# ----------------------------------------------------------------------------------------------------
+# The whole evaluation
+
+
+def evaluate(subject: Subject, dataset_dir: str | Path, evaluator: Any, settings: EvalSettings,
+             progress: bool = True) -> dict[str, Any]:
+    """Run every replication; returns the metrics.json content (per-replication values and summaries)."""
+    settings.check()
+    dataset = HumanML3DDataset(dataset_dir, split=settings.split, normalizer=subject.normalizer,
+                               min_length=settings.min_length, max_length=settings.max_length,
+                               random_crop=True, seed=settings.seed)
+    if len(dataset) < GROUP_SIZE:
+        raise ValueError(f"{dataset_dir}: split {settings.split!r} has {len(dataset)} usable items; "
+                         f"R-precision needs at least {GROUP_SIZE}")
+    recon = {"mpjpe": 0.0, "mpjpe_unaligned": 0.0, "feature_error": 0.0, "frames": 0} if subject.kind == "vae" else None
+    runs = []
+    for r in _progress(range(settings.replications), progress, "replications"):
+        result = run_replication(r, dataset, subject, evaluator, settings, recon)
+        runs.append(result)
+        log.info("replication %d: %s", r, {k: round(v, 4) for k, v in result["model"].items()})
+    summary = {row: metrics.summarize_replications([run[row] for run in runs]) for row in ("real", "model")}
+    used = len(dataset) // GROUP_SIZE * GROUP_SIZE
+    report = {
+        "model": subject.name, "kind": subject.kind, "sampling": subject.settings, "dataset": str(dataset_dir),
+        "evaluator": getattr(evaluator, "name", type(evaluator).__name__), "settings": asdict(settings),
+        "samples": len(dataset), "r_precision_samples": used, "dropped": dataset.dropped,
+        "replications": runs, "summary": summary, "device": _device_name(subject.device),
+        "torch": torch.__version__,
+    }
+    if recon is not None:
+        frames = max(1, recon["frames"])
+        report["reconstruction"] = {"mpjpe_mm": 1000 * recon["mpjpe"] / frames,
+                                    "mpjpe_unaligned_mm": 1000 * recon["mpjpe_unaligned"] / frames,
+                                    "feature_error": recon["feature_error"] / frames, "frames": recon["frames"]}
+    return report
+
+
+def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, dynamic_ncols=True)
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+# ----------------------------------------------------------------------------------------------------
+# The paper-style table
+
+COLUMNS = [("top1", "R@1"), ("top2", "R@2"), ("top3", "R@3"), ("fid", "FID"), ("matching_score", "MM-Dist"),
+           ("diversity", "Diversity"), ("multimodality", "MModality")]
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """Markdown table: the real-motion row and the model row, mean +/- 95% CI for every metric."""
+    header = "| | " + " | ".join(label for _, label in COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
+    sampling = report["sampling"]
+    name = {"vae": "VAE reconstruction", "mld": "teacher", "lcm": "student"}[report["kind"]]
+    if "steps" in sampling:
+        name += f" ({sampling['sampler']}, {sampling['steps']} steps, guidance {sampling['guidance']:g})"
+    for row, label in (("real", "Real motion"), ("model", name)):
+        cells = []
+        for key, _ in COLUMNS:
+            stats = report["summary"][row].get(key)
+            cells.append("-" if stats is None else f"{stats['mean']:.3f} ± {stats['conf_interval']:.3f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""AITS, the average inference time per sentence (MLD / MotionLCM papers; motionlcm-reference section 6.4).
+
+The paper's definition: wall-clock time from text encoding to the end of VAE decoding, at batch size 1,
+model loading and warm-up excluded. Unlike the official code we synchronise the device around every stage
+(otherwise asynchronous GPU work is under-counted) and clear the text encoder's prompt cache before each
+sentence (otherwise repeated captions would skip text encoding). Joint recovery is timed separately and
+is not part of AITS, as in the paper.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from motionlcm.data.features import features_to_joints
+
+STAGES = ("text", "denoise", "decode", "joints")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_one(pipe: Any, prompt: str, length: int, steps: int, guidance: float, generator: torch.Generator) -> dict[str, float]:
+    device, cfg = pipe.device, pipe.vae.config
+    pipe.text_encoder.clear_cache()
+    marks = []
+    _sync(device)
+    marks.append(time.perf_counter())
+    text_emb = pipe._encode([prompt])
+    if pipe.kind == "mld":
+        pipe._encode([""])  # the unconditional embedding of classifier-free guidance
+    _sync(device)
+    marks.append(time.perf_counter())
+    noise = torch.randn(1, cfg.latent_size, cfg.latent_dim, generator=generator, device=device)
+    latents = pipe.sample_latents(text_emb, noise, steps, guidance, generator)
+    _sync(device)
+    marks.append(time.perf_counter())
+    features = pipe.vae.decode(latents, torch.tensor([length], device=device)) * pipe.std + pipe.mean
+    _sync(device)
+    marks.append(time.perf_counter())
+    features_to_joints(features)
+    _sync(device)
+    marks.append(time.perf_counter())
+    return {stage: marks[i + 1] - marks[i] for i, stage in enumerate(STAGES)}
+
+
+@torch.no_grad()
+def measure_aits(pipe: Any, prompts: Sequence[str], lengths: Sequence[int], steps: int | None = None,
+                 guidance: float | None = None, warmup: int = 3, seed: int = 0) -> dict[str, Any]:
+    """Time each (prompt, length) at batch 1 after `warmup` untimed runs.
+
+    Returns:
+        {"aits_s": mean seconds per sentence (text + denoise + decode), "median_s", "p90_s", "sentences",
+        "stages": {stage: mean seconds}, "steps", "guidance", "device"}.
+    """
+    if pipe.text_encoder is None:
+        raise ValueError("AITS needs the model's text encoder (pass text_encoder_path=)")
+    if not prompts or len(prompts) != len(lengths):
+        raise ValueError(f"need one length per prompt, got {len(prompts)} prompts and {len(lengths)} lengths")
+    steps, guidance = pipe.resolve_sampling(steps, guidance)
+    generator = torch.Generator(device=pipe.device).manual_seed(seed)
+    for i in range(warmup):
+        _time_one(pipe, prompts[i % len(prompts)], int(lengths[i % len(lengths)]), steps, guidance, generator)
+    runs = [_time_one(pipe, p, int(n), steps, guidance, generator) for p, n in zip(prompts, lengths, strict=True)]
+    totals = np.array([r["text"] + r["denoise"] + r["decode"] for r in runs])
+    device = pipe.device
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    return {
+        "aits_s": float(totals.mean()), "median_s": float(np.median(totals)), "p90_s": float(np.percentile(totals, 90)),
+        "sentences": len(runs), "stages": {s: float(np.mean([r[s] for r in runs])) for s in STAGES},
+        "steps": steps, "guidance": guidance, "device": name,
+    }

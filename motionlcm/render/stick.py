@@ -1,0 +1,816 @@
+"""Stick-figure animations of motions: MP4 (ffmpeg) or GIF (Pillow), and still frame strips (PNG).
+
+Motions are joint positions (T, J, 3) in metres, **y up** (HumanML3D's 22-joint SMPL skeleton, or any BVH
+rig given its ``parents``). Matplotlib's 3-D axes are z-up, so a point (x, y, z) is drawn at
+(x, -z, y): a proper rotation (no mirroring), so the subject's left (+x in HumanML3D) stays on their left.
+
+Everything is drawn on a private :class:`matplotlib.figure.Figure` with the Agg canvas: no pyplot, no
+global backend switch, safe headless. Each frame only updates the artists' data (lines, floor grid,
+trajectory, time label); the figure is never rebuilt. See docs/rendering.md.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import tempfile
+import textwrap
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.animation import FFMpegWriter, PillowWriter
+
+__all__ = [
+    "SMPL_CHAIN_COLORS",
+    "GifWriter",
+    "Motion",
+    "Mp4Writer",
+    "body_root",
+    "chains_from_parents",
+    "find_ffmpeg",
+    "load_motion",
+    "render_animation",
+    "render_file",
+    "render_frames",
+]
+
+# HumanML3D's chain order (skeleton.KINEMATIC_CHAINS): right leg, left leg, spine/head, right arm, left arm.
+# Right side warm, left side cool, trunk dark.
+SMPL_CHAIN_COLORS: tuple[str, ...] = ("#d62728", "#1f77b4", "#303030", "#ff7f0e", "#17becf")
+_RIGHT_COLORS = ("#d62728", "#ff7f0e", "#e377c2", "#8c564b")  # leg, arm, others
+_LEFT_COLORS = ("#1f77b4", "#17becf", "#9467bd", "#2ca02c")
+_CENTER_COLOR = "#303030"
+_PALETTE = ("#d62728", "#1f77b4", "#303030", "#ff7f0e", "#17becf", "#2ca02c", "#9467bd", "#8c564b",
+            "#e377c2", "#bcbd22")  # fmt: skip
+_FLOOR_COLOR = "#e9e9e9"
+_GRID_COLOR = "#b8b8b8"
+_TRAJ_COLOR = "#7a3fb0"
+
+_FORMATS = (".mp4", ".gif")
+_ZOOM = 1.4  # crops the empty top corners of the view box
+_LIFT = 0.08  # axes raised by this fraction of the panel height (drawing still clipped to the panel)
+_PROJ = ("persp", 1.0)  # mild perspective
+_MAX_WRAP = 48  # title characters per line (at the default 5-inch width)
+
+
+# ----------------------------------------------------------------------------- ffmpeg
+
+
+def find_ffmpeg() -> str | None:
+    """Path of an ffmpeg binary: imageio-ffmpeg's bundled one if installed, else ``ffmpeg`` on PATH."""
+    try:
+        import imageio_ffmpeg
+
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+        if exe and os.path.isfile(exe) and os.access(exe, os.X_OK):
+            return str(exe)
+    except Exception:  # not installed, or no binary for this platform
+        pass
+    return shutil.which("ffmpeg")
+
+
+# ----------------------------------------------------------------------------- skeleton / colours
+
+
+def chains_from_parents(parents: Sequence[int]) -> list[tuple[int, ...]]:
+    """Split a joint tree into chains: a chain runs down single-child joints and every branch starts a new
+    chain at the branching joint (so chains share that joint and the bones connect). Roots start chains.
+
+    Returns chains in depth-first order; every bone (parent, child) belongs to exactly one chain.
+    """
+    parents = [int(p) for p in parents]
+    children: list[list[int]] = [[] for _ in parents]
+    for j, p in enumerate(parents):
+        if p >= 0:
+            children[p].append(j)
+    chains: list[tuple[int, ...]] = []
+    stack = [(j, (j,)) for j in reversed(range(len(parents))) if parents[j] < 0]
+    while stack:
+        j, chain = stack.pop()
+        kids = children[j]
+        if len(kids) == 1:
+            stack.append((kids[0], chain + (kids[0],)))
+            continue
+        if len(chain) > 1:
+            chains.append(chain)
+        for k in reversed(kids):
+            stack.append((k, (j, k)))
+    return chains
+
+
+_TOKEN_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def _side(name: str) -> int:
+    """+1 for a left joint name, -1 for right, 0 when the name says neither (``UpperArm_L``, ``LeftUpLeg``,
+    ``l_hip``, ``LHipJoint``, ``mixamorig:RightHand``)."""
+    tokens = {t.lower() for t in _TOKEN_RE.findall(name)}
+    left, right = bool(tokens & {"l", "left"}), bool(tokens & {"r", "right"})
+    return int(left) - int(right)
+
+
+def _chain_colors(
+    chains: Sequence[Sequence[int]], names: Sequence[str] | None, rest: np.ndarray, root: int
+) -> list[str]:
+    """Colours for a non-SMPL skeleton: by side from the joint names (right warm, left cool, trunk dark),
+    a side's limbs told apart by where they branch (from the body root or below it: a leg; higher: an arm).
+    Without names: a palette."""
+    if not names:
+        return [_PALETTE[i % len(_PALETTE)] for i in range(len(chains))]
+    root_y = rest[root, 1]
+    used: dict[int, int] = {1: 0, -1: 0}
+    colors = []
+    for chain in chains:
+        sides = {_side(names[j]) for j in chain[1:]} - {0}
+        side = sides.pop() if len(sides) == 1 else 0
+        if side == 0:
+            colors.append(_CENTER_COLOR)
+            continue
+        table = _LEFT_COLORS if side > 0 else _RIGHT_COLORS
+        if chain[0] == root or rest[chain[0], 1] <= root_y:  # a leg
+            colors.append(table[0])
+        else:
+            colors.append(table[1 + min(used[side], len(table) - 2)])
+            used[side] += 1
+    return colors
+
+
+def body_root(parents: Sequence[int]) -> int:
+    """The joint the body hangs from: descending from the first root, the first joint with >= 2 children
+    (skips helper nodes such as a ground-projected ``joint_Root`` above the hips); the root for a chain."""
+    parents = [int(p) for p in parents]
+    children: list[list[int]] = [[] for _ in parents]
+    for j, p in enumerate(parents):
+        if p >= 0:
+            children[p].append(j)
+    j = next(i for i, p in enumerate(parents) if p < 0)
+    while len(children[j]) == 1:
+        j = children[j][0]
+    return j if children[j] else next(i for i, p in enumerate(parents) if p < 0)
+
+
+@dataclass
+class _Skeleton:
+    chains: list[tuple[int, ...]]
+    colors: list[str]
+    root: int  # joint whose floor projection is the trajectory and that the camera follows
+    joints: list[int]  # joints that frame the view (drawn ones)
+
+
+def _resolve_skeleton(
+    joints: np.ndarray,
+    parents: Sequence[int] | None,
+    chains: Sequence[Sequence[int]] | None,
+    colors: Sequence[str] | None,
+    joint_names: Sequence[str] | None,
+) -> _Skeleton:
+    from motionlcm.data.skeleton import KINEMATIC_CHAINS, PARENTS
+
+    num_joints = joints.shape[1]
+    if parents is not None and len(parents) != num_joints:
+        raise ValueError(f"parents has {len(parents)} entries for {num_joints} joints")
+    smpl = num_joints == len(PARENTS) and (parents is None or [int(p) for p in parents] == list(PARENTS))
+    root = 0
+    if parents is not None and not smpl:
+        parents = [int(p) for p in parents]
+        if any(p >= j for j, p in enumerate(parents)) or parents[0] >= 0:
+            raise ValueError("parents must list each joint after its parent, with -1 for roots")
+        root = body_root(parents)
+    if chains is None:
+        if smpl:
+            chains = KINEMATIC_CHAINS
+            colors = colors if colors is not None else SMPL_CHAIN_COLORS
+        elif parents is None:
+            raise ValueError(f"a {num_joints}-joint skeleton needs parents (or chains) to draw its bones")
+        else:
+            above = set()  # helper nodes above the body root are not drawn
+            j = parents[root]
+            while j >= 0:
+                above.add(j)
+                j = parents[j]
+            chains = [c for c in chains_from_parents(parents) if not set(c) <= above | {root}]
+    chains = [tuple(int(j) for j in c) for c in chains]
+    for c in chains:
+        if len(c) < 2 or min(c) < 0 or max(c) >= num_joints:
+            raise ValueError(f"chain {c} must list >= 2 joint indices in [0, {num_joints})")
+    if not chains:
+        raise ValueError("no bones to draw")
+    if colors is None:
+        colors = _chain_colors(chains, joint_names if not smpl else None, joints[0], root)
+    if len(colors) < len(chains):
+        raise ValueError(f"{len(colors)} colours for {len(chains)} chains")
+    drawn = sorted({j for c in chains for j in c} | {root})
+    return _Skeleton(chains=chains, colors=list(colors[: len(chains)]), root=root, joints=drawn)
+
+
+# ----------------------------------------------------------------------------- scene
+
+
+def _to_mpl(p: np.ndarray) -> np.ndarray:
+    """(..., 3) y-up (x, y, z) -> matplotlib z-up (x, -z, y); a rotation, not a mirror."""
+    return np.stack((p[..., 0], -p[..., 2], p[..., 1]), axis=-1)
+
+
+def _nice_step(span: float) -> float:
+    """A 1/2/2.5/5 x 10^k grid spacing giving about 4 squares over ``span``."""
+    raw = max(span / 4.0, 1e-9)
+    base = 10.0 ** math.floor(math.log10(raw))
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if m * base >= raw * 0.999:
+            return m * base
+    return 10.0 * base  # pragma: no cover
+
+
+def _check_joints(joints: Any) -> np.ndarray:
+    arr = np.asarray(joints, dtype=np.float64)
+    if arr.ndim != 3 or arr.shape[-1] != 3 or arr.shape[0] < 1 or arr.shape[1] < 2:
+        raise ValueError(f"joints must have shape (T, J, 3) with T >= 1 and J >= 2, got {np.shape(joints)}")
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"joints contain NaN/inf (first at frame {bad[0]}, joint {bad[1]})")
+    return arr
+
+
+@dataclass
+class _Layout:
+    """Camera and floor for a whole clip (y-up coordinates)."""
+
+    centers: np.ndarray  # (T, 2) xz box centre per frame
+    radius: float  # half size of the view box
+    floor: float  # floor height
+    top: float  # height of the view box above the floor
+    step: float  # grid spacing
+
+
+def _layout(joints: np.ndarray, fps: float, follow: bool, root: int = 0) -> _Layout:
+    """Camera box and floor from the drawn ``joints`` (T, J', 3); ``root`` indexes into them."""
+    floor = float(joints[..., 1].min())
+    height = float(joints[..., 1].max()) - floor
+    xz = joints[..., [0, 2]]
+    if follow:
+        sigma = max(fps * 0.5, 1e-3)  # half a second: no shake from pelvis sway
+        pad = int(4 * sigma) + 1  # odd (point) reflection: no lag at the ends of a straight run
+        path = np.pad(joints[:, root, [0, 2]], ((pad, pad), (0, 0)), mode="reflect", reflect_type="odd")
+        kernel = np.exp(-0.5 * (np.arange(-pad, pad + 1) / sigma) ** 2)
+        kernel /= kernel.sum()
+        centers = np.stack([np.convolve(path[:, k], kernel, mode="valid") for k in (0, 1)], axis=-1)
+    else:
+        lo, hi = xz.reshape(-1, 2).min(0), xz.reshape(-1, 2).max(0)
+        centers = np.broadcast_to((lo + hi) / 2, (len(joints), 2)).copy()
+    spread = float(np.abs(xz - centers[:, None]).max())
+    radius = max(spread * 1.08, height * 0.4, 1e-3)
+    top = max(height * 1.05, radius)
+    return _Layout(centers=centers, radius=radius, floor=floor, top=top, step=_nice_step(2 * radius))
+
+
+class _Scene:
+    """The artists of one 3-D axes; ``update(t)`` moves them to frame t without rebuilding anything."""
+
+    def __init__(
+        self,
+        fig: Any,
+        rect: tuple[float, float, float, float],
+        joints: np.ndarray,
+        skel: _Skeleton,
+        layout: _Layout,
+        elev: float,
+        azim: float,
+        linewidth: float,
+    ) -> None:
+        from matplotlib.transforms import Bbox, TransformedBbox
+        from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
+
+        # The 3-D axes are square (centred in their rect) and raised a little, since the top of the view box
+        # is mostly empty; their artists are clipped to the whole panel, not to the axes.
+        px, py, pw, ph = rect
+        ax = fig.add_axes((px, py + _LIFT * ph, pw, ph), projection="3d")
+        self.ax, self.layout = ax, layout
+        self.joints = _to_mpl(joints)  # (T, J, 3) in matplotlib axes
+        self.chains = [np.asarray(c) for c in skel.chains]
+        traj = joints[:, skel.root].copy()
+        traj[:, 1] = layout.floor
+        self.traj = _to_mpl(traj)
+
+        ax.set_proj_type(*_PROJ)
+        ax.view_init(elev=elev, azim=azim)
+        ax.set_box_aspect((1, 1, layout.top / (2 * layout.radius)), zoom=_ZOOM)
+        ax.set_axis_off()
+        ax.patch.set_visible(False)  # the axes reach under the title: no background of their own
+        ax.computed_zorder = False  # the floor is always under the figure; chains sorted in update()
+        e, a = math.radians(elev), math.radians(azim)
+        self.eye = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+
+        self.floor = Poly3DCollection([np.zeros((4, 3))], facecolor=_FLOOR_COLOR, edgecolor="none", zorder=0)
+        ax.add_collection3d(self.floor, autolim=False)
+        self.grid = Line3DCollection([], colors=_GRID_COLOR, linewidths=0.6, zorder=1)
+        ax.add_collection3d(self.grid, autolim=False)
+        (self.path_all,) = ax.plot([], [], [], color=_TRAJ_COLOR, lw=0.8, alpha=0.35, zorder=2)
+        (self.path_done,) = ax.plot([], [], [], color=_TRAJ_COLOR, lw=1.6, zorder=3)
+        self.lines = [
+            ax.plot([], [], [], color=c, lw=linewidth, solid_capstyle="round", zorder=10)[0]
+            for c in skel.colors
+        ]
+        clip = TransformedBbox(Bbox.from_bounds(*rect), fig.transFigure)
+        for artist in (self.floor, self.grid, self.path_all, self.path_done, *self.lines):
+            artist.set_clip_box(clip)
+
+    def _in_box(self, pts: np.ndarray, cx: float, cy: float, r: float) -> np.ndarray:
+        out = pts.copy()
+        out[(np.abs(pts[:, 0] - cx) > r) | (np.abs(pts[:, 1] - cy) > r)] = np.nan
+        return out
+
+    def update(self, t: int) -> None:
+        lay, ax = self.layout, self.ax
+        r, fz = lay.radius, lay.floor
+        cx, cy = lay.centers[t, 0], -lay.centers[t, 1]  # box centre in matplotlib x, y
+        ax.set_xlim(cx - r, cx + r)
+        ax.set_ylim(cy - r, cy + r)
+        ax.set_zlim(fz, fz + lay.top)
+
+        x0, x1, y0, y1 = cx - r, cx + r, cy - r, cy + r
+        self.floor.set_verts([np.array([[x0, y0, fz], [x1, y0, fz], [x1, y1, fz], [x0, y1, fz]])])
+        s = lay.step
+        xs = np.arange(math.ceil(x0 / s), math.floor(x1 / s) + 1) * s
+        ys = np.arange(math.ceil(y0 / s), math.floor(y1 / s) + 1) * s
+        segs = [((x, y0, fz), (x, y1, fz)) for x in xs] + [((x0, y, fz), (x1, y, fz)) for y in ys]
+        self.grid.set_segments(segs)
+
+        lift = 1e-3 * r  # trajectory just above the grid
+        for line, pts in ((self.path_all, self.traj), (self.path_done, self.traj[: t + 1])):
+            p = self._in_box(pts, cx, cy, r)
+            line.set_data_3d(p[:, 0], p[:, 1], p[:, 2] + lift)
+
+        frame = self.joints[t]
+        depth = [float((frame[c] @ self.eye).mean()) for c in self.chains]
+        for rank, k in enumerate(np.argsort(depth)):  # far chains first, near ones on top
+            pts = frame[self.chains[k]]
+            self.lines[k].set_data_3d(pts[:, 0], pts[:, 1], pts[:, 2])
+            self.lines[k].set_zorder(10 + rank)
+
+
+def _wrap_title(title: str | None, width_in: float) -> str:
+    if not title:
+        return ""
+    chars = max(16, int(_MAX_WRAP * width_in / 5.0))
+    return "\n".join(textwrap.wrap(" ".join(str(title).split()), chars)[:4])
+
+
+def _new_figure(figsize: tuple[float, float], dpi: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi, facecolor="white")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _prepare(
+    joints, fps, parents, chains, colors, joint_names, follow
+) -> tuple[np.ndarray, float, _Skeleton, _Layout]:
+    arr = _check_joints(joints)
+    fps = float(fps)
+    if not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps}")
+    if abs(fps - round(fps)) < 1e-3 * fps:  # BVH Frame Time 0.0333333 -> 30.00003 fps -> 30
+        fps = float(round(fps))
+    skel = _resolve_skeleton(arr, parents, chains, colors, joint_names)
+    layout = _layout(arr[:, skel.joints], fps, follow, skel.joints.index(skel.root))
+    return arr, fps, skel, layout
+
+
+# ----------------------------------------------------------------------------- atomic writes
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` on a temporary name in ``path``'s folder (same suffix, so ffmpeg and Pillow pick
+    the format), then rename over ``path``; the temporary file is removed on any error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise RuntimeError(f"{path}: the writer produced no output")
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def _canvas_rgba(writer: Any) -> memoryview:
+    """The figure's current Agg buffer (drawn by the blitting loop), checked against the movie size."""
+    buf = writer.fig.canvas.buffer_rgba()
+    if (buf.shape[1], buf.shape[0]) != tuple(writer.frame_size):
+        raise RuntimeError(f"frame is {buf.shape[1]}x{buf.shape[0]} pixels, the movie {writer.frame_size}")
+    return buf
+
+
+def _pack(rgb: np.ndarray) -> np.ndarray:
+    return (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+
+
+def _frequent_colors(rgb: np.ndarray, size: int = 256) -> np.ndarray:
+    """The ``size`` most frequent colours of ``rgb`` (..., 3) as a (size, 3) uint8 table (padded)."""
+    colors, counts = np.unique(_pack(rgb).ravel(), return_counts=True)
+    top = colors[np.argsort(-counts, kind="stable")[:size]]
+    table = np.zeros((size, 3), dtype=np.uint8)
+    table[: len(top)] = np.stack(((top >> 16) & 255, (top >> 8) & 255, top & 255), axis=-1)
+    table[len(top) :] = table[0]
+    return table
+
+
+class _PaletteMapper:
+    """Map RGB frames to the nearest colour of a fixed table (exact for colours in the table), without
+    dithering; a 24-bit lookup table, filled lazily, makes it a gather per frame after the first."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = table
+        self.lut = np.full(1 << 24, -1, dtype=np.int16)
+
+    def __call__(self, rgb: np.ndarray) -> Any:
+        from PIL import Image
+
+        packed = _pack(rgb)
+        index = self.lut[packed]
+        missing = index < 0
+        if missing.any():
+            new = np.unique(packed[missing])
+            cols = np.stack(((new >> 16) & 255, (new >> 8) & 255, new & 255), axis=-1).astype(np.int32)
+            dist = ((cols[:, None, :] - self.table[None].astype(np.int32)) ** 2).sum(-1)
+            self.lut[new] = dist.argmin(1)
+            index = self.lut[packed]
+        im = Image.frombytes("P", (rgb.shape[1], rgb.shape[0]), index.astype(np.uint8).tobytes())
+        im.putpalette(self.table.ravel().tolist())
+        return im
+
+
+class Mp4Writer(FFMpegWriter):
+    """FFMpegWriter whose frames are the canvas buffer as already drawn (no ``savefig`` per frame)."""
+
+    def grab_frame(self, **savefig_kwargs: Any) -> None:
+        self._proc.stdin.write(_canvas_rgba(self))
+
+
+class GifWriter(PillowWriter):
+    """PillowWriter with exact per-frame durations, one shared palette and frames from the drawn canvas.
+
+    GIF delays are in 10 ms units: frame i lasts round(100 (i+1) / fps) - round(100 i / fps) centiseconds,
+    so 20 fps gives 50 ms per frame exactly and any other rate keeps the total duration right to within
+    10 ms. Frames are quantized without dithering to one palette, the most frequent colours of a few
+    frames: a global colour table, exact flat colours, fast, small and without flicker.
+    """
+
+    def grab_frame(self, **savefig_kwargs: Any) -> None:
+        self._frames.append(np.array(_canvas_rgba(self))[..., :3])  # a copy: the canvas is reused
+
+    def finish(self) -> None:
+        frames = self._frames
+        if not frames:
+            raise RuntimeError("no frames to write")
+        picks = sorted({0, len(frames) // 3, 2 * len(frames) // 3, len(frames) - 1})
+        table = _frequent_colors(np.stack([frames[i] for i in picks]))
+        to_palette = _PaletteMapper(table)
+        quant = [to_palette(f) for f in frames]
+        cs = np.round(np.arange(len(quant) + 1) * 100.0 / self.fps).astype(int)
+        durations = [int(d) * 10 for d in np.maximum(np.diff(cs), 1)]
+        quant[0].save(self.outfile, format="GIF", save_all=True, append_images=quant[1:],
+                      duration=durations, loop=0, optimize=False)  # fmt: skip
+
+
+def _write_movie(fig: Any, animated: Sequence[Any], update: Callable[[int], None], frames: Sequence[int],
+                 out_fps: float, tmp: Path, fmt: str, ffmpeg: str | None, metadata: dict[str, str]) -> None:  # fmt: skip
+    """Blitting loop: the static parts (title) are drawn once; each frame restores them and draws only the
+    ``animated`` artists (the 3-D axes and the clock) before handing the canvas to the writer."""
+    if fmt == ".mp4":
+        writer = Mp4Writer(fps=out_fps, codec="h264", metadata=metadata,
+                           extra_args=["-pix_fmt", "yuv420p", "-crf", "23", "-preset", "veryfast",
+                                       "-movflags", "+faststart"])  # fmt: skip
+        rc = {"animation.ffmpeg_path": ffmpeg}
+    else:
+        writer = GifWriter(fps=out_fps)
+        rc = {}
+    for artist in animated:
+        artist.set_animated(True)
+    canvas = fig.canvas
+    with mpl.rc_context(rc), writer.saving(fig, str(tmp), fig.dpi):
+        canvas.draw()  # after setup(): the writer may have nudged the size to even pixels
+        background = canvas.copy_from_bbox(fig.bbox)
+        for i in frames:
+            canvas.restore_region(background)
+            update(i)
+            for artist in animated:
+                fig.draw_artist(artist)
+            writer.grab_frame()
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def render_animation(
+    joints: Any,
+    path: str | os.PathLike,
+    title: str | None = None,
+    fps: float = 20.0,
+    parents: Sequence[int] | None = None,
+    chains: Sequence[Sequence[int]] | None = None,
+    *,
+    colors: Sequence[str] | None = None,
+    joint_names: Sequence[str] | None = None,
+    figsize: tuple[float, float] = (5.0, 5.0),
+    dpi: float = 96.0,
+    elev: float = 20.0,
+    azim: float = -60.0,
+    follow: bool = True,
+    max_fps: float = 30.0,
+    linewidth: float = 3.0,
+) -> Path:
+    """Render a stick-figure animation of ``joints`` (T, J, 3; metres, y up) to ``path``.
+
+    The output format comes from the suffix: ``.mp4`` (H.264 via ffmpeg: imageio-ffmpeg's binary, else
+    ``ffmpeg`` on PATH; with neither, a ``.gif`` is written next to it with a warning) or ``.gif``
+    (Pillow). The file is written atomically; the path actually written is returned.
+
+    Args:
+        joints: (T, J, 3) joint positions. 22 joints without ``parents`` = HumanML3D's SMPL skeleton.
+        path: output file, ``.mp4`` or ``.gif``.
+        title: text over the figure (e.g. the prompt), wrapped over up to 4 lines.
+        fps: frame rate of ``joints``. Playback is real time: every frame is kept up to ``max_fps``;
+            above it every k-th frame is kept (k = ceil(fps / max_fps)) at fps / k, same duration.
+        parents: (J,) parent index per joint (-1 for roots) for non-SMPL skeletons (BVH rigs).
+        chains: joint-index paths to draw as polylines (default: SMPL chains, or derived from parents).
+        colors: one matplotlib colour per chain (default: right warm, left cool, trunk dark).
+        joint_names: names used to colour a non-SMPL rig's limbs by side (``_L``, ``Left``, ...).
+        figsize, dpi: frame size in inches and dots per inch (rounded to even pixels for H.264).
+        elev, azim: camera elevation and azimuth in degrees (matplotlib convention, z-up after mapping;
+            the default looks at a +z-facing subject from the front-left).
+        follow: the camera box follows the (smoothed) root; else it covers the whole clip.
+        max_fps: highest frame rate written.
+        linewidth: bone line width in points.
+    """
+    arr, fps, skel, layout = _prepare(joints, fps, parents, chains, colors, joint_names, follow)
+    out = Path(path)
+    fmt = out.suffix.lower()
+    if fmt not in _FORMATS:
+        raise ValueError(
+            f"{out}: unknown output format {out.suffix!r}; expected one of {', '.join(_FORMATS)}"
+        )
+    ffmpeg = None
+    if fmt == ".mp4":
+        ffmpeg = find_ffmpeg()
+        if ffmpeg is None:
+            gif = out.with_suffix(".gif")
+            warnings.warn(f"no ffmpeg found (pip install imageio-ffmpeg, or install ffmpeg): writing {gif} "
+                          f"instead of {out}", RuntimeWarning, stacklevel=2)  # fmt: skip
+            out, fmt = gif, ".gif"
+    if not (max_fps > 0):
+        raise ValueError(f"max_fps must be positive, got {max_fps}")
+    stride = max(1, math.ceil(fps / max_fps - 1e-9))
+    out_fps = fps / stride
+    frames = list(range(0, len(arr), stride))
+
+    w_px = 2 * max(8, round(figsize[0] * dpi / 2))  # even pixel sizes for yuv420p
+    h_px = 2 * max(8, round(figsize[1] * dpi / 2))
+    fig = _new_figure((w_px / dpi, h_px / dpi), dpi)
+    text = _wrap_title(title, w_px / dpi)
+    n_lines = text.count("\n") + 1 if text else 0
+    top = 1.0 - (0.03 + 0.055 * n_lines) * 5.0 / (h_px / dpi) if text else 1.0
+    scene = _Scene(fig, (0.0, 0.0, 1.0, top), arr, skel, layout, elev, azim, linewidth)
+    ax = scene.ax
+    if text:
+        fig.text(0.5, 0.985, text, ha="center", va="top", fontsize=10)
+    clock = fig.text(0.02, 0.015, "", ha="left", va="bottom", fontsize=8, color="#555555", family="monospace")
+    n = len(arr)
+
+    def update(i: int) -> None:
+        scene.update(i)
+        clock.set_text(f"{i / fps:6.2f} s  {i + 1:>{len(str(n))}}/{n}")  # distinct text in every frame
+
+    metadata = {"title": " ".join(str(title).split())} if title else {}
+    return _atomic_write(
+        out, lambda tmp: _write_movie(fig, (ax, clock), update, frames, out_fps, tmp, fmt, ffmpeg, metadata)
+    )
+
+
+def render_frames(
+    joints: Any,
+    path: str | os.PathLike,
+    frames: Sequence[int] | None = None,
+    title: str | None = None,
+    fps: float = 20.0,
+    parents: Sequence[int] | None = None,
+    chains: Sequence[Sequence[int]] | None = None,
+    *,
+    num: int = 6,
+    colors: Sequence[str] | None = None,
+    joint_names: Sequence[str] | None = None,
+    panel_size: float = 2.2,
+    dpi: float = 80.0,
+    elev: float = 20.0,
+    azim: float = -60.0,
+    follow: bool = True,
+    linewidth: float = 2.5,
+) -> Path:
+    """Save still frames side by side (a frame strip) as an image (PNG, or any format matplotlib saves).
+
+    Args:
+        frames: frame indices (negative ones count from the end); default ``num`` evenly spaced frames.
+        panel_size: width and height of one panel in inches.
+        Other arguments as in :func:`render_animation`.
+    """
+    arr, fps, skel, layout = _prepare(joints, fps, parents, chains, colors, joint_names, follow)
+    T = len(arr)
+    if frames is None:
+        frames = np.unique(np.linspace(0, T - 1, max(1, min(num, T))).round().astype(int)).tolist()
+    picks = []
+    for f in frames:
+        f = int(f)
+        if not -T <= f < T:
+            raise ValueError(f"frame {f} out of range for a {T}-frame motion")
+        picks.append(f % T)
+    if not picks:
+        raise ValueError("frames is empty")
+    out = Path(path)
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in ("png", "jpg", "jpeg", "pdf", "svg", "webp"):
+        raise ValueError(
+            f"{out}: unknown image format {out.suffix!r}; expected .png, .jpg, .pdf, .svg or .webp"
+        )
+    width = panel_size * len(picks)
+    text = _wrap_title(title, width)
+    n_lines = text.count("\n") + 1 if text else 0
+    title_h = (0.12 + 0.2 * n_lines) if text else 0.0
+    fig = _new_figure((width, panel_size + title_h), dpi)
+    h = panel_size / (panel_size + title_h)
+    for k, f in enumerate(picks):
+        _Scene(
+            fig, (k / len(picks), 0.0, 1.0 / len(picks), h), arr, skel, layout, elev, azim, linewidth
+        ).update(f)
+        fig.text((k + 0.04) / len(picks), h - 0.02, f"{f / fps:.2f} s", ha="left", va="top", fontsize=8,
+                 color="#555555")  # fmt: skip
+    if text:
+        fig.text(0.5, 1.0 - 0.06 / (panel_size + title_h), text, ha="center", va="top", fontsize=10)
+    return _atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, facecolor="white"))
+
+
+# ----------------------------------------------------------------------------- files
+
+
+@dataclass
+class Motion:
+    """A motion loaded for rendering: joints (T, J, 3) in metres, y up."""
+
+    joints: np.ndarray
+    fps: float
+    parents: list[int] | None = None  # None: HumanML3D's 22-joint SMPL skeleton
+    names: list[str] | None = None
+    title: str | None = None
+
+
+def _bvh_unit_scale(height: float) -> float:
+    """Metres per file unit from the standing height: m, cm or mm, whichever gives the most human height."""
+    if not height > 0:
+        return 1.0
+    return min((1.0, 0.01, 0.001), key=lambda s: abs(math.log(height * s / 1.7)))
+
+
+def _array_to_joints(arr: np.ndarray, where: str) -> np.ndarray:
+    from motionlcm.data.features import FEATURE_DIM, features_to_joints
+
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise ValueError(f"{where}: expected a numeric array, got dtype {arr.dtype}")
+    while arr.ndim > 2 and arr.shape[0] == 1 and arr.shape[1:] not in ((22, 3),):  # (1, T, ...) batches
+        arr = arr[0]
+    if arr.ndim == 3 and arr.shape[1:] == (22, 3):
+        joints = arr.astype(np.float64)
+    elif arr.ndim == 2 and arr.shape[1] == 66:
+        joints = arr.astype(np.float64).reshape(-1, 22, 3)
+    elif arr.ndim == 2 and arr.shape[1] == FEATURE_DIM:
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{where}: features contain NaN/inf")
+        joints = np.asarray(features_to_joints(arr.astype(np.float64)))
+    else:
+        raise ValueError(f"{where}: expected joints (T, 22, 3) or features (T, {FEATURE_DIM}), got shape "
+                         f"{arr.shape}")  # fmt: skip
+    if len(joints) == 0:
+        raise ValueError(f"{where}: the motion has no frames")
+    if not np.isfinite(joints).all():
+        raise ValueError(f"{where}: joints contain NaN/inf")
+    return joints
+
+
+def load_motion(path: str | os.PathLike) -> Motion:
+    """Load a motion to render from ``.npy`` (joints (T, 22, 3), flat (T, 66) or 263-d features (T, 263)),
+    ``.npz`` (an array named ``joints`` or ``features``, or a single array; optional ``fps`` and
+    ``text``/``prompt``/``caption``) or ``.bvh`` (any rig, y up; units detected from the skeleton height).
+
+    Raises:
+        ValueError: one line naming the file and the problem (missing, unreadable, wrong shape, NaN, suffix).
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".npy", ".npz", ".bvh"):
+        raise ValueError(f"{p}: unknown motion file type {p.suffix!r}; expected .npy, .npz or .bvh")
+    if not p.is_file():
+        raise ValueError(f"{p}: no such file")
+    if suffix == ".bvh":
+        return _load_bvh(p)
+    with open(p, "rb") as fh:
+        magic = fh.read(6)
+    if not magic.startswith(b"\x93NUMPY" if suffix == ".npy" else b"PK\x03\x04"):
+        raise ValueError(f"{p}: cannot read (not a {suffix} file)")
+    try:
+        data = np.load(p, allow_pickle=False)
+    except ValueError as err:  # object arrays need pickle, which is never loaded
+        if "pickle" in str(err):
+            raise ValueError(f"{p}: not a plain numeric array (it holds pickled Python objects)") from None
+        raise ValueError(f"{p}: cannot read ({' '.join(str(err).split())})") from None
+    except Exception as err:
+        raise ValueError(f"{p}: cannot read ({type(err).__name__}: {' '.join(str(err).split())})") from None
+    fps, title = 20.0, None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            keys = list(data.keys())
+            key = next((k for k in ("joints", "features") if k in keys), keys[0] if len(keys) == 1 else None)
+            if key is None:
+                raise ValueError(f"{p}: npz has no 'joints' or 'features' array (keys: {', '.join(keys)})")
+            try:
+                arr = data[key]
+                if "fps" in keys:
+                    fps = float(data["fps"])
+                for k in ("text", "prompt", "caption"):
+                    if k in keys:
+                        title = str(data[k])
+                        break
+            except ValueError as err:
+                raise ValueError(f"{p}: cannot read ({' '.join(str(err).split())})") from None
+    else:
+        arr = data
+    return Motion(joints=_array_to_joints(np.asarray(arr), str(p)), fps=fps, title=title)
+
+
+def _load_bvh(p: Path) -> Motion:
+    from motionlcm.io.bvh import read_bvh
+
+    try:
+        bvh = read_bvh(p)
+        pos, _ = bvh.forward_kinematics()
+    except Exception as err:
+        msg = " ".join(str(err).split())
+        raise ValueError(msg if str(p) in msg else f"{p}: {msg}") from None
+    if bvh.num_frames == 0:
+        raise ValueError(f"{p}: the BVH has no frames")
+    if not np.isfinite(pos).all():
+        raise ValueError(f"{p}: forward kinematics gave NaN/inf")
+    height = float(np.ptp(pos[0, :, 1]))
+    scale = _bvh_unit_scale(height)
+    return Motion(joints=pos * scale, fps=float(bvh.fps), parents=[int(x) for x in bvh.parents],
+                  names=list(bvh.names))  # fmt: skip
+
+
+def render_file(
+    path_in: str | os.PathLike,
+    path_out: str | os.PathLike,
+    title: str | None = None,
+    fps: float | None = None,
+    **kwargs: Any,
+) -> Path:
+    """Render a motion file (see :func:`load_motion`) to ``path_out`` (``.mp4``/``.gif``, or an image
+    suffix such as ``.png`` for a frame strip). ``fps`` defaults to the file's (20 for arrays, the Frame
+    Time for BVH); ``title`` to a title stored in an npz. Other keyword arguments go to the renderer.
+
+    Returns the path written (a ``.gif`` when ``.mp4`` was asked and no ffmpeg exists).
+
+    Raises:
+        ValueError: bad input (missing file, wrong shape, NaN, unknown suffix), one line naming the file.
+    """
+    motion = load_motion(path_in)
+    out = Path(path_out)
+    suffix = out.suffix.lower()
+    args = dict(title=title if title is not None else motion.title, fps=fps if fps is not None else motion.fps,
+                parents=motion.parents, joint_names=motion.names, **kwargs)  # fmt: skip
+    if suffix in _FORMATS:
+        return render_animation(motion.joints, out, **args)
+    if suffix in (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".webp"):
+        return render_frames(motion.joints, out, **args)
+    raise ValueError(f"{out}: unknown output format {out.suffix!r}; expected .mp4, .gif or an image (.png)")
