@@ -298,6 +298,123 @@ def _add_eval_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+# --------------------------------------------------------------------------- generate / render / export
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from motionlcm.generate import Request, check_prompt, generate, parse_formats, read_prompt_file
+
+    formats = parse_formats(args.format)
+    if (args.prompt is None) == (args.prompts is None):
+        raise ValueError("give one prompt or --prompts FILE")
+    requests = read_prompt_file(args.prompts) if args.prompts else [Request(check_prompt(args.prompt))]
+    written = generate(requests, Path(args.output), model=args.model, seconds=args.seconds, frames=args.frames,
+                       steps=args.steps, guidance=args.guidance, seed=args.seed, num=args.num, fps=args.fps,
+                       formats=formats, force=args.force, device=args.device, progress=not args.quiet)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _add_generate_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate", help="text -> motion files (.npy, .bvh, .mp4, .json)", formatter_class=_Formatter,
+        description="Generate motions from a prompt (or a file of prompts) with a model folder (default: the "
+        "model shipped in checkpoints/). Each motion is written as <index>_<prompt words>.npy (joints (T, 22, 3) "
+        "in metres, y up, 20 fps) with _features.npy (263-d features), .bvh (22 SMPL joints, centimetres), .mp4 "
+        "(stick figure; .gif without ffmpeg) and .json (prompt, seed, settings, timings). Every motion has its "
+        "own seed, recorded in its .json. Nothing is written unless everything succeeds.",
+    )
+    p.add_argument("prompt", nargs="?", default=None, help='the text, e.g. "a person waves with the left hand"')
+    p.add_argument("--prompts", default=None, metavar="FILE",
+                   help="one prompt per line: 'seconds text' or 'text#seconds' (or plain text: --seconds)")
+    p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+    p.add_argument("--model", default=None, help="model folder (default: checkpoints/bandai-namco or $MOTIONLCM_MODEL)")
+    p.add_argument("--seconds", type=float, default=None, help="length in seconds (default 4; at most 9.8)")
+    p.add_argument("--frames", type=int, default=None, help="length in frames at 20 fps (instead of --seconds)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (student: 1, 2 or 4, default 1; teacher 50)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="guidance scale (default: the model's; V2 student 8.0/12.5/13.5 for 1/2/4 steps)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the first motion; the k-th uses seed + k")
+    p.add_argument("--num", type=int, default=1, help="motions per prompt")
+    p.add_argument("--fps", type=float, default=None, help="BVH frame rate (20 native; 24/30/60 resample by slerp)")
+    p.add_argument("--format", default="npy,bvh,mp4,json", help="comma-separated subset of npy,bvh,mp4,gif,json")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from motionlcm.render import render_file
+
+    if Path(args.output).exists() and not args.force:
+        raise ValueError(f"{args.output}: exists; pass --force to overwrite")
+    print(render_file(args.input, args.output, title=args.title, fps=args.fps))
+    return 0
+
+
+def _add_render_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "render", help="stick-figure animation of a .npy or .bvh motion", formatter_class=_Formatter,
+        description="Render a motion file as a stick-figure animation at its real speed: .npy joints (T, 22, 3) or "
+        "263-d features (T, 263) at 20 fps (dataset clips included), .npz with a joints or features array, or a "
+        ".bvh clip of any rig. The output type follows the suffix: .mp4 (.gif when no ffmpeg), .gif, or .png "
+        "for a strip of frames.",
+    )
+    p.add_argument("input", help="the motion file")
+    p.add_argument("-o", "--output", required=True, help="anim.mp4, anim.gif or strip.png")
+    p.add_argument("--title", default=None, help="title above the figure (default: the file name)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of a .npy input (default 20)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.set_defaults(func=cmd_render)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from motionlcm.export.bvh_export import features_to_bvh, joints_to_bvh
+    from motionlcm.io.bvh import write_bvh
+
+    src, out = Path(args.input), Path(args.output) if args.output else Path(args.input).with_suffix(".bvh")
+    array = _load_motion_array(src)
+    if out.exists() and not args.force:
+        raise ValueError(f"{out}: exists; pass --force to overwrite")
+    convert = joints_to_bvh if array.ndim == 3 else features_to_bvh
+    write_bvh(out, convert(array, fps=args.source_fps, target_fps=args.fps))
+    print(out)
+    return 0
+
+
+def _load_motion_array(path: Path):
+    import numpy as np
+
+    if path.suffix != ".npy":
+        raise ValueError(f"{path}: expected a .npy file of joints (T, 22, 3) or features (T, 263)")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: unreadable .npy ({error})") from None
+    if not (array.ndim == 3 and array.shape[1:] == (22, 3)) and not (array.ndim == 2 and array.shape[1] == 263):
+        raise ValueError(f"{path}: shape {array.shape} is neither joints (T, 22, 3) nor features (T, 263)")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{path}: contains NaN or infinite values")
+    return array
+
+
+def _add_export_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="convert a .npy motion to BVH", formatter_class=_Formatter,
+        description="Convert joints (T, 22, 3) or 263-d features (T, 263) to a BVH clip with the 22 SMPL joints "
+        "(centimetres; rotations solved so that forward kinematics reproduces the joints within 1 cm).",
+    )
+    p.add_argument("input", help="the .npy motion")
+    p.add_argument("--to", choices=("bvh",), default="bvh", help="target format")
+    p.add_argument("-o", "--output", default=None, help="output file (default: the input with .bvh)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of the BVH (default: the source's)")
+    p.add_argument("--source-fps", type=float, default=20.0, help="frame rate of the .npy input")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.set_defaults(func=cmd_export)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -305,7 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motionlcm", formatter_class=_Formatter,
                                      description="Real-time text-to-motion with latent consistency models.")
     parser.add_argument("--version", action="version", version=f"motionlcm {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{data,train,eval,convert}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{generate,render,export,data,train,eval,convert}")
+    _add_generate_command(sub)
+    _add_render_command(sub)
+    _add_export_command(sub)
     _add_data_commands(sub)
     _add_train_commands(sub)
     _add_eval_command(sub)

@@ -7,6 +7,7 @@ default; V2 guidance 8.0 / 12.5 / 13.5 for 1 / 2 / 4 steps, V1 7.5; section 5).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from motionlcm.diffusion.sampling import ddim_sample
 from motionlcm.models.folder import load_model_folder
 from motionlcm.models.text_encoder import TextEncoder
 
+DEFAULT_MODEL = "bandai-namco"  # checkpoints/<name>: the shipped model (checkpoints/README.md)
 MAX_FRAMES = 196  # HumanML3D's longest training crop (9.8 s at 20 fps)
 DEFAULTS = {"mld": {"steps": 50, "guidance": 7.5}, "lcm": {"steps": 1, "guidance": None}}
 
@@ -42,6 +44,38 @@ class Motion:
     def frames(self) -> int:
         return int(self.features.shape[0])
 
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+    def save_npy(self, path: str | Path, features_path: str | Path | None = None) -> Path:
+        """Write the joints (T, 22, 3) to `path` and, if given, the 263-d features to `features_path`."""
+        from motionlcm.io.atomic import save_npy_atomic
+
+        if features_path is not None:
+            save_npy_atomic(features_path, self.features.astype(np.float32))
+        return save_npy_atomic(path, self.joints.astype(np.float32))
+
+    def to_bvh(self, fps: float | None = None) -> Any:
+        """The motion as a BVH clip (22 SMPL joints, centimetres) at `fps` (default: the native rate)."""
+        from motionlcm.export.bvh_export import joints_to_bvh
+
+        return joints_to_bvh(self.joints, fps=self.fps, target_fps=fps)
+
+    def save_bvh(self, path: str | Path, fps: float | None = None) -> Path:
+        """Write a BVH clip (see `to_bvh`); rotations resampled by slerp when `fps` differs from 20."""
+        from motionlcm.io.bvh import write_bvh
+
+        write_bvh(path, self.to_bvh(fps))
+        return Path(path)
+
+    def render(self, path: str | Path, title: str | None = None) -> Path:
+        """A stick-figure animation (.mp4, or .gif when no ffmpeg is available) at the motion's real speed;
+        returns the path written."""
+        from motionlcm.render import render_animation
+
+        return render_animation(self.joints, path, title=self.text if title is None else title, fps=self.fps)
+
 
 def resolve_lengths(count: int, seconds: Any = None, frames: Any = None) -> list[int]:
     """Frame counts for `count` prompts from seconds or frames (a number or one per prompt)."""
@@ -56,6 +90,17 @@ def resolve_lengths(count: int, seconds: Any = None, frames: Any = None) -> list
         if not 1 <= value <= MAX_FRAMES:
             raise ValueError(f"length {value} frames is outside 1..{MAX_FRAMES} ({MAX_FRAMES / FPS:.1f} s at {FPS} fps)")
     return lengths
+
+
+def default_model_dir() -> Path:
+    """$MOTIONLCM_MODEL, else the model shipped in the repository's checkpoints/ folder."""
+    if os.environ.get("MOTIONLCM_MODEL"):
+        return Path(os.environ["MOTIONLCM_MODEL"])
+    path = Path(__file__).resolve().parents[1] / "checkpoints" / DEFAULT_MODEL
+    if not path.is_dir():
+        raise ValueError(f"{path}: the default model is not there (a source checkout has it); "
+                         "pass --model MODEL_DIR or set MOTIONLCM_MODEL")
+    return path
 
 
 class MotionLCM:
@@ -84,14 +129,16 @@ class MotionLCM:
             self.std = torch.as_tensor(folder.std, dtype=torch.float32, device=self.device)
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, device: str | None = None, text_encoder_path: str | None = None) -> MotionLCM:
-        """Load a model folder and the text encoder it references (`text_encoder_path` overrides its path).
+    def from_pretrained(cls, model_dir: str | Path | None = None, device: str | None = None,
+                        text_encoder_path: str | None = None) -> MotionLCM:
+        """Load a model folder (default: the shipped model, `default_model_dir()`) and the text encoder it
+        references (`text_encoder_path` overrides its path).
 
         A converted official folder that names no local text encoder (and no `text_encoder_path`) still
         loads: `sample_latents` works from given embeddings; encoding prompts then raises.
         """
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        folder = load_model_folder(model_dir, device="cpu")
+        folder = load_model_folder(model_dir if model_dir is not None else default_model_dir(), device="cpu")
         ref = folder.text_encoder or {}
         encoder = None
         if text_encoder_path or ref.get("source") or ref.get("path"):
