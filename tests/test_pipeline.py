@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -62,3 +64,17 @@ def test_lengths_are_validated():
         resolve_lengths(1, seconds=12.0)
     with pytest.raises(ValueError, match="2 lengths for 3 prompts"):
         resolve_lengths(3, frames=[20, 30])
+
+
+def test_a_distillation_run_re_exports_its_ema_target_weights(student_dir, tmp_path):
+    from motionlcm.models.folder import load_model_folder
+    from motionlcm.train.run import export_student_weights
+
+    run_dir = Path(student_dir).parent
+    online = load_model_folder(export_student_weights(run_dir, "online", tmp_path / "online"))
+    target = load_model_folder(export_student_weights(run_dir, "target", tmp_path / "target"))
+    shipped = load_model_folder(student_dir)
+    assert target.meta["sampling"]["exported"] == "target"
+    for key, value in shipped.denoiser.state_dict().items():
+        assert torch.equal(online.denoiser.state_dict()[key], value)
+    assert any(not torch.equal(target.denoiser.state_dict()[k], v) for k, v in shipped.denoiser.state_dict().items())

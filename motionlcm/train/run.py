@@ -202,3 +202,30 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
     if trainer.is_global_zero:
         model_dir = export_model(kind, system, dm, out, config)
     return model_dir
+
+
+def export_student_weights(run_dir: str | Path, weights: str = "target", output: str | Path | None = None,
+                           checkpoint: str = "last.ckpt") -> Path:
+    """Re-export a distillation run's student from a checkpoint, choosing the online or the EMA target weights.
+
+    The model folder written at the end of `train lcm` holds the weights chosen by `system.export`; this
+    writes the other ones (default `<run_dir>/model-<weights>`) without training again.
+    """
+    if weights not in ("online", "target"):
+        raise ValueError(f"weights: {weights!r} is not 'online' or 'target'")
+    run_dir = Path(run_dir)
+    source = load_model_folder(run_dir / "model")
+    if source.kind != "lcm":
+        raise ValueError(f"{run_dir / 'model'}: expected an lcm model folder, found {source.kind!r}")
+    ckpt_path = run_dir / "checkpoints" / checkpoint
+    if not ckpt_path.is_file():
+        raise ValueError(f"{ckpt_path}: checkpoint not found")
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # our own Lightning checkpoint
+    prefix = "student." if weights == "online" else "target."
+    source.denoiser.load_state_dict(
+        {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}, strict=True)
+    meta = {**source.meta, "steps": int(ckpt["global_step"])}
+    meta["sampling"] = {**meta.get("sampling", {}), "exported": weights}
+    return save_model_folder(output or run_dir / f"model-{weights}", vae=source.vae, denoiser=source.denoiser,
+                             mean=source.mean, std=source.std, text_encoder=source.text_encoder, meta=meta,
+                             overwrite=True)
