@@ -54,8 +54,8 @@ _GRID_COLOR = "#b8b8b8"
 _TRAJ_COLOR = "#7a3fb0"
 
 _FORMATS = (".mp4", ".gif")
-_ZOOM = 1.4  # crops the empty top corners of the view box
-_LIFT = 0.08  # axes raised by this fraction of the panel height (drawing still clipped to the panel)
+_ZOOM = 1.15  # crops some of the empty corners of the view box (more would clip raised hands)
+_LIFT = 0.0  # axes not raised: a raised axes clips the head of tall poses at the panel top
 _PROJ = ("persp", 1.0)  # mild perspective
 _MAX_WRAP = 48  # title characters per line (at the default 5-inch width)
 
@@ -266,7 +266,7 @@ def _layout(joints: np.ndarray, fps: float, follow: bool, root: int = 0) -> _Lay
         centers = np.broadcast_to((lo + hi) / 2, (len(joints), 2)).copy()
     spread = float(np.abs(xz - centers[:, None]).max())
     radius = max(spread * 1.08, height * 0.4, 1e-3)
-    top = max(height * 1.05, radius)
+    top = max(height * 1.1, radius)
     return _Layout(centers=centers, radius=radius, floor=floor, top=top, step=_nice_step(2 * radius))
 
 
