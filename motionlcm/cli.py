@@ -175,10 +175,23 @@ def cmd_convert_official(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert_half(args: argparse.Namespace) -> int:
+    import torch
+
+    from motionlcm.models.folder import load_model_folder, save_model_folder
+
+    folder = load_model_folder(args.model_dir)
+    out = save_model_folder(args.output, vae=folder.vae, denoiser=folder.denoiser, mean=folder.mean, std=folder.std,
+                            text_encoder=folder.text_encoder, meta=folder.meta, dtype=torch.float16,
+                            overwrite=args.force)
+    print(f"model folder: {out}")
+    return 0
+
+
 def _add_convert_commands(sub: argparse._SubParsersAction) -> None:
     convert = sub.add_parser("convert", help="convert checkpoints of other projects", formatter_class=_Formatter,
                              description="Convert checkpoints of other projects into motionlcm model folders.")
-    convert_sub = convert.add_subparsers(dest="source", required=True, metavar="{official}")
+    convert_sub = convert.add_subparsers(dest="source", required=True, metavar="{official,half}")
     p = convert_sub.add_parser(
         "official", formatter_class=_Formatter, help="an official MotionLCM / MLD .ckpt (V1 or V2)",
         description="Turn an official MotionLCM/MLD checkpoint (a dict whose state_dict holds vae.*, denoiser.* "
@@ -196,6 +209,14 @@ def _add_convert_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fp16", action="store_true", help="store the weights in half precision")
     p.add_argument("--force", action="store_true", help="replace an existing model folder")
     p.set_defaults(func=cmd_convert_official)
+    p = convert_sub.add_parser(
+        "half", formatter_class=_Formatter, help="store a model folder's weights in half precision",
+        description="Copy a model folder with float16 weights (half the size; loading casts back to float32).",
+    )
+    p.add_argument("model_dir", type=Path, help="the model folder")
+    p.add_argument("-o", "--output", type=Path, required=True, help="model folder to create")
+    p.add_argument("--force", action="store_true", help="replace an existing model folder")
+    p.set_defaults(func=cmd_convert_half)
 
 
 # --------------------------------------------------------------------------- eval

@@ -118,3 +118,10 @@ def test_export_and_render_convert_saved_motions(humanml3d_sample_dir, tmp_path)
     assert run_cli("render", str(features), "-o", str(tmp_path / "f.png")).returncode == 0
     bad = run_cli("export", str(tmp_path / "clip.gif"))
     assert bad.returncode == 2 and "clip.gif" in bad.stderr
+
+
+def test_a_prompt_longer_than_the_encoder_limit_is_truncated_with_a_warning(student_dir, tmp_path):
+    prompt = "a person walks forward " * 100  # ~400 tokens; MiniLM reads 256
+    result = run_cli("generate", prompt, "--model", str(student_dir), "--format", "json", "-o", str(tmp_path), "-q")
+    assert result.returncode == 0, result.stderr
+    assert "truncated to the text encoder's 256" in result.stderr
