@@ -28,6 +28,7 @@ from motionlcm.eval.protocol import (
     load_evaluator,
     load_subject,
 )
+from tests.eval.test_t2m import deps_dir, eval_stats, reference, state_dicts  # noqa: F401  (fixtures)
 
 SMALL = dict(replications=2, batch_size=16, mm_samples=4, mm_repeats=3, mm_times=2, min_length=20)
 
@@ -124,3 +125,14 @@ def test_bad_inputs_fail_with_one_line(student_dir, eval_dataset_dir, evaluator_
     small = subprocess.run(base + ["--evaluator", str(evaluator_dir), "--split", "val"], capture_output=True, text=True)
     assert small.returncode == 2 and "at least 32" in small.stderr
     assert not (tmp_path / "m.json").exists()
+
+
+def test_cli_eval_accepts_an_official_t2m_deps_folder(student_dir, eval_dataset_dir, deps_dir, tmp_path):  # noqa: F811
+    out = tmp_path / "t2m.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "motionlcm.cli", "eval", "--model", str(student_dir), "--dataset", str(eval_dataset_dir),
+         "--evaluator", str(deps_dir), "--replications", "1", "--no-mm", "--aits", "0", "--min-length", "20", "-q",
+         "-o", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["samples"] == 36 and np.isfinite(report["summary"]["model"]["fid"]["mean"])
