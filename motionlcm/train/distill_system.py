@@ -101,13 +101,22 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         self.loss_name, self.huber_c, self.ema_decay = loss, huber_c, ema_decay
         self.lr, self.warmup_steps, self.total_steps, self.weight_decay = lr, warmup_steps, total_steps, weight_decay
         self.frozen_dropout, self.export = frozen_dropout, export
+        self.set_frozen_modes(training=True)
+
+    def set_frozen_modes(self, training: bool) -> None:
+        """Teacher, target and VAE in eval mode, or (frozen_dropout) following the system's mode."""
+        for module in (self.teacher, self.target, self.vae):
+            module.train(training and self.frozen_dropout)
 
     def train(self, mode: bool = True) -> DistillSystem:
         super().train(mode)
-        frozen_mode = mode and self.frozen_dropout
-        for module in (self.teacher, self.target, self.vae):
-            module.train(frozen_mode)
+        self.set_frozen_modes(mode)
         return self
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning (>= 2.3) does not call .train() on the whole module when fitting starts; it keeps each
+        # submodule's mode and restores the recorded modes after validation. Set the frozen modes here.
+        self.set_frozen_modes(training=True)
 
     def setup(self, stage: str) -> None:
         self.text_encoder.to(self.device)

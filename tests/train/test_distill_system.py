@@ -96,3 +96,30 @@ def test_distillation_loss_falls_on_a_fixed_batch():
         optimizer.step()
         system.on_train_batch_end(None, None, 0)
     assert evaluate() < before / 2  # measured: 28.9 -> 13.8 after 100 steps, then a plateau
+
+
+@pytest.mark.parametrize("frozen_dropout", [False, True])
+def test_frozen_module_modes_hold_inside_a_lightning_fit(bn_dataset_dir, teacher_dir, tmp_path, frozen_dropout):
+    """Lightning does not call .train() on the whole module: the modes must hold in real training steps."""
+    from pathlib import Path
+
+    from motionlcm.config import load_config
+    from motionlcm.train.distill_system import DistillSystem
+    from motionlcm.train.run import train
+
+    seen = []
+    original = DistillSystem.training_step
+
+    def spy(self, batch, batch_idx):
+        seen.append((self.student.training, self.teacher.training, self.target.training, self.vae.training))
+        return original(self, batch, batch_idx)
+
+    repo = Path(__file__).resolve().parents[2]
+    overrides = [f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "checkpoint.every_n_steps=2",
+                 f"output_dir={tmp_path / 'lcm'}", f"teacher_dir={teacher_dir}",
+                 f"system.frozen_dropout={str(frozen_dropout).lower()}"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DistillSystem, "training_step", spy)
+        train("lcm", load_config(repo / "configs" / "tiny" / "lcm.yaml", overrides), progress=False)
+    assert len(seen) == 4
+    assert all(mode == (True, frozen_dropout, frozen_dropout, frozen_dropout) for mode in seen), seen
