@@ -78,18 +78,26 @@ def main() -> None:
             rows.append(("Real motion", report["summary"]["real"], None))
         rows.append((label, report["summary"]["model"], report.get("aits")))
         print(f"{label}: done in {report['wall_seconds']:.0f} s", flush=True)
+        save(args.json, rows, reports)  # after every model, so an interrupted run keeps what it measured
+    print("\n".join(table(rows)))
+    print(f"saved {args.json}")
+
+
+def table(rows: list) -> list[str]:
     header = "| | AITS (ms) | " + " | ".join(name for _, name in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 2)]
     for label, summary, aits in rows:
         timing = f"{1000 * aits['aits_s']:.1f}" if aits else "-"
         lines.append(f"| {label} | {timing} | " + " | ".join(cell(summary.get(k)) for k, _ in COLUMNS) + " |")
-    print("\n".join(lines))
-    out = Path(args.json)
+    return lines
+
+
+def save(path: str, rows: list, reports: dict) -> None:
+    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     info = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "table": lines, "reports": reports}
+            "torch": torch.__version__, "table": table(rows), "reports": reports}
     out.write_text(json.dumps(info, indent=2) + "\n")
-    print(f"saved {out}")
 
 
 if __name__ == "__main__":

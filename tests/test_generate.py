@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +126,32 @@ def test_a_prompt_longer_than_the_encoder_limit_is_truncated_with_a_warning(stud
     result = run_cli("generate", prompt, "--model", str(student_dir), "--format", "json", "-o", str(tmp_path), "-q")
     assert result.returncode == 0, result.stderr
     assert "truncated to the text encoder's 256" in result.stderr
+
+
+# ---- the shipped model (checkpoints/) ------------------------------------------------------------------
+
+
+def test_generate_uses_the_shipped_model_by_default(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("generate", "a person walks and turns left.", "--seconds", "3", "--seed", "0",
+                     "--format", "npy,bvh,json", "-o", str(out), "-q")
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / "000_a_person_walks_and_turns_left.json").read_text())
+    assert Path(meta["model"]["path"]).name == "bandai-namco" and meta["model"]["kind"] == "lcm"
+    joints = np.load(out / "000_a_person_walks_and_turns_left.npy")
+    fk = bvh_to_joints(read_bvh(out / "000_a_person_walks_and_turns_left.bvh"))
+    assert joints.shape == (60, 22, 3) and np.linalg.norm(fk - joints, axis=-1).max() < 0.01
+
+
+def test_shipped_model_motions_export_to_bvh_within_1cm_whatever_the_heading():
+    from motionlcm import MotionLCM
+    from motionlcm.export.bvh_export import joints_to_bvh
+
+    pipe = MotionLCM.from_pretrained(device="cpu")
+    prompts = ["a person walks and turns left.", "a person walks and turns right.", "someone runs in an energetic way."]
+    for motion in pipe(prompts, seconds=4, seed=0):
+        for yaw in (0.0, 0.5 * np.pi, np.pi, 1.5 * np.pi):  # facing forward, sideways, backwards
+            c, s = np.cos(yaw), np.sin(yaw)
+            joints = motion.joints @ np.array([[c, 0, -s], [0, 1, 0], [s, 0, c]]).T
+            error = np.linalg.norm(bvh_to_joints(joints_to_bvh(joints)) - joints, axis=-1)
+            assert error.max() < 0.01, (motion.text, yaw, error.max())

@@ -16,7 +16,7 @@ rm -rf runs/bn-mld-long && cp -r runs/bn-mld runs/bn-mld-long
 motionlcm train mld --config configs/bandai-namco/mld.yaml --vae runs/bn-vae/model -q --resume \
   output_dir=runs/bn-mld-long trainer.max_steps=5000 checkpoint.every_n_steps=500
 motionlcm train lcm --config configs/bandai-namco/lcm.yaml --teacher runs/bn-mld-long/model -q \
-  output_dir=runs/bn-lcm-long trainer.max_steps=1000
+  output_dir=runs/bn-lcm-long
 motionlcm train evaluator --config configs/bandai-namco/evaluator.yaml -q
 
 # half-precision copies in checkpoints/ (the student is the default model of `motionlcm generate`)
