@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from motionlcm.eval.protocol import COLUMNS, EvalSettings, evaluate, load_evaluator, load_subject
+from motionlcm.eval.protocol import COLUMNS, EvalSettings, evaluate, format_stat, load_evaluator, load_subject
 from motionlcm.eval.timing import measure_aits
 
 
@@ -38,8 +38,6 @@ def aits_inputs(dataset: object, count: int) -> tuple[list[str], list[int]]:
     return [item["text"] for item in items], [item["length"] for item in items]
 
 
-def cell(stats: dict | None) -> str:
-    return "-" if stats is None else f"{stats['mean']:.3f} ± {stats['conf_interval']:.3f}"
 
 
 def main() -> None:
@@ -88,7 +86,7 @@ def table(rows: list) -> list[str]:
     lines = [header, "|" + "---|" * (len(COLUMNS) + 2)]
     for label, summary, aits in rows:
         timing = f"{1000 * aits['aits_s']:.1f}" if aits else "-"
-        lines.append(f"| {label} | {timing} | " + " | ".join(cell(summary.get(k)) for k, _ in COLUMNS) + " |")
+        lines.append(f"| {label} | {timing} | " + " | ".join(format_stat(summary.get(k)) for k, _ in COLUMNS) + " |")
     return lines
 
 

@@ -280,6 +280,16 @@ COLUMNS = [("top1", "R@1"), ("top2", "R@2"), ("top3", "R@3"), ("fid", "FID"), ("
            ("diversity", "Diversity"), ("multimodality", "MModality")]
 
 
+def format_stat(stats: dict[str, float] | None) -> str:
+    """`mean ± CI` with 3 decimals, or 2 significant digits for values below 0.001 (e.g. the real-motion FID)."""
+    if stats is None:
+        return "-"
+    mean, ci = stats["mean"], stats["conf_interval"]
+    if mean != 0 and abs(mean) < 1e-3:
+        return f"{mean:.1e} ± {ci:.0e}"
+    return f"{mean:.3f} ± {ci:.3f}"
+
+
 def format_table(report: dict[str, Any]) -> str:
     """Markdown table: the real-motion row and the model row, mean +/- 95% CI for every metric."""
     header = "| | " + " | ".join(label for _, label in COLUMNS) + " |"
@@ -289,9 +299,6 @@ def format_table(report: dict[str, Any]) -> str:
     if "steps" in sampling:
         name += f" ({sampling['sampler']}, {sampling['steps']} steps, guidance {sampling['guidance']:g})"
     for row, label in (("real", "Real motion"), ("model", name)):
-        cells = []
-        for key, _ in COLUMNS:
-            stats = report["summary"][row].get(key)
-            cells.append("-" if stats is None else f"{stats['mean']:.3f} ± {stats['conf_interval']:.3f}")
+        cells = [format_stat(report["summary"][row].get(key)) for key, _ in COLUMNS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
