@@ -222,17 +222,6 @@ def _add_convert_commands(sub: argparse._SubParsersAction) -> None:
 # --------------------------------------------------------------------------- eval
 
 
-def _write_json_atomic(path: Path, data: dict, force: bool) -> None:
-    import json
-
-    if path.exists() and not force:
-        raise ValueError(f"{path}: exists; pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
 def _aits_inputs(dataset_dir: str, split: str, count: int, min_length: int) -> tuple[list[str], list[int]]:
     from motionlcm.data.humanml3d import HumanML3DDataset
 
@@ -279,7 +268,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"AITS {1000 * a['aits_s']:.1f} ms/sentence at batch 1 on {a['device']} ({stages} ms)")
     print(f"{report['samples']} samples ({report['r_precision_samples']} in R-precision groups), "
           f"{settings.replications} replications; dropped: {report['dropped'] or 'nothing'}")
-    _write_json_atomic(output, report, args.force)
+    from motionlcm.io.atomic import write_json_atomic
+
+    write_json_atomic(output, report)
     print(f"metrics: {output}")
     return 0
 
