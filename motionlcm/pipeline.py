@@ -176,12 +176,13 @@ class MotionLCM:
     def generate_features(self, texts: list[str], lengths: list[int] | Tensor, steps: int, guidance: float,
                           generator: torch.Generator) -> Tensor:
         """Un-normalised features (B, max(lengths), 263), zero beyond each motion's length."""
-        if self.mean is None:
-            raise ValueError(f"{self.folder.path}: the model folder has no Mean.npy/Std.npy to de-normalise with")
         lengths = torch.as_tensor(lengths, dtype=torch.long)
         cfg = self.vae.config
         noise = torch.randn(len(texts), cfg.latent_size, cfg.latent_dim, generator=generator, device=self.device)
-        latents = self.sample_latents(self._encode(list(texts)), noise, steps, guidance, generator)
+        text_emb = self._encode(list(texts))
+        if self.mean is None:
+            raise ValueError(f"{self.folder.path}: the model folder has no Mean.npy/Std.npy to de-normalise with")
+        latents = self.sample_latents(text_emb, noise, steps, guidance, generator)
         features = self.vae.decode(latents, lengths.to(self.device)) * self.std + self.mean
         valid = torch.arange(features.shape[1], device=self.device)[None, :, None] < lengths.to(self.device)[:, None, None]
         return features * valid

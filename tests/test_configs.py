@@ -29,6 +29,15 @@ def test_config_sections_match_constructors(path):
     import pytorch_lightning as pl
 
     config = load_config(path)
+    if path.stem == "evaluator":
+        from motionlcm.eval.contrastive import EvaluatorConfig
+        from motionlcm.train.evaluator_system import EvaluatorSystem
+
+        build_dataclass(EvaluatorConfig, config["model"], "model")
+        assert set(config.get("system") or {}) <= arguments(EvaluatorSystem.__init__)
+        assert set(config["data"]) <= arguments(HumanML3DDataModule.__init__)
+        assert set(config["trainer"]) <= arguments(pl.Trainer.__init__)
+        return
     is_mld, is_lcm = "vae_dir" in config, "teacher_dir" in config
     if not is_lcm:  # a student's architecture is its teacher's
         model = dict(config["model"])
