@@ -189,8 +189,8 @@ def cmd_convert_half(args: argparse.Namespace) -> int:
 
 
 def _add_convert_commands(sub: argparse._SubParsersAction) -> None:
-    convert = sub.add_parser("convert", help="convert checkpoints of other projects", formatter_class=_Formatter,
-                             description="Convert checkpoints of other projects into motionlcm model folders.")
+    convert = sub.add_parser("convert", help="convert official checkpoints; store model folders in half precision", formatter_class=_Formatter,
+                             description="Convert official MotionLCM/MLD checkpoints into model folders, or copy a model folder in half precision.")
     convert_sub = convert.add_subparsers(dest="source", required=True, metavar="{official,half}")
     p = convert_sub.add_parser(
         "official", formatter_class=_Formatter, help="an official MotionLCM / MLD .ckpt (V1 or V2)",
