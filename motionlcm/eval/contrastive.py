@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,6 +40,7 @@ from motionlcm.data.collate import lengths_to_mask
 from motionlcm.data.features import FEATURE_DIM
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.data.tagger import pos_tag
+from motionlcm.models.folder import write_folder_atomically
 
 FORMAT_NAME = "motionlcm-evaluator"
 FORMAT_VERSION = 1
@@ -264,31 +263,20 @@ class ContrastiveEvaluator(nn.Module):
 
 def save_evaluator(evaluator: ContrastiveEvaluator, path: str | Path, meta: dict[str, Any] | None = None,
                    overwrite: bool = False) -> Path:
-    """Write an evaluator folder atomically (temporary sibling folder renamed into place)."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise ValueError(f"{path}: already exists (pass overwrite=True to replace it)")
-    if path.exists() and any(path.iterdir()) and not (path / CONFIG_FILE).is_file():
-        raise ValueError(f"{path}: exists and is not an evaluator folder; refusing to replace it")
+    """Write an evaluator folder atomically (temporary sibling folder swapped into place)."""
     header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": "contrastive",
               "config": asdict(evaluator.config),
               "vocabulary": {"words": evaluator.vocabulary.words, "pos": evaluator.vocabulary.pos},
               "meta": meta or {}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         weights = {k: v.detach().cpu().contiguous() for k, v in evaluator.state_dict().items()
                    if k not in ("mean", "std")}
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         evaluator.normalizer.save(tmp)
         (tmp / CONFIG_FILE).write_text(json.dumps(header, indent=2) + "\n")
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+
+    return write_folder_atomically(Path(path), overwrite, CONFIG_FILE, write, what="an evaluator folder")
 
 
 def is_evaluator_folder(path: str | Path) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,13 +164,32 @@ def _check_latents_match(vae: MotionVAE | None, denoiser: LatentDenoiser | None)
         )
 
 
-def _prepare_target(path: Path, overwrite: bool) -> None:
+def _prepare_target(path: Path, overwrite: bool, config_file: str, what: str) -> None:
     if not path.exists():
         return
     if not overwrite:
         raise ValueError(f"{path}: already exists (pass overwrite=True to replace it)")
-    if not path.is_dir() or (any(path.iterdir()) and not (path / CONFIG_FILE).is_file()):
-        raise ValueError(f"{path}: exists and is not a model folder; refusing to replace it")
+    if not path.is_dir() or (any(path.iterdir()) and not (path / config_file).is_file()):
+        raise ValueError(f"{path}: exists and is not {what}; refusing to replace it")
+
+
+def write_folder_atomically(path: Path, overwrite: bool, config_file: str, write: Callable[[Path], None],
+                            what: str = "a model folder") -> Path:
+    """Fill a temporary sibling folder with `write(tmp)`, then swap it into place at `path`.
+
+    An existing `path` is replaced only with `overwrite` and only if it holds `config_file` (or is empty);
+    on any error the temporary folder is removed and `path` is untouched.
+    """
+    _prepare_target(path, overwrite, config_file, what)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        write(tmp)
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
 
 
 def save_model_folder(
@@ -231,10 +251,7 @@ def save_model_folder(
     except TypeError as error:
         raise ValueError(f"text_encoder/meta: not JSON-serialisable ({error})") from None
 
-    _prepare_target(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    def write(tmp: Path) -> None:
         for module, name in ((vae, VAE_FILE), (denoiser, DENOISER_FILE)):
             if module is not None:
                 save_file(_tensors_for_file(module, dtype), str(tmp / name), metadata={"format": "pt"})
@@ -242,11 +259,8 @@ def save_model_folder(
             np.save(tmp / MEAN_FILE, mean)
             np.save(tmp / STD_FILE, std)
         (tmp / CONFIG_FILE).write_text(header_text)
-        _swap_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+
+    return write_folder_atomically(path, overwrite, CONFIG_FILE, write)
 
 
 def _swap_into_place(tmp: Path, path: Path) -> None:
