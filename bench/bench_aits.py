@@ -15,17 +15,10 @@ import platform
 from pathlib import Path
 
 import torch
+from bench_eval import parse_model  # same LABEL=PATH[:STEPS] syntax
 
-from motionlcm.data.humanml3d import HumanML3DDataset
-from motionlcm.eval.timing import measure_aits
+from motionlcm.eval.timing import aits_inputs, measure_aits
 from motionlcm.pipeline import MotionLCM
-
-
-def parse_model(text: str) -> tuple[str, str, int | None]:
-    """`label=path[:steps]`."""
-    label, _, rest = text.partition("=")
-    head, _, tail = rest.rpartition(":")
-    return (label, head, int(tail)) if tail.isdigit() else (label, rest, None)
 
 
 def main() -> None:
@@ -41,10 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = HumanML3DDataset(args.dataset, args.split, min_length=args.min_length, random_crop=False, seed=0)
-    step = max(1, len(data) // args.sentences)
-    items = [data[i] for i in range(0, len(data), step)][: args.sentences]
-    prompts, lengths = [item["text"] for item in items], [item["length"] for item in items]
+    prompts, lengths = aits_inputs(args.dataset, args.split, args.sentences, args.min_length)
     results = {}
     print(f"{'model':<28} {'AITS ms':>8} {'median':>7} {'p90':>7} {'text':>6} {'denoise':>8} {'decode':>7} {'joints':>7}")
     for label, path, steps in map(parse_model, args.model):

@@ -22,20 +22,14 @@ from pathlib import Path
 import torch
 
 from motionlcm.eval.protocol import COLUMNS, EvalSettings, evaluate, format_stat, load_evaluator, load_subject
-from motionlcm.eval.timing import measure_aits
+from motionlcm.eval.timing import aits_inputs, measure_aits
 
 
 def parse_model(text: str) -> tuple[str, str, int | None]:
     """`label=path[:steps]`."""
     label, _, rest = text.partition("=")
-    path, _, steps = rest.rpartition(":") if rest.rpartition(":")[2].isdigit() else (rest, "", "")
-    return label, path, int(steps) if steps else None
-
-
-def aits_inputs(dataset: object, count: int) -> tuple[list[str], list[int]]:
-    step = max(1, len(dataset) // count)
-    items = [dataset[i] for i in range(0, len(dataset), step)][:count]
-    return [item["text"] for item in items], [item["length"] for item in items]
+    head, _, tail = rest.rpartition(":")
+    return (label, head, int(tail)) if tail.isdigit() else (label, rest, None)
 
 
 
@@ -65,12 +59,10 @@ def main() -> None:
         report = evaluate(subject, args.dataset, evaluator, settings, progress=True)
         report["wall_seconds"] = time.perf_counter() - start
         if args.aits and subject.kind != "vae":
-            from motionlcm.data.humanml3d import HumanML3DDataset
             from motionlcm.pipeline import MotionLCM
 
-            data = HumanML3DDataset(args.dataset, args.split, min_length=args.min_length, random_crop=False, seed=0)
-            report["aits"] = measure_aits(MotionLCM.from_pretrained(path, device="cpu"), *aits_inputs(data, args.aits),
-                                          steps=steps)
+            inputs = aits_inputs(args.dataset, args.split, args.aits, args.min_length)
+            report["aits"] = measure_aits(MotionLCM.from_pretrained(path, device="cpu"), *inputs, steps=steps)
         reports[label] = report
         if not rows:
             rows.append(("Real motion", report["summary"]["real"], None))

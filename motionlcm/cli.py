@@ -222,15 +222,6 @@ def _add_convert_commands(sub: argparse._SubParsersAction) -> None:
 # --------------------------------------------------------------------------- eval
 
 
-def _aits_inputs(dataset_dir: str, split: str, count: int, min_length: int) -> tuple[list[str], list[int]]:
-    from motionlcm.data.humanml3d import HumanML3DDataset
-
-    dataset = HumanML3DDataset(dataset_dir, split=split, min_length=min_length, random_crop=False, seed=0)
-    picks = range(0, len(dataset), max(1, len(dataset) // count))
-    items = [dataset[i] for i in list(picks)[:count]]
-    return [item["text"] for item in items], [item["length"] for item in items]
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
@@ -247,15 +238,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     evaluator = load_evaluator(args.evaluator, device)
     subject = load_subject(args.model, settings, device, args.text_encoder)
-    torch.manual_seed(args.seed)
     report = evaluate(subject, args.dataset, evaluator, settings, progress=not args.quiet)
     report["evaluator"] = str(args.evaluator)
     if args.aits and subject.kind != "vae":
-        from motionlcm.eval.timing import measure_aits
+        from motionlcm.eval.timing import aits_inputs, measure_aits
         from motionlcm.pipeline import MotionLCM
 
         pipe = MotionLCM.from_pretrained(args.model, device=device, text_encoder_path=args.text_encoder)
-        prompts, lengths = _aits_inputs(args.dataset, args.split, args.aits, args.min_length)
+        prompts, lengths = aits_inputs(args.dataset, args.split, args.aits, args.min_length)
         report["aits"] = measure_aits(pipe, prompts, lengths, settings.steps, settings.guidance)
     print(format_table(report))
     if "reconstruction" in report:

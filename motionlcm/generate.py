@@ -105,8 +105,8 @@ class Job:
     stem: str
 
 
-def plan_jobs(requests: list[Request], num: int, seed: int, default_seconds: float | None, frames: int | None,
-              fps_native: int) -> list[Job]:
+def plan_jobs(requests: list[Request], num: int, seed: int, default_seconds: float | None,
+              frames: int | None) -> list[Job]:
     from motionlcm.pipeline import resolve_lengths
 
     jobs = []
@@ -190,7 +190,7 @@ def generate(requests: list[Request], out: Path, model: str | None = None, secon
     if seconds is not None and frames is not None:
         raise ValueError("give --seconds or --frames, not both")
     base_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
-    jobs = plan_jobs(requests, num, base_seed, seconds, frames, FPS)
+    jobs = plan_jobs(requests, num, base_seed, seconds, frames)
     check_output_dir(out)
     check_conflicts(out, jobs, formats, force)
     load_start = time.perf_counter()

@@ -29,6 +29,7 @@ from motionlcm.data.humanml3d import MAX_LENGTH, MIN_LENGTH, HumanML3DDataset
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.eval import metrics
 from motionlcm.eval.reconstruction import feature_error_sum, mpjpe_sum
+from motionlcm.eval.timing import device_name
 
 log = logging.getLogger(__name__)
 
@@ -153,15 +154,15 @@ def _generator(device: torch.device, *seed: int) -> torch.Generator:
 @torch.no_grad()
 def embed_split(dataset: HumanML3DDataset, subject: Subject | None, evaluator: Any, batch_size: int,
                 generator: torch.Generator | None, recon: dict | None = None) -> dict[str, np.ndarray]:
-    """Text, real-motion and (with a subject) generated-motion embeddings of the whole split."""
+    """Real-motion embeddings of the whole split and, with a subject, text and generated-motion ones."""
     out: dict[str, list[Tensor]] = {"text": [], "real": [], "gen": []}
     for batch in _batches(dataset, np.arange(len(dataset)), batch_size):
         lengths = batch["lengths"]
         real = dataset.normalizer.denormalize(batch["features"])
-        out["text"].append(evaluator.embed_texts(batch["texts"], batch["tokens"]).cpu())
         out["real"].append(evaluator.embed_motions(real, lengths).cpu())
-        if subject is None:
+        if subject is None:  # the second draw of the real set only needs its motions
             continue
+        out["text"].append(evaluator.embed_texts(batch["texts"], batch["tokens"]).cpu())
         gen = subject.make(batch, generator).cpu()
         out["gen"].append(evaluator.embed_motions(gen, lengths).cpu())
         if recon is not None:
@@ -246,7 +247,7 @@ def evaluate(subject: Subject, dataset_dir: str | Path, evaluator: Any, settings
         "model": subject.name, "kind": subject.kind, "sampling": subject.settings, "dataset": str(dataset_dir),
         "evaluator": getattr(evaluator, "name", type(evaluator).__name__), "settings": asdict(settings),
         "samples": len(dataset), "r_precision_samples": used, "dropped": dataset.dropped,
-        "replications": runs, "summary": summary, "device": _device_name(subject.device),
+        "replications": runs, "summary": summary, "device": device_name(subject.device),
         "torch": torch.__version__,
     }
     if recon is not None:
@@ -263,14 +264,6 @@ def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(iterable, desc=desc, dynamic_ncols=True)
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import platform
-
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 # ----------------------------------------------------------------------------------------------------

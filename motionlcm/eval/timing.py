@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,22 @@ import torch
 from motionlcm.data.features import features_to_joints
 
 STAGES = ("text", "denoise", "decode", "joints")
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or "cpu, N threads"."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu, {torch.get_num_threads()} threads"
+
+
+def aits_inputs(dataset_dir: str | Path, split: str, count: int, min_length: int) -> tuple[list[str], list[int]]:
+    """`count` captions and lengths taken evenly over a split (first caption draw, no random crop)."""
+    from motionlcm.data.humanml3d import HumanML3DDataset
+
+    dataset = HumanML3DDataset(dataset_dir, split=split, min_length=min_length, random_crop=False, seed=0)
+    items = [dataset[i] for i in range(0, len(dataset), max(1, len(dataset) // count))][:count]
+    return [item["text"] for item in items], [item["length"] for item in items]
 
 
 def _sync(device: torch.device) -> None:
@@ -69,10 +86,8 @@ def measure_aits(pipe: Any, prompts: Sequence[str], lengths: Sequence[int], step
         _time_one(pipe, prompts[i % len(prompts)], int(lengths[i % len(lengths)]), steps, guidance, generator)
     runs = [_time_one(pipe, p, int(n), steps, guidance, generator) for p, n in zip(prompts, lengths, strict=True)]
     totals = np.array([r["text"] + r["denoise"] + r["decode"] for r in runs])
-    device = pipe.device
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     return {
         "aits_s": float(totals.mean()), "median_s": float(np.median(totals)), "p90_s": float(np.percentile(totals, 90)),
         "sentences": len(runs), "stages": {s: float(np.mean([r[s] for r in runs])) for s in STAGES},
-        "steps": steps, "guidance": guidance, "device": name,
+        "steps": steps, "guidance": guidance, "device": device_name(pipe.device),
     }
