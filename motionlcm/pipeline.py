@@ -24,6 +24,7 @@ from motionlcm.diffusion.lcm_sampling import lcm_sample
 from motionlcm.diffusion.sampling import ddim_sample
 from motionlcm.models.folder import load_model_folder
 from motionlcm.models.text_encoder import TextEncoder
+from motionlcm.runtime.fast_paths import FastPaths, apply_fast_paths, autocast_context, bucket_frames
 
 DEFAULT_MODEL = "bandai-namco"  # checkpoints/<name>: the shipped model (checkpoints/README.md)
 MAX_FRAMES = 196  # HumanML3D's longest training crop (9.8 s at 20 fps)
@@ -106,10 +107,13 @@ def default_model_dir() -> Path:
 class MotionLCM:
     """A text-to-motion pipeline over one model folder.
 
-    Exposes `vae`, `denoiser`, `text_encoder` and `sample_latents` for reproducibility studies.
+    Exposes `vae`, `denoiser`, `text_encoder` and `sample_latents` for reproducibility studies. `fast_paths`
+    (runtime/fast_paths.py) chooses how they run: fused attention, lean text encoder and prompt cache by
+    default; `FastPaths.eager()` for the plain path, `.replace(compile=True, ...)` for more.
     """
 
-    def __init__(self, folder: Any, text_encoder: TextEncoder | None, device: str | torch.device = "cpu") -> None:
+    def __init__(self, folder: Any, text_encoder: TextEncoder | None, device: str | torch.device = "cpu",
+                 fast_paths: FastPaths | None = None) -> None:
         if folder.denoiser is None or folder.vae is None:
             raise ValueError(f"{folder.path}: a generation model folder needs a VAE and a denoiser")
         if folder.kind not in DEFAULTS:
@@ -127,10 +131,15 @@ class MotionLCM:
         if folder.mean is not None:
             self.mean = torch.as_tensor(folder.mean, dtype=torch.float32, device=self.device)
             self.std = torch.as_tensor(folder.std, dtype=torch.float32, device=self.device)
+        self.set_fast_paths(fast_paths or FastPaths())
+
+    def set_fast_paths(self, paths: FastPaths) -> MotionLCM:
+        """Run with `paths` from now on (see runtime/fast_paths.py); returns the pipeline."""
+        return apply_fast_paths(self, paths)
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path | None = None, device: str | None = None,
-                        text_encoder_path: str | None = None) -> MotionLCM:
+                        text_encoder_path: str | None = None, fast_paths: FastPaths | None = None) -> MotionLCM:
         """Load a model folder (default: the shipped model, `default_model_dir()`) and the text encoder it
         references (`text_encoder_path` overrides its path).
 
@@ -143,7 +152,7 @@ class MotionLCM:
         encoder = None
         if text_encoder_path or ref.get("source") or ref.get("path"):
             encoder = TextEncoder.from_reference(ref, path_override=text_encoder_path)
-        return cls(folder, encoder, device)
+        return cls(folder, encoder, device, fast_paths)
 
     def _encode(self, texts: list[str]) -> Tensor:
         if self.text_encoder is None:
@@ -160,12 +169,26 @@ class MotionLCM:
     def sample_latents(self, text_emb: Tensor, noise: Tensor, steps: int, guidance: float,
                        generator: torch.Generator | None = None) -> Tensor:
         """Run only the sampler from text embeddings (B, 1, C) and initial noise (B, L, D)."""
-        if self.kind == "lcm":
-            return lcm_sample(self.denoiser, self.scheduler, text_emb.to(self.device), noise.to(self.device),
-                              num_inference_steps=steps, guidance_scale=guidance, generator=generator)
-        uncond = self._encode([""])
-        return ddim_sample(self.denoiser, self.scheduler, text_emb.to(self.device), uncond, noise.to(self.device),
-                           num_inference_steps=steps, guidance_scale=guidance)
+        text_emb, noise = text_emb.to(self.device), noise.to(self.device)
+        with autocast_context(self.device, self.fast_paths.autocast):
+            if self.kind == "lcm":
+                latents = lcm_sample(self.denoiser_fn, self.scheduler, text_emb, noise, num_inference_steps=steps,
+                                     guidance_scale=guidance, generator=generator)
+            else:
+                latents = ddim_sample(self.denoiser_fn, self.scheduler, text_emb, self._encode([""]), noise,
+                                      num_inference_steps=steps, guidance_scale=guidance)
+        return latents.float()
+
+    @torch.no_grad()
+    def decode(self, latents: Tensor, lengths: list[int]) -> Tensor:
+        """Normalised features (B, max(lengths), 263) from latents, zero past each length; decodes at the
+        fast paths' frame bucket and crops."""
+        num_frames = max(lengths)
+        padded = bucket_frames(num_frames, self.fast_paths.frame_bucket, self.vae.config.max_len)
+        mask = torch.arange(padded, device=self.device)[None, :] < torch.tensor(lengths, device=self.device)[:, None]
+        with autocast_context(self.device, self.fast_paths.autocast):
+            features = self.decode_fn(latents, mask)
+        return features[:, :num_frames].float()
 
     def resolve_sampling(self, steps: int | None, guidance: float | None) -> tuple[int, float]:
         """Step count and guidance scale, the model kind's defaults where None."""
@@ -176,16 +199,18 @@ class MotionLCM:
     def generate_features(self, texts: list[str], lengths: list[int] | Tensor, steps: int, guidance: float,
                           generator: torch.Generator) -> Tensor:
         """Un-normalised features (B, max(lengths), 263), zero beyond each motion's length."""
-        lengths = torch.as_tensor(lengths, dtype=torch.long)
+        lengths = [int(n) for n in lengths]
+        if not lengths or min(lengths) < 1 or max(lengths) > self.vae.config.max_len:
+            raise ValueError(f"lengths: each must lie in [1, {self.vae.config.max_len}], got {lengths}")
         cfg = self.vae.config
         noise = torch.randn(len(texts), cfg.latent_size, cfg.latent_dim, generator=generator, device=self.device)
         text_emb = self._encode(list(texts))
         if self.mean is None:
             raise ValueError(f"{self.folder.path}: the model folder has no Mean.npy/Std.npy to de-normalise with")
         latents = self.sample_latents(text_emb, noise, steps, guidance, generator)
-        features = self.vae.decode(latents, lengths.to(self.device)) * self.std + self.mean
-        valid = torch.arange(features.shape[1], device=self.device)[None, :, None] < lengths.to(self.device)[:, None, None]
-        return features * valid
+        features = self.decode(latents, lengths) * self.std + self.mean
+        valid = torch.arange(features.shape[1], device=self.device)[None, :] < torch.tensor(lengths, device=self.device)[:, None]
+        return features * valid[:, :, None]
 
     @torch.no_grad()
     def __call__(self, prompts: str | list[str], seconds: Any = None, frames: Any = None, steps: int | None = None,

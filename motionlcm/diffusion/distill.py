@@ -280,5 +280,6 @@ def ema_update(target_module: nn.Module, online_module: nn.Module, decay: float)
     online_params = dict(online_module.named_parameters())
     if target_params.keys() != online_params.keys():
         raise ValueError("target and online modules have different parameters")
-    for name, param in target_params.items():
-        param.lerp_(online_params[name].detach(), 1.0 - decay)  # θ + (1 − μ)(θ_online − θ)
+    names = list(target_params)
+    # θ + (1 − μ)(θ_online − θ), all parameters in one multi-tensor kernel
+    torch._foreach_lerp_([target_params[n] for n in names], [online_params[n].detach() for n in names], 1.0 - decay)

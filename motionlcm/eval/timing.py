@@ -58,7 +58,7 @@ def _time_one(pipe: Any, prompt: str, length: int, steps: int, guidance: float, 
     latents = pipe.sample_latents(text_emb, noise, steps, guidance, generator)
     _sync(device)
     marks.append(time.perf_counter())
-    features = pipe.vae.decode(latents, torch.tensor([length], device=device)) * pipe.std + pipe.mean
+    features = pipe.decode(latents, [length]) * pipe.std + pipe.mean
     _sync(device)
     marks.append(time.perf_counter())
     features_to_joints(features)

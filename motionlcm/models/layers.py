@@ -14,6 +14,8 @@ import math
 import torch
 from torch import nn
 
+from motionlcm.models.attention import attend
+
 LAYER_NORM_EPS = 1e-5  # configs/modules/{motion_vae,denoiser}.yaml: norm_eps
 MAX_PERIOD = 10000  # sinusoid base period, diffusers get_timestep_embedding / get_guidance_scale_embedding
 
@@ -86,6 +88,7 @@ class TransformerEncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
+        self.attention_backend = "sdpa"  # or "torch": see models/attention.py
 
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Apply the layer.
@@ -97,7 +100,7 @@ class TransformerEncoderLayer(nn.Module):
         Returns:
             (N, B, H) tokens.
         """
-        attended = self.self_attn(x, x, x, key_padding_mask=key_padding_mask)[0]
+        attended = attend(self.self_attn, self.attention_backend, x, None, key_padding_mask, self.training)
         x = self.norm1(x + self.dropout1(attended))
         hidden = self.linear2(self.dropout(self.activation(self.linear1(x))))
         return self.norm2(x + self.dropout2(hidden))
@@ -120,6 +123,7 @@ class TransformerDecoderLayer(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
         self.dropout3 = nn.Dropout(dropout)
+        self.attention_backend = "sdpa"  # or "torch": see models/attention.py
 
     def forward(
         self, x: torch.Tensor, memory: torch.Tensor, key_padding_mask: torch.Tensor | None = None
@@ -134,9 +138,10 @@ class TransformerDecoderLayer(nn.Module):
         Returns:
             (N, B, H) tokens.
         """
-        attended = self.self_attn(x, x, x, key_padding_mask=key_padding_mask)[0]
+        backend, training = self.attention_backend, self.training
+        attended = attend(self.self_attn, backend, x, None, key_padding_mask, training)
         x = self.norm1(x + self.dropout1(attended))
-        attended = self.multihead_attn(x, memory, memory)[0]
+        attended = attend(self.multihead_attn, backend, x, memory, None, training)
         x = self.norm2(x + self.dropout2(attended))
         hidden = self.linear2(self.dropout(self.activation(self.linear1(x))))
         return self.norm3(x + self.dropout3(hidden))

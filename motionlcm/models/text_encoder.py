@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from motionlcm.models import lean_bert
+
 __all__ = ["KINDS", "MINILM", "CacheInfo", "TextEncoder"]
 
 MINILM = "minilm"
@@ -406,6 +408,9 @@ class TextEncoder(nn.Module):
         last_hidden_state: must be False: only the pooled embedding is supported (MLD's "clip_hidden"
             per-token variant is not).
         batch_size: at most this many uncached prompts per backbone call.
+        lean: run BERT backbones (MiniLM) through `lean_bert.bert_last_hidden_state` instead of
+            `BertModel.forward` (same numbers, much less per-call overhead); other backbones ignore it.
+            The attribute `lean` can be switched later (the benchmark compares both).
 
     Raises:
         ValueError: bad source path, kind, dtype or folder contents (one line naming the path / value).
@@ -422,6 +427,7 @@ class TextEncoder(nn.Module):
         *,
         last_hidden_state: bool = False,
         batch_size: int = 64,
+        lean: bool = True,
     ) -> None:
         super().__init__()
         if last_hidden_state:
@@ -444,6 +450,7 @@ class TextEncoder(nn.Module):
         object.__setattr__(self, "_pipe", pipe)  # not a registered submodule: no params, no state_dict
         self.cache_size = int(cache_size)
         self.batch_size = int(batch_size)
+        self.lean = bool(lean)
         self._cache: OrderedDict[str, Tensor] = OrderedDict()
         self._hits = self._misses = self._model_calls = 0
         self.train(False)
@@ -469,6 +476,11 @@ class TextEncoder(nn.Module):
     def max_length(self) -> int:
         """Truncation length in tokens."""
         return self._pipe.max_length
+
+    @property
+    def uses_lean_backbone(self) -> bool:
+        """Whether prompts go through the lean BERT forward (`lean` is on and the backbone is BERT)."""
+        return self.lean and self._pipe.kind != "clip" and lean_bert.supports(self._pipe.modules["backbone"])
 
     @property
     def device(self) -> torch.device:
@@ -581,11 +593,13 @@ class TextEncoder(nn.Module):
         ids = batch["input_ids"].to(self._device)
         mask = batch["attention_mask"].to(self._device)
         self._model_calls += 1
-        out = pipe.modules["backbone"](input_ids=ids, attention_mask=mask)
-        if pipe.kind == "clip":
-            pooled = out.text_embeds
+        backbone = pipe.modules["backbone"]
+        if self.uses_lean_backbone:
+            pooled = _pool(lean_bert.bert_last_hidden_state(backbone, ids, mask), mask, pipe.pooling)
+        elif pipe.kind == "clip":
+            pooled = backbone(input_ids=ids, attention_mask=mask).text_embeds
         else:
-            pooled = _pool(out.last_hidden_state, mask, pipe.pooling)
+            pooled = _pool(backbone(input_ids=ids, attention_mask=mask).last_hidden_state, mask, pipe.pooling)
         return pipe.modules["head"](pooled).float()
 
     # ------------------------------------------------------------------ reference

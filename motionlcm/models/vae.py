@@ -204,8 +204,13 @@ class MotionVAE(nn.Module):
         mask = lengths_to_mask(lengths, num_frames, z.device)
         if z.ndim != 3 or z.shape[0] != mask.shape[0]:
             raise ValueError(f"z: expected shape (B={mask.shape[0]}, L, D), got {tuple(z.shape)}")
+        return self.decode_masked(z, mask)
+
+    def decode_masked(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`decode` from a ready (B, T) validity mask: tensors only, no host synchronisation, so it
+        compiles to one graph and records into a CUDA graph (runtime/fast_paths.py)."""
         memory = self.latent_post(z).permute(1, 0, 2)  # (L, B, H), no positions, no mask
-        queries = self.query_pos_decoder(memory.new_zeros(num_frames, z.shape[0], self.config.hidden_dim))
+        queries = self.query_pos_decoder(memory.new_zeros(mask.shape[1], z.shape[0], self.config.hidden_dim))
         out = self.final_layer(self.decoder(queries, memory, key_padding_mask=~mask)).permute(1, 0, 2)
         return out.masked_fill(~mask[:, :, None], 0.0)
 

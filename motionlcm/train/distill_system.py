@@ -101,6 +101,7 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         self.loss_name, self.huber_c, self.ema_decay = loss, huber_c, ema_decay
         self.lr, self.warmup_steps, self.total_steps, self.weight_decay = lr, warmup_steps, total_steps, weight_decay
         self.frozen_dropout, self.export = frozen_dropout, export
+        self.batched_teacher = True  # one teacher call on [cond; uncond]; False: two calls (same numbers)
         self.set_frozen_modes(training=True)
 
     def set_frozen_modes(self, training: bool) -> None:
@@ -129,6 +130,14 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         uncond = self.text_encoder([""]).to(self.device).expand_as(cond)
         return z0, cond, uncond
 
+    def teacher_predictions(self, z_s: Tensor, s: Tensor, cond: Tensor, uncond: Tensor) -> tuple[Tensor, Tensor]:
+        """The teacher's ε for the caption and for the empty caption: one call on the doubled batch
+        (`batched_teacher`, the default) or two calls as the official step makes them."""
+        if not self.batched_teacher:
+            return self.teacher(z_s, s, cond), self.teacher(z_s, s, uncond)
+        eps = self.teacher(torch.cat([z_s, z_s]), torch.cat([s, s]), torch.cat([cond, uncond]))
+        return eps.chunk(2)
+
     def compute_loss(self, batch: dict) -> dict[str, Tensor]:
         z0, cond, uncond = self.encode(batch)
         batch_size, ac = z0.shape[0], self.alphas_cumprod
@@ -139,7 +148,8 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         w_emb = guidance_scale_embedding(w).to(z0.dtype)
         pred = consistency_function(z_s, self.student(z_s, s, cond, w_emb), s, ac)
         with torch.no_grad():
-            z_t = cfg_teacher_target(self.teacher(z_s, s, cond), self.teacher(z_s, s, uncond), z_s, s, t, w, ac)
+            eps_cond, eps_uncond = self.teacher_predictions(z_s, s, cond, uncond)
+            z_t = cfg_teacher_target(eps_cond, eps_uncond, z_s, s, t, w, ac)
             target = consistency_function(z_t, self.target(z_t, t, cond, w_emb), t, ac)
         per_sample = pseudo_huber_loss(pred, target, self.huber_c) if self.loss_name == "huber" else l2_loss(pred, target)
         return {"loss": per_sample.mean()}

@@ -1,0 +1,110 @@
+"""Inference fast paths of the text-to-motion pipeline, as one settings object applied to a `MotionLCM`.
+
+Each switch changes how the same weights are run, never what they are; `motionlcm bench` times every
+switch against the plain eager path in the same process and the tests check each against eager on CPU.
+
+* ``attention``: "sdpa" (fused `scaled_dot_product_attention`, models/attention.py) or "torch"
+  (`nn.MultiheadAttention` as the official code calls it).
+* ``lean_text``: BERT text encoders (MiniLM) through `models/lean_bert.py` instead of `BertModel.forward`.
+* ``text_cache``: LRU capacity of the prompt-embedding cache (0 = off); repeated prompts skip the encoder.
+* ``compile``: `torch.compile` of the denoiser and of the VAE decoder (static shapes; pair with
+  ``frame_bucket`` so that a handful of shapes cover every length).
+* ``cuda_graphs``: on CUDA, compile with mode "reduce-overhead", which records CUDA graphs per shape and
+  replays them (batch-1 latency is otherwise kernel-launch bound).
+* ``autocast``: "bf16" / "fp16" runs the denoiser and decoder under `torch.autocast`; outputs are float32.
+* ``frame_bucket``: decode at max(lengths) rounded up to a multiple of this many frames and crop; the
+  decoder's padding mask makes the kept frames independent of the padding (tested).
+* ``threads``: `torch.set_num_threads` on CPU (a process-wide setting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from motionlcm.models.attention import BACKENDS, set_attention_backend
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class FastPaths:
+    """Which fast paths a pipeline uses; `FastPaths()` is the default of `MotionLCM`, `eager()` the reference."""
+
+    attention: str = "sdpa"
+    lean_text: bool = True
+    text_cache: int = 4096
+    compile: bool = False
+    cuda_graphs: bool = False
+    autocast: str | None = None
+    frame_bucket: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.attention not in BACKENDS:
+            raise ValueError(f"attention: {self.attention!r} is not one of {BACKENDS}")
+        if self.autocast not in (None, *AUTOCAST_DTYPES):
+            raise ValueError(f"autocast: {self.autocast!r} is not None, 'bf16' or 'fp16'")
+        if self.text_cache < 0 or self.frame_bucket < 0 or (self.threads is not None and self.threads < 1):
+            raise ValueError(f"bad sizes: text_cache={self.text_cache}, frame_bucket={self.frame_bucket}, "
+                             f"threads={self.threads}")
+
+    @classmethod
+    def eager(cls) -> FastPaths:
+        """The plain eager path: nn.MultiheadAttention, transformers' BertModel, no prompt cache."""
+        return cls(attention="torch", lean_text=False, text_cache=0)
+
+    def replace(self, **changes: Any) -> FastPaths:
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """Short label listing the switches that differ from `eager()`."""
+        eager, parts = FastPaths.eager(), []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value != getattr(eager, f.name):
+                parts.append(f.name if value is True else f"{f.name}={value}")
+        return ", ".join(parts) or "eager"
+
+
+def bucket_frames(num_frames: int, bucket: int, limit: int) -> int:
+    """`num_frames` rounded up to a multiple of `bucket` (0: unchanged), at most `limit`."""
+    if bucket <= 0:
+        return num_frames
+    return min(limit, max(num_frames, math.ceil(num_frames / bucket) * bucket))
+
+
+def apply_fast_paths(pipe: Any, paths: FastPaths) -> Any:
+    """Configure `pipe` (a `MotionLCM`) to run with `paths`; returns `pipe`.
+
+    Compilation wraps the denoiser and the decoder (`pipe.denoiser_fn`, `pipe.decode_fn`); the modules in
+    `pipe.denoiser` / `pipe.vae` stay the plain ones, so switching back to eager is another call.
+    """
+    if paths.threads is not None and pipe.device.type == "cpu":
+        torch.set_num_threads(paths.threads)
+    set_attention_backend(pipe.denoiser, paths.attention)
+    set_attention_backend(pipe.vae, paths.attention)
+    if pipe.text_encoder is not None:
+        pipe.text_encoder.lean = paths.lean_text
+        pipe.text_encoder.cache_size = paths.text_cache
+        pipe.text_encoder.clear_cache()
+    pipe.denoiser_fn, pipe.decode_fn = pipe.denoiser, pipe.vae.decode_masked
+    if paths.compile or paths.cuda_graphs:
+        if paths.cuda_graphs and pipe.device.type != "cuda":
+            raise ValueError(f"cuda_graphs: needs a CUDA device, the pipeline runs on {pipe.device}")
+        mode = "reduce-overhead" if paths.cuda_graphs else None
+        pipe.denoiser_fn = torch.compile(pipe.denoiser, mode=mode, dynamic=False)
+        pipe.decode_fn = torch.compile(pipe.vae.decode_masked, mode=mode, dynamic=False)
+    pipe.fast_paths = paths
+    return pipe
+
+
+def autocast_context(device: torch.device, autocast: str | None) -> Any:
+    """`torch.autocast` for the chosen dtype, or a no-op context."""
+    if autocast is None:
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[autocast])

@@ -1,0 +1,82 @@
+"""The speed benchmark (`motionlcm bench`, eval/speed.py) on the tiny trained models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from motionlcm.cli import main
+from motionlcm.eval.speed import SpeedSettings, format_speed_tables, run_speed_benchmark
+from motionlcm.pipeline import MotionLCM
+
+
+@pytest.fixture(scope="module")
+def report(student_dir, teacher_dir):
+    student = MotionLCM.from_pretrained(student_dir, device="cpu")
+    teacher = MotionLCM.from_pretrained(teacher_dir, device="cpu")
+    settings = SpeedSettings(steps=(1, 2), batches=(1, 3), frames=24, repeats=2, warmup=1, teacher_steps=5,
+                             threads=(1,), training_batch=4)
+    return run_speed_benchmark(student, teacher, settings)
+
+
+def test_inference_rows_cover_models_steps_and_paths(report):
+    rows = report["inference"]
+    keys = {(r["model"], r["steps"], r["batch"], r["path"]) for r in rows}
+    for model, steps in (("student", 1), ("student", 2), ("teacher", 5)):
+        assert (model, steps, 1, "official loop, eager") in keys
+        assert (model, steps, 1, "+ lean text encoder (default)") in keys
+        assert (model, steps, 1, "+ prompt cache hit") in keys
+    assert ("student", 1, 3, "official loop, eager") in keys and ("teacher", 5, 3, "+ bf16 autocast") in keys
+    for r in rows:
+        assert r["median_ms"] > 0 and r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
+        assert abs(sum(r["stages_ms"].values()) - r["median_ms"]) < 0.5 * r["median_ms"] + 1
+        assert r["speedup"] > 0 and r["motions_per_s"] > 0
+        if "autocast" not in r["path"]:  # exact paths reproduce the eager features
+            assert r["max_abs_diff"] < 1e-4, r
+    cached = [r for r in rows if r["path"] == "+ prompt cache hit"]
+    assert all(r["stages_ms"]["text"] < 1.0 for r in cached)  # a cache hit skips the encoder
+    assert report["summary"]["student_vs_teacher"] > 0
+
+
+def test_training_rows_and_table(report):
+    training = {(r["model"], r["path"]): r for r in report["training"]}
+    for name in ("vae", "teacher", "distillation"):
+        assert training[(f"train {name}", "official loop, eager")]["speedup"] == 1.0
+        assert training[(f"train {name}", "motionlcm (default)")]["samples_per_s"] > 0
+    table = format_speed_tables(report)
+    assert "official loop, eager" in table and "train distillation" in table and "torch" in table
+
+
+def test_batched_teacher_call_gives_the_same_distillation_loss(student_dir, teacher_dir):
+    from motionlcm.diffusion.ddim import DDIMScheduler
+    from motionlcm.train.distill_system import DistillSystem
+
+    teacher = MotionLCM.from_pretrained(teacher_dir, device="cpu")
+    system = DistillSystem(teacher.denoiser, teacher.vae, teacher.text_encoder, DDIMScheduler())
+    batch = {"features": torch.randn(3, 20, 263), "lengths": torch.tensor([20, 12, 9]),
+             "texts": ["a person walks.", "a person runs.", "a person waves."]}
+    losses = []
+    for batched in (True, False):
+        system.batched_teacher = batched
+        torch.manual_seed(0)
+        losses.append(system.compute_loss(batch)["loss"])
+    assert torch.allclose(losses[0], losses[1], atol=1e-6)
+
+
+def test_bench_command_writes_json(student_dir, teacher_dir, tmp_path, capsys):
+    out = tmp_path / "speed.json"
+    args = ["bench", "--model", str(student_dir), "--teacher", str(teacher_dir), "--steps", "1", "--batch", "1",
+            "--frames", "16", "--repeats", "1", "--warmup", "0", "--no-training", "--no-autocast", "-q",
+            "--json", str(out)]
+    assert main(args) == 0
+    data = json.loads(out.read_text())
+    assert data["environment"]["torch"] == torch.__version__ and data["inference"]
+    assert "official loop, eager" in capsys.readouterr().out
+    assert main(args) == 2  # the JSON exists: no overwrite without --force
+    assert "exists" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", "--batch", "0"])
+    assert main(["bench", "--model", str(teacher_dir), "--teacher", "none", "--no-training", "-q"]) == 2
+    assert "must be a student" in capsys.readouterr().err
