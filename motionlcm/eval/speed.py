@@ -133,35 +133,51 @@ def _official_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int
     return {s: marks[i + 1] - marks[i] for i, s in enumerate(STAGES)}, features
 
 
-def time_generation(pipe: Any, loop: str, batch: int, frames: int, steps: int, guidance: float,
-                    repeats: int, warmup: int, seed: int = 0, cached: bool = False) -> dict[str, Any]:
-    """Time `repeats` generations of `batch` motions (distinct prompts per run) after `warmup` runs.
+def time_variants(pipe: Any, variants: Sequence[tuple[str, str, FastPaths, bool]], batch: int, frames: int,
+                  steps: int, guidance: float, repeats: int, warmup: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Time generations of `batch` motions for each variant, interleaved: every round runs each variant
+    once, so that a slow drift of the machine (other load, clock changes) affects all variants alike.
 
     Args:
-        loop: "pipeline" (motionlcm, with the pipeline's current fast paths) or "official" (official_loop).
-        cached: keep the prompt cache (the same prompts every run) instead of clearing it.
+        variants: (label, loop, fast paths, cached): loop is "pipeline" (motionlcm with those fast paths) or
+            "official" (official_loop); cached keeps the prompt in the cache (same prompts every round,
+            encoded once before the round) instead of clearing it (new prompts every round).
 
     Returns:
-        {"median_ms", "p10_ms", "p90_ms" (text to joints), "aits_ms" (median of text+denoise+decode),
-        "stages_ms": {stage: median}, "motions_per_s", "features": features (B, T, 263) of one more run on
-        the first `batch` prompts with `seed`, the same for every row (the accuracy check)}.
+        Per variant {"median_ms", "p10_ms", "p90_ms" (text to joints), "aits_ms" (median of
+        text + denoise + decode), "stages_ms": {stage: median}, "motions_per_s", "features": features
+        (B, T, 263) of one more run on the first `batch` prompts with `seed`, the same for every variant
+        (the accuracy check)}.
     """
-    run = _pipeline_stages if loop == "pipeline" else _official_stages
-    lengths = [frames] * batch
-    times = []
+    lengths, base_threads = [frames] * batch, torch.get_num_threads()
+    runs = {"pipeline": _pipeline_stages, "official": _official_stages}
+
+    def once(variant: tuple[str, str, FastPaths, bool], texts: list[str]) -> tuple[dict[str, float], Tensor]:
+        _, loop, paths, cached = variant
+        torch.set_num_threads(paths.threads or base_threads)
+        if pipe.fast_paths != paths:
+            pipe.set_fast_paths(paths)
+        if cached:
+            pipe._encode(texts)
+        return runs[loop](pipe, texts, lengths, steps, guidance, seed, cached)
+
+    times: list[list[dict[str, float]]] = [[] for _ in variants]
     for i in range(warmup + repeats):
-        texts = _prompts(batch, 0 if cached else i * batch)
-        stages, _ = run(pipe, texts, lengths, steps, guidance, seed, cached)
-        if i >= warmup:
-            times.append(stages)
-    # the accuracy check: one more run on the first prompts, identical for every row
-    _, features = run(pipe, _prompts(batch), lengths, steps, guidance, seed, cached)
-    totals = [sum(t.values()) for t in times]
-    aits = [t["text"] + t["denoise"] + t["decode"] for t in times]
-    out = _stats(totals)
-    out.update(aits_ms=float(np.median(aits) * 1000), motions_per_s=batch / float(np.median(totals)),
-               stages_ms={s: float(np.median([t[s] for t in times]) * 1000) for s in STAGES}, features=features)
-    return out
+        for k, variant in enumerate(variants):
+            stages, _ = once(variant, _prompts(batch, 0 if variant[3] else i * batch))
+            if i >= warmup:
+                times[k].append(stages)
+    results = []
+    for variant, timed in zip(variants, times, strict=True):
+        _, features = once(variant, _prompts(batch))
+        totals = [sum(t.values()) for t in timed]
+        aits = [t["text"] + t["denoise"] + t["decode"] for t in timed]
+        out = _stats(totals)
+        out.update(aits_ms=float(np.median(aits) * 1000), motions_per_s=batch / float(np.median(totals)),
+                   stages_ms={s: float(np.median([t[s] for t in timed]) * 1000) for s in STAGES}, features=features)
+        results.append(out)
+    torch.set_num_threads(base_threads)
+    return results
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -221,41 +237,24 @@ def _row(model: str, label: str, paths: FastPaths, steps: int, batch: int, timin
 
 
 def bench_inference(pipe: Any, model: str, settings: SpeedSettings) -> list[dict[str, Any]]:
-    """Rows for one pipeline (student or teacher): latency at batch 1 for every variant and step count,
-    then throughput at the larger batches for the official loop and the default fast paths."""
+    """Rows for one pipeline (student or teacher): latency at batch 1 for every variant (and thread count)
+    and step count, then throughput at the larger batches for the official loop, the default fast paths
+    and compilation (and autocast on GPU)."""
     steps_list = list(settings.steps) if pipe.kind == "lcm" else [settings.teacher_steps]
     rows, say = [], settings.progress or (lambda _msg: None)
-    for steps in steps_list:
-        guidance = pipe.default_guidance(steps)
-        reference = None
-        for label, loop, paths, cached in inference_variants(pipe.device, settings):
-            say(f"{model} {steps} step(s), batch 1: {label}")
-            pipe.set_fast_paths(paths)
-            timing = time_generation(pipe, loop, 1, settings.frames, steps, guidance, settings.repeats,
-                                     settings.warmup, settings.seed, cached)
-            reference = timing["features"] if reference is None else reference
-            rows.append(_row(model, label, paths, steps, 1, timing, reference))
-        if pipe.device.type == "cpu":
-            for threads in settings.threads:
-                previous = torch.get_num_threads()
-                say(f"{model} {steps} step(s), batch 1: {threads} thread(s)")
-                pipe.set_fast_paths(FastPaths(threads=threads))
-                timing = time_generation(pipe, "pipeline", 1, settings.frames, steps, guidance,
-                                         settings.repeats, settings.warmup, settings.seed)
-                rows.append(_row(model, f"default, {threads} thread(s)", pipe.fast_paths, steps, 1, timing, reference))
-                torch.set_num_threads(previous)
-    steps = steps_list[0]
-    guidance = pipe.default_guidance(steps)
-    for batch in [b for b in settings.batches if b > 1]:
-        reference = None
-        repeats = max(3, settings.repeats // 4)
-        for label, loop, paths, _ in inference_variants(pipe.device, settings):
-            if label.startswith(("motionlcm, eager", "+ sdpa", "+ prompt")):
-                continue
-            say(f"{model} {steps} step(s), batch {batch}: {label}")
-            pipe.set_fast_paths(paths)
-            timing = time_generation(pipe, loop, batch, settings.frames, steps, guidance, repeats, 1, settings.seed)
-            reference = timing["features"] if reference is None else reference
+    variants = inference_variants(pipe.device, settings)
+    if pipe.device.type == "cpu":
+        variants += [(f"default, {n} thread(s)", "pipeline", FastPaths(threads=n), False) for n in settings.threads]
+    large = [v for v in variants if not v[0].startswith(("motionlcm, eager", "+ sdpa", "+ prompt", "default, "))
+             and (pipe.device.type == "cuda" or "autocast" not in v[0])]
+    plan = [(steps, 1, variants, settings.repeats, settings.warmup) for steps in steps_list]
+    plan += [(steps_list[0], b, large, max(3, settings.repeats // 4), 1) for b in settings.batches if b > 1]
+    for steps, batch, chosen, repeats, warmup in plan:
+        say(f"{model}, {steps} step(s), batch {batch}: {len(chosen)} paths interleaved, {repeats} rounds")
+        timings = time_variants(pipe, chosen, batch, settings.frames, steps, pipe.default_guidance(steps),
+                                repeats, warmup, settings.seed)
+        reference = timings[0]["features"]
+        for (label, _, paths, _), timing in zip(chosen, timings, strict=True):
             rows.append(_row(model, label, paths, steps, batch, timing, reference))
     pipe.set_fast_paths(FastPaths())
     return rows
@@ -399,10 +398,12 @@ def run_speed_benchmark(student: Any, teacher: Any | None, settings: SpeedSettin
     if student_default and teacher_default:
         one = min(student_default, key=lambda r: r["steps"])
         summary["student_vs_teacher"] = teacher_default[0]["median_ms"] / one["median_ms"]
-    floor = {"matmul_gflops": matmul_rate(student.device),
-             "student_gflop": stage_flops(student, settings.frames, min(settings.steps))}
+    floor = {"matmul_gflops": matmul_rate(student.device), "memory_gbps": memory_rate(student.device),
+             "student_gflop": stage_flops(student, settings.frames, min(settings.steps)),
+             "student_weight_mb": weight_megabytes(student)}
     if teacher is not None:
         floor["teacher_gflop"] = stage_flops(teacher, settings.frames, settings.teacher_steps)
+        floor["teacher_weight_mb"] = weight_megabytes(teacher)
     return {"environment": environment(student.device), "settings": _settings_dict(settings),
             "inference": rows, "training": training, "summary": summary, "floor": floor}
 
@@ -443,6 +444,11 @@ def format_speed_tables(report: dict[str, Any]) -> str:
                 parts = ", ".join(f"{k} {v:.3f}" for k, v in g.items())
                 lines.append(f"{model} at batch 1: {total:.3f} GFLOP ({parts}); at {best:.0f} GFLOP/s that is "
                              f"{1000 * total / best:.2f} ms of arithmetic")
+                if f"{model}_weight_mb" in floor:
+                    mb = floor[f"{model}_weight_mb"]
+                    parts = ", ".join(f"{k} {v:.1f}" for k, v in mb.items())
+                    lines.append(f"  weights: {parts} MB (the denoiser's per evaluation); one pass over them at "
+                                 f"{floor['memory_gbps']:.1f} GB/s takes {sum(mb.values()) / floor['memory_gbps']:.2f} ms")
     if "student_vs_teacher" in report["summary"]:
         lines += ["", f"student (fewest steps) vs teacher at batch 1: {report['summary']['student_vs_teacher']:.1f}x faster"]
     return "\n".join(lines)
@@ -497,6 +503,35 @@ def stage_flops(pipe: Any, frames: int, steps: int) -> dict[str, float]:
         pipe.decode(latents, [frames])
     out["decode"] = counter.get_total_flops() / 1e9
     return out
+
+
+def weight_megabytes(pipe: Any) -> dict[str, float]:
+    """Bytes of weights each batch-1 stage must read (MB): at batch 1 every weight is used once, so on a
+    CPU these stages stream their weights from memory. The text encoder's token-embedding table is left out
+    (only a few rows are read)."""
+    def size(module: torch.nn.Module, skip: str = "") -> float:
+        return sum(p.numel() * p.element_size() for n, p in module.named_parameters()
+                   if not (skip and skip in n)) / 1e6
+
+    decoder_parts = ("decoder", "query_pos_decoder", "latent_post", "final_layer")
+    out = {"text": size(pipe.text_encoder.model, skip="word_embeddings") if pipe.text_encoder is not None else 0.0,
+           "denoise": size(pipe.denoiser),
+           "decode": sum(size(getattr(pipe.vae, name)) for name in decoder_parts)}
+    out["decode"] -= pipe.vae.query_pos_decoder.pe[pipe.vae.config.max_len:].numel() * 4 / 1e6
+    return out
+
+
+def memory_rate(device: torch.device, megabytes: int = 256, seconds: float = 0.5) -> float:
+    """Measured read bandwidth (GB/s): repeated sums over a `megabytes` float32 buffer."""
+    x = torch.ones(megabytes * 2**20 // 4, device=device)
+    x.sum()
+    _sync(device)
+    start, count = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        x.sum()
+        count += 1
+    _sync(device)
+    return x.numel() * 4 * count / (time.perf_counter() - start) / 1e9
 
 
 def matmul_rate(device: torch.device, shapes: Sequence[tuple[int, int, int]] = ((196, 256, 1024), (2048, 2048, 2048)),

@@ -97,8 +97,11 @@ def apply_fast_paths(pipe: Any, paths: FastPaths) -> Any:
         if paths.cuda_graphs and pipe.device.type != "cuda":
             raise ValueError(f"cuda_graphs: needs a CUDA device, the pipeline runs on {pipe.device}")
         mode = "reduce-overhead" if paths.cuda_graphs else None
-        pipe.denoiser_fn = torch.compile(pipe.denoiser, mode=mode, dynamic=False)
-        pipe.decode_fn = torch.compile(pipe.vae.decode_masked, mode=mode, dynamic=False)
+        compiled = pipe.__dict__.setdefault("_compiled", {})  # one wrapper per mode: switching back is free
+        if mode not in compiled:
+            compiled[mode] = (torch.compile(pipe.denoiser, mode=mode, dynamic=False),
+                              torch.compile(pipe.vae.decode_masked, mode=mode, dynamic=False))
+        pipe.denoiser_fn, pipe.decode_fn = compiled[mode]
     pipe.fast_paths = paths
     return pipe
 

@@ -28,7 +28,8 @@ def test_inference_rows_cover_models_steps_and_paths(report):
         assert (model, steps, 1, "official loop, eager") in keys
         assert (model, steps, 1, "+ lean text encoder (default)") in keys
         assert (model, steps, 1, "+ prompt cache hit") in keys
-    assert ("student", 1, 3, "official loop, eager") in keys and ("teacher", 5, 3, "+ bf16 autocast") in keys
+    assert ("student", 1, 3, "official loop, eager") in keys and ("teacher", 5, 3, "+ lean text encoder (default)") in keys
+    assert ("student", 1, 1, "default, 1 thread(s)") in keys and ("teacher", 5, 3, "+ bf16 autocast") not in keys
     for r in rows:
         assert r["median_ms"] > 0 and r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
         assert abs(sum(r["stages_ms"].values()) - r["median_ms"]) < 0.5 * r["median_ms"] + 1
@@ -38,6 +39,11 @@ def test_inference_rows_cover_models_steps_and_paths(report):
     cached = [r for r in rows if r["path"] == "+ prompt cache hit"]
     assert all(r["stages_ms"]["text"] < 1.0 for r in cached)  # a cache hit skips the encoder
     assert report["summary"]["student_vs_teacher"] > 0
+    floor = report["floor"]
+    assert floor["memory_gbps"] > 0 and min(floor["matmul_gflops"].values()) > 0
+    gflop = floor["student_gflop"]
+    assert gflop["decode"] > gflop["denoise"] > 0 and floor["teacher_gflop"]["denoise"] > 4 * gflop["denoise"]
+    assert floor["student_weight_mb"]["text"] > 40  # MiniLM's six layers in float32
 
 
 def test_training_rows_and_table(report):
