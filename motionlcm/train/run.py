@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+import yaml
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 
@@ -178,11 +179,26 @@ def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule,
                              overwrite=True)
 
 
+def _warn_if_schedule_changes(previous_config: Path, config: dict) -> None:
+    """Resuming with another trainer.max_steps re-stretches the warm-up + cosine schedule to the new end (a
+    warm restart: the learning rate jumps to the new curve's value); say so instead of doing it silently."""
+    if not previous_config.is_file():
+        return
+    with open(previous_config) as f:
+        before = (yaml.safe_load(f) or {}).get("trainer", {}).get("max_steps")
+    after = config["trainer"]["max_steps"]
+    if before is not None and before != after:
+        warnings.warn(f"{previous_config.parent}: resuming with trainer.max_steps={after} (the run had {before}): "
+                      "the learning-rate schedule is re-stretched to the new end (a warm restart)", stacklevel=3)
+
+
 def train(kind: str, config: dict, resume: bool = False, force: bool = False, progress: bool = True) -> Path:
     """Run one training job; returns the exported model folder."""
     if kind not in KINDS:
         raise ValueError(f"unknown training kind {kind!r}; expected one of {', '.join(KINDS)}")
     out, ckpt_path = _paths(config, resume, force)
+    if ckpt_path is not None:
+        _warn_if_schedule_changes(out / "config.yaml", config)
     pl.seed_everything(config.get("seed", 1234), workers=True, verbose=False)
     dm = _datamodule(config)
     dm.setup("fit")

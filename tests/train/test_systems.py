@@ -131,3 +131,16 @@ def test_ddp_two_cpu_processes(bn_dataset_dir, tmp_path):
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 4
     assert (out / "model" / "vae.safetensors").is_file()
+
+
+def test_resume_with_a_new_max_steps_warns_about_the_schedule(tmp_path):
+    from motionlcm.train.run import _warn_if_schedule_changes
+
+    (tmp_path / "config.yaml").write_text("trainer:\n  max_steps: 4000\n")
+    with pytest.warns(UserWarning, match="max_steps=8000 .* had 4000"):
+        _warn_if_schedule_changes(tmp_path / "config.yaml", {"trainer": {"max_steps": 8000}})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_schedule_changes(tmp_path / "config.yaml", {"trainer": {"max_steps": 4000}})
