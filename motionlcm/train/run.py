@@ -83,6 +83,9 @@ def build_trainer(config: dict, out: Path, progress: bool = True) -> pl.Trainer:
         monitor=ckpt.get("monitor", "val/loss"),
         save_top_k=ckpt.get("save_top_k", 3),
         save_last=True,
+        # always overwrite last.ckpt: with the counter, a run copied to a new folder and resumed writes
+        # last-v1.ckpt and leaves the stale last.ckpt for the next --resume
+        enable_version_counter=False,
     )
     return pl.Trainer(
         **trainer_args,

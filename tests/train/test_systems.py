@@ -144,3 +144,26 @@ def test_resume_with_a_new_max_steps_warns_about_the_schedule(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _warn_if_schedule_changes(tmp_path / "config.yaml", {"trainer": {"max_steps": 4000}})
+
+
+def test_a_copied_run_resumes_and_keeps_last_ckpt_current(bn_dataset_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from motionlcm.train import vae_system
+
+    train("vae", tiny_vae_config(bn_dataset_dir, tmp_path / "a", **{"trainer.max_steps": 5}), progress=False)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # continue a finished run in a new folder
+    original = vae_system.VAESystem.on_train_batch_end
+
+    def crash(self, outputs, batch, batch_idx):
+        original(self, outputs, batch, batch_idx)
+        if self.global_step == 12:
+            raise _Crash()
+
+    monkeypatch.setattr(vae_system.VAESystem, "on_train_batch_end", crash)
+    with pytest.raises(_Crash), pytest.warns(UserWarning, match="re-stretched"):
+        train("vae", tiny_vae_config(bn_dataset_dir, tmp_path / "b", **{"trainer.max_steps": 15}), resume=True,
+              progress=False)
+    names = sorted(p.name for p in (tmp_path / "b" / "checkpoints").glob("last*.ckpt"))
+    assert names == ["last.ckpt"]
+    assert torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 10
