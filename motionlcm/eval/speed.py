@@ -25,11 +25,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from motionlcm.data.features import features_to_joints
 from motionlcm.eval import official_loop
+from motionlcm.eval.timing import STAGES, sync, time_stages
 from motionlcm.runtime.fast_paths import FastPaths
 
-STAGES = ("text", "denoise", "decode", "joints")
 PROMPTS = (
     "a person walks forward", "a man runs in a circle", "someone waves with the right hand",
     "a person raises both hands above the head", "an old man walks slowly and turns left",
@@ -71,11 +70,6 @@ class SpeedSettings:
     progress: Callable[[str], None] | None = field(default=None, repr=False)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _stats(values: Sequence[float]) -> dict[str, float]:
     ms = np.asarray(values) * 1000.0
     return {"median_ms": float(np.median(ms)), "p10_ms": float(np.percentile(ms, 10)),
@@ -86,30 +80,10 @@ def _prompts(count: int, offset: int = 0) -> list[str]:
     return [PROMPTS[(offset + i) % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" #{i}") for i in range(count)]
 
 
-@torch.no_grad()
 def _pipeline_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int, guidance: float,
                      seed: int, cached: bool) -> tuple[dict[str, float], Tensor]:
-    device, cfg = pipe.device, pipe.vae.config
-    if not cached:
-        pipe.text_encoder.clear_cache()
-    generator = torch.Generator(device=device).manual_seed(seed)
-    marks = [time.perf_counter()]
-    text_emb = pipe._encode(texts)
-    if pipe.kind == "mld":
-        pipe._encode([""])
-    _sync(device)
-    marks.append(time.perf_counter())
-    noise = torch.randn(len(texts), cfg.latent_size, cfg.latent_dim, generator=generator, device=device)
-    latents = pipe.sample_latents(text_emb, noise, steps, guidance, generator)
-    _sync(device)
-    marks.append(time.perf_counter())
-    features = pipe.decode(latents, lengths) * pipe.std + pipe.mean
-    _sync(device)
-    marks.append(time.perf_counter())
-    features_to_joints(features)
-    _sync(device)
-    marks.append(time.perf_counter())
-    return {s: marks[i + 1] - marks[i] for i, s in enumerate(STAGES)}, features
+    generator = torch.Generator(device=pipe.device).manual_seed(seed)
+    return time_stages(pipe, texts, lengths, steps, guidance, generator, clear_cache=not cached)
 
 
 @torch.no_grad()
@@ -119,16 +93,16 @@ def _official_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int
     generator = torch.Generator(device=device).manual_seed(seed)
     marks = [time.perf_counter()]
     text_emb = official_loop.encode_text(pipe, texts, guided=pipe.kind == "mld" and guidance > 1.0)
-    _sync(device)
+    sync(device)
     marks.append(time.perf_counter())
     latents = official_loop.reverse_diffusion(pipe, text_emb, steps, guidance, generator)
-    _sync(device)
+    sync(device)
     marks.append(time.perf_counter())
     features = official_loop.decode(pipe, latents, lengths)
-    _sync(device)
+    sync(device)
     marks.append(time.perf_counter())
     official_loop.feats2joints(features)
-    _sync(device)
+    sync(device)
     marks.append(time.perf_counter())
     return {s: marks[i + 1] - marks[i] for i, s in enumerate(STAGES)}, features
 
@@ -303,10 +277,10 @@ def _official_ema(target: torch.nn.Module, online: torch.nn.Module, decay: float
 def _time_steps(step: Callable[[], None], repeats: int, warmup: int, device: torch.device) -> list[float]:
     times = []
     for i in range(warmup + repeats):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         step()
-        _sync(device)
+        sync(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return times
@@ -347,7 +321,7 @@ def bench_training(student: Any, teacher: Any, settings: SpeedSettings) -> list[
             say(f"training {name}: {label}")
             system = build().to(device)
             set_attention_backend(system, "sdpa" if fast else "torch")
-            encoder.lean, encoder.cache_size = fast, 4096 if fast else 0
+            encoder.lean, encoder.cache_size = fast, FastPaths().text_cache if fast else 0
             encoder.clear_cache()
             if fast:
                 encoder(captions)  # the cache after the first epoch (captions <= cache size)
@@ -370,9 +344,7 @@ def bench_training(student: Any, teacher: Any, settings: SpeedSettings) -> list[
             rows.append({"model": f"train {name}", "path": label, "batch": settings.training_batch,
                          "frames": settings.frames, **stats,
                          "samples_per_s": settings.training_batch / (stats["median_ms"] / 1000)})
-    set_attention_backend(teacher.vae, "sdpa")
-    set_attention_backend(teacher.denoiser, "sdpa")
-    encoder.lean, encoder.cache_size = True, 4096
+    teacher.set_fast_paths(teacher.fast_paths)  # undo the eager rows' switches on the shared modules
     base = {r["model"]: r["samples_per_s"] for r in rows if r["path"] == "official loop, eager"}
     for r in rows:
         r["speedup"] = r["samples_per_s"] / base[r["model"]]
@@ -525,12 +497,12 @@ def memory_rate(device: torch.device, megabytes: int = 256, seconds: float = 0.5
     """Measured read bandwidth (GB/s): repeated sums over a `megabytes` float32 buffer."""
     x = torch.ones(megabytes * 2**20 // 4, device=device)
     x.sum()
-    _sync(device)
+    sync(device)
     start, count = time.perf_counter(), 0
     while time.perf_counter() - start < seconds:
         x.sum()
         count += 1
-    _sync(device)
+    sync(device)
     return x.numel() * 4 * count / (time.perf_counter() - start) / 1e9
 
 
@@ -543,11 +515,11 @@ def matmul_rate(device: torch.device, shapes: Sequence[tuple[int, int, int]] = (
         a, w = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
         for _ in range(3):
             a @ w
-        _sync(device)
+        sync(device)
         start, count = time.perf_counter(), 0
         while time.perf_counter() - start < seconds:
             a @ w
             count += 1
-        _sync(device)
+        sync(device)
         rates[f"{m}x{k}x{n}"] = 2 * m * k * n * count / (time.perf_counter() - start) / 1e9
     return rates

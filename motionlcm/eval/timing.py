@@ -38,33 +38,48 @@ def aits_inputs(dataset_dir: str | Path, split: str, count: int, min_length: int
     return [item["text"] for item in items], [item["length"] for item in items]
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on CPU), so that wall-clock marks bound each stage."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _time_one(pipe: Any, prompt: str, length: int, steps: int, guidance: float, generator: torch.Generator) -> dict[str, float]:
+@torch.no_grad()
+def time_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int, guidance: float,
+                generator: torch.Generator, clear_cache: bool = True) -> tuple[dict[str, float], torch.Tensor]:
+    """Generate once through the pipeline, timing each of `STAGES` between device synchronisations.
+
+    The prompt cache is cleared first unless `clear_cache` is False; the teacher's stage "text" includes
+    the empty prompt of classifier-free guidance.
+
+    Returns:
+        ({stage: seconds}, de-normalised features (B, max(lengths), 263)).
+    """
     device, cfg = pipe.device, pipe.vae.config
-    pipe.text_encoder.clear_cache()
-    marks = []
-    _sync(device)
-    marks.append(time.perf_counter())
-    text_emb = pipe._encode([prompt])
+    if clear_cache:
+        pipe.text_encoder.clear_cache()
+    sync(device)
+    marks = [time.perf_counter()]
+    text_emb = pipe._encode(texts)
     if pipe.kind == "mld":
         pipe._encode([""])  # the unconditional embedding of classifier-free guidance
-    _sync(device)
+    sync(device)
     marks.append(time.perf_counter())
-    noise = torch.randn(1, cfg.latent_size, cfg.latent_dim, generator=generator, device=device)
+    noise = torch.randn(len(texts), cfg.latent_size, cfg.latent_dim, generator=generator, device=device)
     latents = pipe.sample_latents(text_emb, noise, steps, guidance, generator)
-    _sync(device)
+    sync(device)
     marks.append(time.perf_counter())
-    features = pipe.decode(latents, [length]) * pipe.std + pipe.mean
-    _sync(device)
+    features = pipe.decode(latents, lengths) * pipe.std + pipe.mean
+    sync(device)
     marks.append(time.perf_counter())
     features_to_joints(features)
-    _sync(device)
+    sync(device)
     marks.append(time.perf_counter())
-    return {stage: marks[i + 1] - marks[i] for i, stage in enumerate(STAGES)}
+    return {stage: marks[i + 1] - marks[i] for i, stage in enumerate(STAGES)}, features
+
+
+def _time_one(pipe: Any, prompt: str, length: int, steps: int, guidance: float, generator: torch.Generator) -> dict[str, float]:
+    return time_stages(pipe, [prompt], [length], steps, guidance, generator)[0]
 
 
 @torch.no_grad()
