@@ -189,3 +189,30 @@ class LatentDenoiser(nn.Module):
         seq = self.query_pos(torch.cat([x, time_token, text_tokens], dim=0))
         out = self.encoder(seq)[:num_latents]
         return self.latent_post(out).permute(1, 0, 2)
+
+
+def widen_feed_forward(denoiser: LatentDenoiser, ff_size: int) -> LatentDenoiser:
+    """A copy of `denoiser` with `ff_size` feed-forward units per layer that computes the same function.
+
+    Function-preserving growth (Net2Net, Chen et al. 2016; the zero-initialised branch of LoRA): every
+    layer keeps its trained units, the new units of `linear1` get the default random initialisation and
+    the matching columns of `linear2` are zero, so they add nothing until training moves them. Used to
+    distil a student wider than its teacher (`DistillSystem(student_ff_size=...)`).
+    """
+    old = denoiser.config.ff_size
+    if ff_size < old:
+        raise ValueError(f"ff_size: {ff_size} is smaller than the network's {old}; widening only grows layers")
+    wide = LatentDenoiser(dataclasses.replace(denoiser.config, ff_size=ff_size))
+    state = wide.state_dict()
+    with torch.no_grad():
+        for name, value in denoiser.state_dict().items():
+            if name.endswith("linear1.weight") or name.endswith("linear1.bias"):
+                state[name][:old] = value
+            elif name.endswith("linear2.weight"):
+                state[name][:, :old] = value
+                state[name][:, old:] = 0.0
+            else:
+                state[name].copy_(value)
+    wide.load_state_dict(state)
+    return wide.to(next(denoiser.parameters()).device)
+

@@ -1,12 +1,14 @@
 """DistillSystem: latent consistency distillation of an MLD teacher into a 1-4 step student (MotionLCM).
 
 Wiring only; every formula comes from `motionlcm.diffusion.distill` (reference section 4.3). The online
-student is trained, the target is its EMA (decay 0.95), the teacher is frozen. Both the student and the
-target start as copies of the teacher with a zero-initialised guidance projection.
+student is trained, the target is its EMA (decay 0.95), the teacher is frozen. The student starts as a
+copy of the teacher (optionally with wider feed-forward blocks, grown function-preservingly) with a
+zero-initialised guidance projection; the target starts as an exact copy of the student.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import pytorch_lightning as pl
@@ -26,7 +28,7 @@ from motionlcm.diffusion.distill import (
 )
 from motionlcm.diffusion.guidance import guidance_scale_embedding
 from motionlcm.diffusion.schedules import add_noise
-from motionlcm.models.denoiser import LatentDenoiser
+from motionlcm.models.denoiser import LatentDenoiser, widen_feed_forward
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import MotionVAE
 from motionlcm.train.optim import build_optimizer
@@ -39,8 +41,16 @@ PRESETS = {  # reference section 4: solver points N, pseudo-Huber c
 }
 
 
-def student_from_teacher(teacher: LatentDenoiser, time_cond_proj_dim: int = 256) -> LatentDenoiser:
-    """A student with the teacher's weights and a zero guidance projection (equal outputs at start)."""
+def student_from_teacher(
+    teacher: LatentDenoiser, time_cond_proj_dim: int = 256, ff_size: int | None = None
+) -> LatentDenoiser:
+    """A student with the teacher's weights and a zero guidance projection (equal outputs at start).
+
+    `ff_size` larger than the teacher's gives a wider student that still starts as the teacher's function
+    (`widen_feed_forward`): the consistency function need not have the teacher's size.
+    """
+    if ff_size is not None and ff_size != teacher.config.ff_size:
+        teacher = widen_feed_forward(teacher, ff_size)
     student = LatentDenoiser(replace(teacher.config, time_cond_proj_dim=time_cond_proj_dim))
     missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
     if unexpected or set(missing) != {"time_embedding.cond_proj.weight"}:
@@ -65,6 +75,8 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         frozen_dropout: keep dropout active in the teacher, target and VAE, as the official code
             unintentionally does (reference section 10.2); default False (eval mode).
         export: weights to ship, "online" (official) or "target" (the EMA).
+        student_ff_size: feed-forward width of the student; None = the teacher's. A larger value distils
+            into a wider network that starts as the teacher's function (`widen_feed_forward`).
     """
 
     def __init__(
@@ -85,14 +97,15 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         weight_decay: float = 0.0,
         frozen_dropout: bool = False,
         export: str = "online",
+        student_ff_size: int | None = None,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"loss: {loss!r} is not one of {', '.join(LOSSES)}")
         if export not in ("online", "target"):
             raise ValueError(f"export: {export!r} is not 'online' or 'target'")
-        self.student = student_from_teacher(teacher)
-        self.target = student_from_teacher(teacher).requires_grad_(False)
+        self.student = student_from_teacher(teacher, ff_size=student_ff_size)
+        self.target = copy.deepcopy(self.student).requires_grad_(False)
         self.teacher = teacher.requires_grad_(False)
         self.vae = vae.requires_grad_(False)
         object.__setattr__(self, "text_encoder", text_encoder)  # not a submodule: not checkpointed

@@ -9,6 +9,7 @@ import torch
 
 from motionlcm.diffusion.guidance import guidance_scale_embedding
 from motionlcm.models import DenoiserConfig, LatentDenoiser
+from motionlcm.models.denoiser import widen_feed_forward
 from motionlcm.models.layers import timestep_embedding
 from tests.models.official_layout import denoiser_shapes, shapes_of
 
@@ -106,6 +107,18 @@ def test_lcm_copy_of_teacher_is_identical_until_trained(teacher: LatentDenoiser)
     torch.testing.assert_close(student(z, t, text, w_emb), teacher(z, t, text), rtol=0, atol=0)
     torch.nn.init.normal_(student.time_embedding.cond_proj.weight, std=0.1)
     assert (student(z, t, text, w_emb) - teacher(z, t, text)).abs().max() > 1e-4
+
+
+def test_widening_the_feed_forward_keeps_the_function(teacher: LatentDenoiser) -> None:
+    wide = widen_feed_forward(teacher, 2 * teacher.config.ff_size).eval()
+    z, t, text = torch.randn(3, 2, 8), torch.tensor([1, 500, 999]), torch.randn(3, 1, teacher.config.text_dim)
+    assert wide.config.ff_size == 2 * teacher.config.ff_size
+    assert torch.allclose(wide(z, t, text), teacher.eval()(z, t, text), atol=1e-6)
+    old = teacher.config.ff_size
+    for layer in (m for m in wide.modules() if hasattr(m, "linear1")):
+        assert layer.linear1.weight[old:].abs().sum() > 0 and torch.all(layer.linear2.weight[:, old:] == 0)
+    with pytest.raises(ValueError, match="ff_size"):
+        widen_feed_forward(teacher, old - 1)
 
 
 def test_guidance_embedding_on_a_teacher_raises(teacher: LatentDenoiser) -> None:

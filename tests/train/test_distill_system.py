@@ -42,6 +42,25 @@ def test_student_starts_as_the_teacher():
     assert torch.equal(student(z, t, text, w_emb), teacher(z, t, text))
 
 
+def test_a_wider_student_starts_as_the_teacher_and_learns_with_its_new_units():
+    teacher = LatentDenoiser(DenoiserConfig.tiny(text_dim=6)).eval()
+    student = student_from_teacher(teacher, ff_size=160).eval()
+    assert student.config.ff_size == 160 and student.config.time_cond_proj_dim == 256
+    z, t, text = torch.randn(2, 2, 8), torch.tensor([10, 900]), torch.randn(2, 1, 6)
+    w_emb = guidance_scale_embedding(torch.tensor([5.0, 14.0]))
+    assert torch.allclose(student(z, t, text, w_emb), teacher(z, t, text), atol=1e-6)
+    student(z, t, text, w_emb).square().sum().backward()
+    grads = [m.linear2.weight.grad[:, 64:] for m in student.modules() if hasattr(m, "linear2")]
+    assert len(grads) == 3 and all(g.abs().sum() > 0 for g in grads)  # the new units receive gradient
+
+
+def test_the_target_starts_as_an_exact_copy_of_a_wider_student():
+    system = make_system(student_ff_size=128)
+    assert system.student.config.ff_size == 128 and system.teacher.config.ff_size == 64
+    for online, target in zip(system.student.parameters(), system.target.parameters(), strict=True):
+        assert torch.equal(online, target) and not target.requires_grad
+
+
 def test_frozen_modules_and_training_step():
     system = make_system(num_ddim_timesteps=10, huber_c=0.5)
     system.train()
