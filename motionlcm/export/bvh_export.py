@@ -15,7 +15,7 @@ import torch
 from motionlcm.data.features import features_to_joints
 from motionlcm.data.quaternion import qbetween, quaternion_to_matrix
 from motionlcm.data.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
-from motionlcm.io.bvh import BVH, _nearest_euler, matrix_to_euler
+from motionlcm.io.bvh import BVH, matrix_to_euler, nearest_euler
 
 __all__ = [
     "BVH_JOINTS",
@@ -306,7 +306,7 @@ def _continuous(angles: np.ndarray) -> np.ndarray:
     """(T, J, 3) Euler angles made continuous over time: same rotations, no +-360 or gimbal-branch jumps."""
     out = angles.copy()
     for t in range(1, len(out)):
-        out[t] = _nearest_euler(out[t], out[t - 1])
+        out[t] = nearest_euler(out[t], out[t - 1])
     return out
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "euler_to_matrix",
     "format_bvh",
     "matrix_to_euler",
+    "nearest_euler",
     "parse_bvh",
     "read_bvh",
     "write_bvh",
@@ -172,9 +173,12 @@ def _slerp(q0: np.ndarray, q1: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out / np.linalg.norm(out, axis=-1, keepdims=True)
 
 
-def _nearest_euler(angles: np.ndarray, guide: np.ndarray) -> np.ndarray:
-    """Of the two Tait-Bryan solutions (a, b, c) ~ (a+180, 180-b, c+180), each shifted by
-    multiples of 360, pick per entry the one closest to ``guide``; shapes (..., 3)."""
+def nearest_euler(angles: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    """The Euler angles of the same rotation closest to ``guide``, for continuous curves over time.
+
+    Of the two Tait-Bryan solutions (a, b, c) ~ (a+180, 180-b, c+180), each shifted by multiples of 360,
+    pick per entry the one closest to ``guide`` (L1 distance); shapes (..., 3), degrees, any of the six
+    Tait-Bryan orders. Used when reading BVH channels and when exporting rotations."""
     alt = angles * np.array([1.0, -1.0, 1.0]) + np.array([180.0, 180.0, 180.0])
     best, best_dist = None, None
     for cand in (angles, alt):
@@ -410,7 +414,7 @@ class BVH:
             cols = [col for _, col in self._columns(j, "rotation")]
             q = _slerp(_euler_to_quat(m0[:, cols], order), _euler_to_quat(m1[:, cols], order), t)
             angles = matrix_to_euler(_quat_to_matrix(q), order)
-            motion[:, cols] = _nearest_euler(angles, motion[:, cols])
+            motion[:, cols] = nearest_euler(angles, motion[:, cols])
         motion[t[:, 0] == 0] = m0[t[:, 0] == 0]
         motion[t[:, 0] == 1] = m1[t[:, 0] == 1]
         return BVH(self.names, self.parents, self.offsets, self.channels, self.end_sites, 1.0 / fps, motion)

@@ -16,6 +16,7 @@ from motionlcm.io.bvh import (
     euler_to_matrix,
     format_bvh,
     matrix_to_euler,
+    nearest_euler,
     parse_bvh,
     read_bvh,
     write_bvh,
@@ -557,3 +558,17 @@ def test_resampled_exact_frames_and_angle_continuity() -> None:
     assert fine.num_frames == 5 and fine.frame_time == 0.25
     np.testing.assert_array_equal(fine.motion[::2], motion)
     np.testing.assert_allclose(fine.motion[1::2], (motion[:-1] + motion[1:]) / 2, atol=1e-9)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_nearest_euler_keeps_the_rotation_and_removes_jumps(order: str) -> None:
+    # a smooth rotation path that wraps past +-180 and through the other Tait-Bryan branch
+    times = np.linspace(0.0, 1.0, 200)
+    rotations = Rotation.from_rotvec(np.outer(times, [2.0, 5.0, -3.0]))
+    principal = matrix_to_euler(rotations.as_matrix(), order)
+    continuous = principal.copy()
+    for t in range(1, len(continuous)):
+        continuous[t] = nearest_euler(principal[t], continuous[t - 1])
+    np.testing.assert_allclose(euler_to_matrix(continuous, order), rotations.as_matrix(), atol=1e-9)
+    assert np.abs(np.diff(principal, axis=0)).max() > 90.0  # the principal angles do jump
+    assert np.abs(np.diff(continuous, axis=0)).max() < 10.0  # the chosen ones follow the motion
