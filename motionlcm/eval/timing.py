@@ -78,10 +78,6 @@ def time_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int, gui
     return {stage: marks[i + 1] - marks[i] for i, stage in enumerate(STAGES)}, features
 
 
-def _time_one(pipe: Any, prompt: str, length: int, steps: int, guidance: float, generator: torch.Generator) -> dict[str, float]:
-    return time_stages(pipe, [prompt], [length], steps, guidance, generator)[0]
-
-
 @torch.no_grad()
 def measure_aits(pipe: Any, prompts: Sequence[str], lengths: Sequence[int], steps: int | None = None,
                  guidance: float | None = None, warmup: int = 3, seed: int = 0) -> dict[str, Any]:
@@ -98,8 +94,9 @@ def measure_aits(pipe: Any, prompts: Sequence[str], lengths: Sequence[int], step
     steps, guidance = pipe.resolve_sampling(steps, guidance)
     generator = torch.Generator(device=pipe.device).manual_seed(seed)
     for i in range(warmup):
-        _time_one(pipe, prompts[i % len(prompts)], int(lengths[i % len(lengths)]), steps, guidance, generator)
-    runs = [_time_one(pipe, p, int(n), steps, guidance, generator) for p, n in zip(prompts, lengths, strict=True)]
+        time_stages(pipe, [prompts[i % len(prompts)]], [int(lengths[i % len(lengths)])], steps, guidance, generator)
+    runs = [time_stages(pipe, [p], [int(n)], steps, guidance, generator)[0]
+            for p, n in zip(prompts, lengths, strict=True)]
     totals = np.array([r["text"] + r["denoise"] + r["decode"] for r in runs])
     return {
         "aits_s": float(totals.mean()), "median_s": float(np.median(totals)), "p90_s": float(np.percentile(totals, 90)),

@@ -203,16 +203,14 @@ def widen_feed_forward(denoiser: LatentDenoiser, ff_size: int) -> LatentDenoiser
     if ff_size < old:
         raise ValueError(f"ff_size: {ff_size} is smaller than the network's {old}; widening only grows layers")
     wide = LatentDenoiser(dataclasses.replace(denoiser.config, ff_size=ff_size))
-    state = wide.state_dict()
-    with torch.no_grad():
-        for name, value in denoiser.state_dict().items():
-            if name.endswith("linear1.weight") or name.endswith("linear1.bias"):
-                state[name][:old] = value
-            elif name.endswith("linear2.weight"):
-                state[name][:, :old] = value
-                state[name][:, old:] = 0.0
-            else:
-                state[name].copy_(value)
+    state = wide.state_dict()  # the new units' random initialisation
+    for name, value in denoiser.state_dict().items():
+        if name.endswith(("linear1.weight", "linear1.bias")):
+            state[name] = torch.cat([value, state[name][old:]])
+        elif name.endswith("linear2.weight"):
+            state[name] = torch.cat([value, torch.zeros_like(state[name][:, old:])], dim=1)
+        else:
+            state[name] = value
     wide.load_state_dict(state)
     return wide.to(next(denoiser.parameters()).device)
 

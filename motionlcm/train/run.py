@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import yaml
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 
-from motionlcm.config import build_dataclass, save_config
+from motionlcm.config import build_dataclass, load_config, save_config
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.diffusion.ddim import DDIMScheduler
 from motionlcm.eval.contrastive import (
@@ -187,9 +186,7 @@ def _warn_if_schedule_changes(previous_config: Path, config: dict) -> None:
     warm restart: the learning rate jumps to the new curve's value); say so instead of doing it silently."""
     if not previous_config.is_file():
         return
-    with open(previous_config) as f:
-        before = (yaml.safe_load(f) or {}).get("trainer", {}).get("max_steps")
-    after = config["trainer"]["max_steps"]
+    before, after = load_config(previous_config)["trainer"].get("max_steps"), config["trainer"]["max_steps"]
     if before is not None and before != after:
         warnings.warn(f"{previous_config.parent}: resuming with trainer.max_steps={after} (the run had {before}): "
                       "the learning-rate schedule is re-stretched to the new end (a warm restart)", stacklevel=3)
