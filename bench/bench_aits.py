@@ -3,7 +3,7 @@
 The papers' definition (text encoding through VAE decoding, loading and warm-up excluded); captions and
 lengths are taken evenly from a dataset split. Prints a table and saves JSON.
 
-    python bench/bench_aits.py --dataset data/bandai-namco-2 --min-length 20 --sentences 100 \
+    python bench/bench_aits.py --dataset data/bandai-namco --min-length 20 --sentences 100 \
         --model "student, 1 step=checkpoints/bandai-namco:1" --model "teacher, DDIM 50=checkpoints/bandai-namco-teacher:50"
 """
 

@@ -4,7 +4,7 @@ Runs `motionlcm.eval.protocol.evaluate` for each model (same evaluator, same see
 table: the real-motion row once, then each model's row (mean +/- 95% CI), plus AITS at batch 1.
 Saves everything (every replication) to a JSON file.
 
-    python bench/bench_eval.py --dataset data/bandai-namco-2 --evaluator runs/bn-evaluator/model \
+    python bench/bench_eval.py --dataset data/bandai-namco --evaluator runs/bn-evaluator/model \
         --min-length 20 --replications 20 \
         --model "VAE reconstruction=runs/bn-vae/model" \
         --model "teacher, DDIM 50=runs/bn-mld/model" \
@@ -66,6 +66,8 @@ def main() -> None:
         reports[label] = report
         if not rows:
             rows.append(("Real motion", report["summary"]["real"], None))
+            if "frozen" in report["summary"]:
+                rows.append(("Frozen real (sanity)", report["summary"]["frozen"], None))
         rows.append((label, report["summary"]["model"], report.get("aits")))
         print(f"{label}: done in {report['wall_seconds']:.0f} s", flush=True)
         save(args.json, rows, reports)  # after every model, so an interrupted run keeps what it measured

@@ -22,8 +22,10 @@ def main() -> None:
         for label, report in json.load(open(file))["reports"].items():
             reps = len(report["replications"])
             if not real_done:
-                real = report["summary"]["real"]
-                lines.append(f"| Real motion | {reps} | - | " + " | ".join(format_stat(real.get(k)) for k, _ in COLUMNS) + " |")
+                for row, name in (("real", "Real motion"), ("frozen", "Frozen real (sanity)")):
+                    if row in report["summary"]:
+                        stats = report["summary"][row]
+                        lines.append(f"| {name} | {reps} | - | " + " | ".join(format_stat(stats.get(k)) for k, _ in COLUMNS) + " |")
                 real_done = True
             aits = f"{1000 * report['aits']['aits_s']:.1f}" if "aits" in report else "-"
             cells = " | ".join(format_stat(report["summary"]["model"].get(k)) for k, _ in COLUMNS)

@@ -167,17 +167,33 @@ class MotionLCM:
 
     @torch.no_grad()
     def sample_latents(self, text_emb: Tensor, noise: Tensor, steps: int, guidance: float,
-                       generator: torch.Generator | None = None) -> Tensor:
-        """Run only the sampler from text embeddings (B, 1, C) and initial noise (B, L, D)."""
+                       generator: torch.Generator | None = None, lengths: list[int] | None = None) -> Tensor:
+        """Run only the sampler from text embeddings (B, S, C) and initial noise (B, L, D). With a VAE of
+        segment latents, `lengths` (frames per motion) masks the tokens past each motion's end."""
         text_emb, noise = text_emb.to(self.device), noise.to(self.device)
+        denoiser = self._masked_denoiser(lengths)
         with autocast_context(self.device, self.fast_paths.autocast):
             if self.kind == "lcm":
-                latents = lcm_sample(self.denoiser_fn, self.scheduler, text_emb, noise, num_inference_steps=steps,
+                latents = lcm_sample(denoiser, self.scheduler, text_emb, noise, num_inference_steps=steps,
                                      guidance_scale=guidance, generator=generator)
             else:
-                latents = ddim_sample(self.denoiser_fn, self.scheduler, text_emb, self._encode([""]), noise,
+                latents = ddim_sample(denoiser, self.scheduler, text_emb, self._encode([""]), noise,
                                       num_inference_steps=steps, guidance_scale=guidance)
         return latents.float()
+
+    def _masked_denoiser(self, lengths: list[int] | None) -> Any:
+        """`denoiser_fn`, or for segment latents a wrapper passing the token mask of `lengths` (repeated
+        when the sampler doubles the batch for classifier-free guidance)."""
+        mask = self.vae.latent_mask(lengths) if lengths is not None else None
+        if mask is None:
+            return self.denoiser_fn
+        mask = mask.to(self.device)
+
+        def denoiser(sample: Tensor, timestep: Tensor, text: Tensor, **kwargs: Any) -> Tensor:
+            repeats = sample.shape[0] // mask.shape[0]
+            return self.denoiser_fn(sample, timestep, text, latent_mask=mask.repeat(repeats, 1), **kwargs)
+
+        return denoiser
 
     @torch.no_grad()
     def decode(self, latents: Tensor, lengths: list[int]) -> Tensor:
@@ -207,7 +223,7 @@ class MotionLCM:
         text_emb = self._encode(list(texts))
         if self.mean is None:
             raise ValueError(f"{self.folder.path}: the model folder has no Mean.npy/Std.npy to de-normalise with")
-        latents = self.sample_latents(text_emb, noise, steps, guidance, generator)
+        latents = self.sample_latents(text_emb, noise, steps, guidance, generator, lengths)
         features = self.decode(latents, lengths) * self.std + self.mean
         valid = torch.arange(features.shape[1], device=self.device)[None, :] < torch.tensor(lengths, device=self.device)[:, None]
         return features * valid[:, :, None]

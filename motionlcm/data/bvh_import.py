@@ -191,19 +191,25 @@ def process_clip(path: Path, src_root: Path, out: Path, rig: Rig, rules: Caption
 # --------------------------------------------------------------------------- splits and statistics
 
 
+MIN_STRATUM = 7  # clips: with the default test share 0.15 a smaller content/style group gets no test clip
+
+
 def assign_splits(strata: dict[str, str], ratios: tuple[float, float, float], seed: int) -> dict[str, str]:
     """Seeded split of clip names, stratified by label so that every split sees every label.
+
+    Each stratum is shuffled by its own generator, seeded by (seed, stratum name), so that adding clips of
+    other labels (a second library) leaves the split of the existing ones unchanged.
 
     Args:
         strata: clip name -> stratum (e.g. "walk/elderly"); mirrors are assigned with their clip elsewhere.
         ratios: train, val, test fractions (sum 1).
     """
-    rng = np.random.default_rng(seed)
     by_stratum: dict[str, list[str]] = defaultdict(list)
     for name in sorted(strata):
         by_stratum[strata[name]].append(name)
     split = {}
     for stratum in sorted(by_stratum):
+        rng = np.random.default_rng([seed, zlib.crc32(str(stratum).encode())])
         names = [by_stratum[stratum][i] for i in rng.permutation(len(by_stratum[stratum]))]
         n_val = int(round(ratios[1] * len(names)))
         n_test = int(round(ratios[2] * len(names)))
@@ -213,8 +219,12 @@ def assign_splits(strata: dict[str, str], ratios: tuple[float, float, float], se
 
 
 def _write_splits(out: Path, clips: list[ClipRecord], ratios: tuple[float, float, float], seed: int) -> dict:
-    originals = {c.name: f"{c.content}/{c.style}" for c in clips if c.mirror_of is None}
-    split = assign_splits(originals, ratios, seed)
+    originals = [c for c in clips if c.mirror_of is None]
+    sizes = Counter(f"{c.content}/{c.style}" for c in originals)
+    # content/style groups too small to reach val or test are pooled per content (dataset-1: one clip per style)
+    strata = {c.name: f"{c.content}/{c.style}" if sizes[f"{c.content}/{c.style}"] >= MIN_STRATUM else f"{c.content}"
+              for c in originals}
+    split = assign_splits(strata, ratios, seed)
     for clip in clips:
         clip.split = split[clip.mirror_of or clip.name]
     names = {s: sorted(c.name for c in clips if c.split == s) for s in SPLITS}

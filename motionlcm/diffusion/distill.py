@@ -229,11 +229,16 @@ def cfg_teacher_target(
 # losses and the EMA target
 
 
-def _mean_per_sample(x: Tensor) -> Tensor:
-    return x.flatten(1).mean(dim=1)
+def _mean_per_sample(x: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean over all but the batch dimension; with a (B, L) token mask over x (B, L, D), over the valid
+    tokens only (segment latents past a clip's length do not count)."""
+    if mask is None:
+        return x.flatten(1).mean(dim=1)
+    weights = mask[:, :, None].to(x.dtype).expand_as(x)
+    return (x * weights).flatten(1).sum(1) / weights.flatten(1).sum(1).clamp_min(1.0)
 
 
-def pseudo_huber_loss(pred: Tensor, target: Tensor, c: float) -> Tensor:
+def pseudo_huber_loss(pred: Tensor, target: Tensor, c: float, mask: Tensor | None = None) -> Tensor:
     """Pseudo-Huber distance √((pred − target)² + c²) − c, averaged over all but the batch dimension
     (Song & Dhariwal 2023; reference §4.3 step 10: c = 0.001 for V1, 0.5 for V2).
 
@@ -244,6 +249,7 @@ def pseudo_huber_loss(pred: Tensor, target: Tensor, c: float) -> Tensor:
         pred: shape (B, ...).
         target: same shape.
         c: the Huber constant, > 0.
+        mask: optional (B, L) token mask for (B, L, D) latents: average over the valid tokens only.
 
     Returns:
         Per-sample losses, shape (B,).
@@ -251,16 +257,17 @@ def pseudo_huber_loss(pred: Tensor, target: Tensor, c: float) -> Tensor:
     if c <= 0:
         raise ValueError(f"pseudo-Huber c must be > 0, got {c}")
     sq = (pred - target) ** 2
-    return _mean_per_sample(sq / (torch.sqrt(sq + c**2) + c))  # = √(r² + c²) − c
+    return _mean_per_sample(sq / (torch.sqrt(sq + c**2) + c), mask)  # = √(r² + c²) − c
 
 
-def l2_loss(pred: Tensor, target: Tensor) -> Tensor:
-    """Squared error averaged over all but the batch dimension (the reference's "l2" alternative).
+def l2_loss(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Squared error averaged over all but the batch dimension (the reference's "l2" alternative); with a
+    (B, L) token mask, over the valid tokens only.
 
     Returns:
         Per-sample losses, shape (B,).
     """
-    return _mean_per_sample((pred - target) ** 2)
+    return _mean_per_sample((pred - target) ** 2, mask)
 
 
 @torch.no_grad()

@@ -5,7 +5,10 @@ coin); the model generates a motion for the caption at the real motion's length;
 caption, the real motion and the generated one. From these: R-precision top-1/2/3 and MM-Dist in random
 groups of 32, FID (generated vs real), Diversity over 300 pairs, and MultiModality from 100 captions x 30
 generations. The "real" row scores the real motions the same way; its FID compares two independent draws of
-the real set (the noise floor of FID on this split). A VAE folder is evaluated by reconstruction: the
+the real set (the noise floor of FID on this split). Every table also has a "frozen real" sanity row: each real clip
+replaced by its first pose carried along its real root trajectory; a metric that scores it close to the
+real row cannot see motion. Each row also gets the kinematic metrics of eval/kinematics.py (relative joint
+speed and its ratio to the real clips', foot skating, jitter). A VAE folder is evaluated by reconstruction: the
 "generated" motion is the VAE's reconstruction of the real one, and MPJPE / feature error are added.
 
 Everything random comes from the seed: replication r uses dataset epoch r and generators seeded (seed, r).
@@ -24,10 +27,11 @@ import torch
 from torch import Tensor
 
 from motionlcm.data.collate import collate_motion
-from motionlcm.data.features import features_to_joints
+from motionlcm.data.features import features_to_joints, joints_to_features
 from motionlcm.data.humanml3d import MAX_LENGTH, MIN_LENGTH, HumanML3DDataset
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.eval import metrics
+from motionlcm.eval.kinematics import freeze_motion, kinematic_summary
 from motionlcm.eval.reconstruction import feature_error_sum, mpjpe_sum
 from motionlcm.eval.timing import device_name
 
@@ -40,6 +44,7 @@ DIVERSITY_TIMES = 300
 MM_SAMPLES, MM_REPEATS, MM_TIMES = 100, 30, 10
 REPLICATIONS = 20
 SEED = 1234
+KINEMATIC_KEYS = ("relative_speed", "skating", "jitter")  # eval/kinematics.py, per clip then averaged
 
 
 @dataclass
@@ -151,11 +156,32 @@ def _generator(device: torch.device, *seed: int) -> torch.Generator:
     return generator
 
 
+def frozen_features(real: Tensor, lengths: Tensor) -> Tensor:
+    """The "frozen real" sanity input (B, T, 263): each clip's first pose carried along its real root
+    trajectory (`kinematics.freeze_motion`), turned back into features; zero past each length."""
+    joints = features_to_joints(real).double().numpy()
+    out = torch.zeros_like(real)
+    for i, n in enumerate(lengths.tolist()):
+        frozen = freeze_motion(joints[i, :n])
+        frozen = np.concatenate([frozen, frozen[-1:]])  # features cover T-1 transitions: hold the last frame
+        out[i, :n] = torch.as_tensor(joints_to_features(frozen), dtype=real.dtype)
+    return out
+
+
+def _kinematics(features: Tensor, lengths: Tensor) -> np.ndarray:
+    """(B, 3) relative speed, skating, jitter of each clip (`KINEMATIC_KEYS` order)."""
+    joints = features_to_joints(features).double().numpy()
+    return np.array([[kinematic_summary(joints[i, :n])[k] for k in KINEMATIC_KEYS]
+                     for i, n in enumerate(lengths.tolist())]).reshape(-1, len(KINEMATIC_KEYS))
+
+
 @torch.no_grad()
 def embed_split(dataset: HumanML3DDataset, subject: Subject | None, evaluator: Any, batch_size: int,
                 generator: torch.Generator | None, recon: dict | None = None) -> dict[str, np.ndarray]:
-    """Real-motion embeddings of the whole split and, with a subject, text and generated-motion ones."""
-    out: dict[str, list[Tensor]] = {"text": [], "real": [], "gen": []}
+    """Real-motion embeddings of the whole split and, with a subject, text, generated-motion and frozen-real
+    ones, plus the kinematic metrics of the real, generated and frozen clips (`kin_real`, ...)."""
+    out: dict[str, list] = {"text": [], "real": [], "gen": [], "frozen": [], "kin_real": [], "kin_gen": [],
+                            "kin_frozen": []}
     for batch in _batches(dataset, np.arange(len(dataset)), batch_size):
         lengths = batch["lengths"]
         real = dataset.normalizer.denormalize(batch["features"])
@@ -165,9 +191,20 @@ def embed_split(dataset: HumanML3DDataset, subject: Subject | None, evaluator: A
         out["text"].append(evaluator.embed_texts(batch["texts"], batch["tokens"]).cpu())
         gen = subject.make(batch, generator).cpu()
         out["gen"].append(evaluator.embed_motions(gen, lengths).cpu())
+        frozen = frozen_features(real, lengths)
+        out["frozen"].append(evaluator.embed_motions(frozen, lengths).cpu())
+        for role, motion in (("real", real), ("gen", gen), ("frozen", frozen)):
+            out[f"kin_{role}"].append(torch.as_tensor(_kinematics(motion, lengths)))
         if recon is not None:
             _add_reconstruction_errors(recon, gen, real, batch, subject.normalizer)
     return {k: torch.cat(v).double().numpy() for k, v in out.items() if v}
+
+
+def kinematic_scores(values: np.ndarray, real: np.ndarray) -> dict[str, float]:
+    """Means of (N, 3) per-clip kinematics, and the relative-speed ratio to the real clips'."""
+    means = {key: float(values[:, i].mean()) for i, key in enumerate(KINEMATIC_KEYS)}
+    means["relative_speed_ratio"] = means["relative_speed"] / max(float(real[:, 0].mean()), 1e-12)
+    return means
 
 
 def _add_reconstruction_errors(totals: dict, gen: Tensor, real: Tensor, batch: dict, normalizer: Normalizer) -> None:
@@ -211,14 +248,18 @@ def run_replication(r: int, dataset: HumanML3DDataset, subject: Subject, evaluat
     dataset.set_epoch(2 * r + 1)  # an independent draw of the real set: the FID noise floor
     second = embed_split(dataset, None, evaluator, settings.batch_size, None)["real"]
     perm = rng.permutation(len(emb["text"]))
-    real = score(emb["text"], emb["real"], second, settings, rng, perm)
-    model = score(emb["text"], emb["gen"], emb["real"], settings, rng, perm)
+    real = score(emb["text"], emb["real"], second, settings, rng, perm) | kinematic_scores(emb["kin_real"], emb["kin_real"])
+    model = score(emb["text"], emb["gen"], emb["real"], settings, rng, perm) | kinematic_scores(emb["kin_gen"], emb["kin_real"])
     if settings.multimodality and subject.kind != "vae":
         dataset.set_epoch(2 * r)
         model["multimodality"] = metrics.multimodality(
             multimodality_embeddings(dataset, subject, evaluator, settings, rng, generator),
             times=settings.mm_times, rng=rng)
-    return {"real": real, "model": model}
+    # the sanity row draws from its own generator: the model row's numbers stay those of earlier versions
+    frozen_rng = np.random.default_rng([settings.seed, r, 1])
+    frozen = score(emb["text"], emb["frozen"], emb["real"], settings, frozen_rng, perm)
+    frozen |= kinematic_scores(emb["kin_frozen"], emb["kin_real"])
+    return {"real": real, "frozen": frozen, "model": model}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -241,7 +282,7 @@ def evaluate(subject: Subject, dataset_dir: str | Path, evaluator: Any, settings
         result = run_replication(r, dataset, subject, evaluator, settings, recon)
         runs.append(result)
         log.info("replication %d: %s", r, {k: round(v, 4) for k, v in result["model"].items()})
-    summary = {row: metrics.summarize_replications([run[row] for run in runs]) for row in ("real", "model")}
+    summary = {row: metrics.summarize_replications([run[row] for run in runs]) for row in ROWS}
     used = len(dataset) // GROUP_SIZE * GROUP_SIZE
     report = {
         "model": subject.name, "kind": subject.kind, "sampling": subject.settings, "dataset": str(dataset_dir),
@@ -270,7 +311,9 @@ def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
 # The paper-style table
 
 COLUMNS = [("top1", "R@1"), ("top2", "R@2"), ("top3", "R@3"), ("fid", "FID"), ("matching_score", "MM-Dist"),
-           ("diversity", "Diversity"), ("multimodality", "MModality")]
+           ("diversity", "Diversity"), ("multimodality", "MModality"), ("relative_speed", "Rel. speed (m/s)"),
+           ("relative_speed_ratio", "Speed / real"), ("skating", "Skating"), ("jitter", "Jitter (m/s³)")]
+ROWS = ("real", "frozen", "model")  # "frozen": the sanity row, real clips replaced by their first pose
 
 
 def format_stat(stats: dict[str, float] | None) -> str:
@@ -284,14 +327,16 @@ def format_stat(stats: dict[str, float] | None) -> str:
 
 
 def format_table(report: dict[str, Any]) -> str:
-    """Markdown table: the real-motion row and the model row, mean +/- 95% CI for every metric."""
+    """Markdown table: the real-motion, frozen-real and model rows, mean +/- 95% CI for every metric."""
     header = "| | " + " | ".join(label for _, label in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
     sampling = report["sampling"]
     name = {"vae": "VAE reconstruction", "mld": "teacher", "lcm": "student"}[report["kind"]]
     if "steps" in sampling:
         name += f" ({sampling['sampler']}, {sampling['steps']} steps, guidance {sampling['guidance']:g})"
-    for row, label in (("real", "Real motion"), ("model", name)):
+    for row, label in (("real", "Real motion"), ("frozen", "Frozen real (sanity)"), ("model", name)):
+        if row not in report["summary"]:
+            continue
         cells = [format_stat(report["summary"][row].get(key)) for key, _ in COLUMNS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -159,6 +159,7 @@ class LatentDenoiser(nn.Module):
         timestep: torch.Tensor | float,
         text_emb: torch.Tensor,
         guidance_emb: torch.Tensor | None = None,
+        latent_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the noise in `sample`.
 
@@ -168,6 +169,9 @@ class LatentDenoiser(nn.Module):
             text_emb: (B, 1, text_dim) pooled text vector, or (B, text_dim); (B, S, text_dim) gives S
                 text tokens.
             guidance_emb: (B, time_cond_proj_dim) guidance-scale embedding (LCM students), or None.
+            latent_mask: (B, L) bool, True for the latent tokens that hold motion (segment latents of a
+                conv VAE, `vae.latent_mask(lengths)`); the others are not attended to and their outputs are
+                0. None (official): every token counts.
 
         Returns:
             (B, L, D) predicted noise.
@@ -187,8 +191,11 @@ class LatentDenoiser(nn.Module):
         time_token = self.time_embedding(t_feat.to(x.dtype), guidance_emb)[None]  # (1, B, H)
         text_tokens = self.emb_proj(text_emb.permute(1, 0, 2))  # (S, B, H)
         seq = self.query_pos(torch.cat([x, time_token, text_tokens], dim=0))
-        out = self.encoder(seq)[:num_latents]
-        return self.latent_post(out).permute(1, 0, 2)
+        if latent_mask is None:
+            return self.latent_post(self.encoder(seq)[:num_latents]).permute(1, 0, 2)
+        padding = torch.cat([~latent_mask, latent_mask.new_zeros(batch, seq.shape[0] - num_latents)], dim=1)
+        out = self.latent_post(self.encoder(seq, key_padding_mask=padding)[:num_latents]).permute(1, 0, 2)
+        return out * latent_mask[:, :, None]
 
 
 def widen_feed_forward(denoiser: LatentDenoiser, ff_size: int) -> LatentDenoiser:

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
-from motionlcm.models.vae import MotionVAE, VAEConfig
+from motionlcm.models.vae import MotionVAE, VAEConfig, build_vae
 
 FORMAT_NAME = "motionlcm-model"
 FORMAT_VERSION = 1
@@ -342,7 +342,7 @@ def load_model_folder(path: str | Path, device: str | torch.device = "cpu") -> M
         raise ValueError(
             f"{path / CONFIG_FILE}: kind {header.get('kind')!r} does not match its configs ({kind!r})"
         )
-    vae = _load_module(path, VAE_FILE, MotionVAE, vae_config, device) if vae_config else None
+    vae = _load_module(path, VAE_FILE, build_vae, vae_config, device) if vae_config else None
     denoiser = _load_module(path, DENOISER_FILE, LatentDenoiser, den_config, device) if den_config else None
     files = header.get("files") or {}
     mean = _load_stats(path, MEAN_FILE) if files.get("mean") else None

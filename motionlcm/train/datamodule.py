@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -15,16 +16,38 @@ from motionlcm.data.humanml3d import MAX_LENGTH, MIN_LENGTH, UNIT_LENGTH, HumanM
 from motionlcm.data.normalizer import Normalizer
 
 
+BUCKET_GROUP_BATCHES = 16  # batches sorted together: wide enough to match lengths, small enough to mix
+
+
+def bucket_by_length(order: list[int], lengths: np.ndarray, batch_size: int, generator: torch.Generator) -> list[int]:
+    """Reorder a shuffled `order` so that each consecutive `batch_size` items have similar lengths.
+
+    Groups of `BUCKET_GROUP_BATCHES` batches are sorted by length and cut into batches; the batches of a
+    group are shuffled. Every index keeps appearing exactly once; a short last batch stays last.
+    """
+    group = batch_size * BUCKET_GROUP_BATCHES
+    batches = []
+    for start in range(0, len(order), group):
+        part = sorted(order[start:start + group], key=lambda i: int(lengths[i]))
+        chunk = [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+        full = [b for b in chunk if len(b) == batch_size]
+        batches += [full[j] for j in torch.randperm(len(full), generator=generator).tolist()]
+        batches += [b for b in chunk if len(b) < batch_size]
+    return [i for batch in batches for i in batch]
+
+
 class EpochShuffleSampler(Sampler[int]):
     """Shuffles with a permutation that is a function of (seed, epoch) alone, and can start mid-epoch.
 
     `set_epoch` (called by Lightning every epoch) also reaches the dataset, so random crops change per
-    epoch. `skip_next(n)` drops the first n items of the next iteration: a resumed run continues with
+    epoch. With `bucket_batch_size` the permutation is reordered by `bucket_by_length` so that each run
+    of that many items has similar lengths (less padding: batches pad to their longest clip). `skip_next(n)` drops the first n items of the next iteration: a resumed run continues with
     exactly the batches the interrupted run had not yet seen.
     """
 
-    def __init__(self, dataset: HumanML3DDataset, seed: int) -> None:
+    def __init__(self, dataset: HumanML3DDataset, seed: int, bucket_batch_size: int = 0) -> None:
         self.dataset, self.seed = dataset, seed
+        self.bucket_batch_size = bucket_batch_size
         self.epoch, self._skip = 0, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -40,6 +63,8 @@ class EpochShuffleSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(len(self.dataset), generator=generator).tolist()
+        if self.bucket_batch_size:
+            order = bucket_by_length(order, self.dataset.lengths, self.bucket_batch_size, generator)
         skip, self._skip = self._skip, 0
         return iter(order[skip:])
 
@@ -75,12 +100,13 @@ class HumanML3DDataModule(pl.LightningDataModule):
         train_split: str = "train",
         val_split: str = "val",
         test_split: str = "test",
+        bucket_by_length: bool = False,
     ) -> None:
         super().__init__()
         self.root = Path(root)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.min_length, self.max_length, self.unit_length = min_length, max_length, unit_length
-        self.seed = seed
+        self.seed, self.bucket_by_length = seed, bucket_by_length
         self.splits = {"train": train_split, "val": val_split, "test": test_split}
         self.normalizer: Normalizer | None = None
         self.datasets: dict[str, HumanML3DDataset] = {}
@@ -126,7 +152,7 @@ class HumanML3DDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         dataset = self._dataset("train")
         seed = self.seed if self.seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
-        self._train_sampler = EpochShuffleSampler(dataset, seed)
+        self._train_sampler = EpochShuffleSampler(dataset, seed, self.batch_size if self.bucket_by_length else 0)
         if self._resume is not None:
             epoch, batches = self._resume
             self._train_sampler.set_epoch(epoch)

@@ -143,12 +143,14 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         uncond = self.text_encoder([""]).to(self.device).expand_as(cond)
         return z0, cond, uncond
 
-    def teacher_predictions(self, z_s: Tensor, s: Tensor, cond: Tensor, uncond: Tensor) -> tuple[Tensor, Tensor]:
+    def teacher_predictions(self, z_s: Tensor, s: Tensor, cond: Tensor, uncond: Tensor,
+                            mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The teacher's ε for the caption and for the empty caption: one call on the doubled batch
         (`batched_teacher`, the default) or two calls as the official step makes them."""
         if not self.batched_teacher:
-            return self.teacher(z_s, s, cond), self.teacher(z_s, s, uncond)
-        eps = self.teacher(torch.cat([z_s, z_s]), torch.cat([s, s]), torch.cat([cond, uncond]))
+            return self.teacher(z_s, s, cond, latent_mask=mask), self.teacher(z_s, s, uncond, latent_mask=mask)
+        doubled = None if mask is None else torch.cat([mask, mask])
+        eps = self.teacher(torch.cat([z_s, z_s]), torch.cat([s, s]), torch.cat([cond, uncond]), latent_mask=doubled)
         return eps.chunk(2)
 
     def compute_loss(self, batch: dict) -> dict[str, Tensor]:
@@ -159,12 +161,17 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         z_s = add_noise(z0, torch.randn_like(z0), s, ac)
         w = sample_guidance_weights(batch_size, *self.w_range, device=z0.device)
         w_emb = guidance_scale_embedding(w).to(z0.dtype)
-        pred = consistency_function(z_s, self.student(z_s, s, cond, w_emb), s, ac)
+        mask = self.vae.latent_mask(batch["lengths"])  # segment latents: only the clip's own tokens count
+        mask = None if mask is None else mask.to(z0.device)
+        pred = consistency_function(z_s, self.student(z_s, s, cond, w_emb, latent_mask=mask), s, ac)
         with torch.no_grad():
-            eps_cond, eps_uncond = self.teacher_predictions(z_s, s, cond, uncond)
+            eps_cond, eps_uncond = self.teacher_predictions(z_s, s, cond, uncond, mask)
             z_t = cfg_teacher_target(eps_cond, eps_uncond, z_s, s, t, w, ac)
-            target = consistency_function(z_t, self.target(z_t, t, cond, w_emb), t, ac)
-        per_sample = pseudo_huber_loss(pred, target, self.huber_c) if self.loss_name == "huber" else l2_loss(pred, target)
+            target = consistency_function(z_t, self.target(z_t, t, cond, w_emb, latent_mask=mask), t, ac)
+        if self.loss_name == "huber":
+            per_sample = pseudo_huber_loss(pred, target, self.huber_c, mask)
+        else:
+            per_sample = l2_loss(pred, target, mask)
         return {"loss": per_sample.mean()}
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:

@@ -31,7 +31,7 @@ from motionlcm.eval.contrastive import (
 from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
 from motionlcm.models.folder import load_model_folder, save_model_folder
 from motionlcm.models.text_encoder import TextEncoder
-from motionlcm.models.vae import MotionVAE, VAEConfig
+from motionlcm.models.vae import VAEConfig, build_vae
 from motionlcm.train.datamodule import HumanML3DDataModule
 from motionlcm.train.distill_system import PRESETS, DistillSystem
 from motionlcm.train.evaluator_system import EvaluatorSystem
@@ -107,7 +107,7 @@ def _datamodule(config: dict) -> HumanML3DDataModule:
 
 
 def _vae_system(config: dict, dm: HumanML3DDataModule) -> VAESystem:
-    vae = MotionVAE(build_dataclass(VAEConfig, config.get("model"), "model"))
+    vae = build_vae(build_dataclass(VAEConfig, config.get("model"), "model"))
     return VAESystem(vae, dm.normalizer, total_steps=config["trainer"]["max_steps"], **(config.get("system") or {}))
 
 

@@ -18,6 +18,7 @@ from motionlcm.models.denoiser import LatentDenoiser
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import MotionVAE
 from motionlcm.train.ema import EMA
+from motionlcm.train.losses import masked_token_mse
 from motionlcm.train.optim import build_optimizer
 from motionlcm.train.rng import RNGStateMixin
 
@@ -90,8 +91,12 @@ class TeacherSystem(RNGStateMixin, pl.LightningModule):
         t = torch.randint(0, self.scheduler.num_train_timesteps, (z0.shape[0],), device=z0.device)
         noise = torch.randn_like(z0)
         z_t = add_noise(z0, noise, t, self.alphas_cumprod)
-        eps = self.denoiser(z_t, t, text_emb)
-        return {"loss": F.mse_loss(eps, noise)}
+        mask = self.vae.latent_mask(batch["lengths"])  # segment latents: only the clip's own tokens
+        if mask is None:
+            return {"loss": F.mse_loss(self.denoiser(z_t, t, text_emb), noise)}
+        mask = mask.to(z0.device)
+        eps = self.denoiser(z_t, t, text_emb, latent_mask=mask)
+        return {"loss": masked_token_mse(eps, noise, mask).mean()}
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         terms = self.compute_loss(batch)

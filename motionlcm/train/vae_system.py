@@ -1,4 +1,5 @@
-"""VAESystem: trains the motion VAE (smooth-L1 on features and joints, KL 1e-4; motionlcm-reference 2.4)."""
+"""VAESystem: trains the motion VAE (smooth-L1 on features and joints, KL 1e-4; motionlcm-reference 2.4),
+optionally with a joint-velocity term and a smaller smooth-L1 beta (docs/benchmarks.md "VAE screen")."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from motionlcm.data.features import features_to_joints
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.models.vae import MotionVAE
 from motionlcm.train.ema import EMA
-from motionlcm.train.losses import kl_to_standard_normal, masked_smooth_l1
+from motionlcm.train.losses import frame_differences, kl_to_standard_normal, masked_smooth_l1
 from motionlcm.train.optim import build_optimizer
 from motionlcm.train.rng import RNGStateMixin
 
@@ -23,6 +24,10 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
         normalizer: the dataset's Mean/Std (joints are computed on de-normalised features).
         lr, warmup_steps, total_steps, weight_decay: AdamW + warm-up + cosine (official: 2e-4, 1000).
         rec_feats_weight, rec_joints_weight, kl_weight: loss weights (official: 1, 1, 1e-4).
+        rec_vel_weight: weight of a smooth-L1 loss on joint velocities (metres per frame); official 0.
+        rec_beta: smooth-L1 beta of the reconstruction terms (official 1.0; 0 is plain L1). Per-frame motion
+            is small next to each clip's mean pose in normalised features and in metres, so with beta 1 its
+            errors sit in the quadratic zone, where their gradient vanishes and the mean pose wins.
         ema_decay: keep an exponential moving average of the weights (exported instead) when set.
     """
 
@@ -37,6 +42,8 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
         rec_feats_weight: float = 1.0,
         rec_joints_weight: float = 1.0,
         kl_weight: float = 1e-4,
+        rec_vel_weight: float = 0.0,
+        rec_beta: float = 1.0,
         ema_decay: float | None = None,
     ) -> None:
         super().__init__()
@@ -45,6 +52,9 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
         self.register_buffer("std", torch.as_tensor(normalizer.std, dtype=torch.float32), persistent=False)
         self.lr, self.warmup_steps, self.total_steps, self.weight_decay = lr, warmup_steps, total_steps, weight_decay
         self.weights = {"rec_feats": rec_feats_weight, "rec_joints": rec_joints_weight, "kl": kl_weight}
+        if rec_vel_weight:
+            self.weights["rec_vel"] = rec_vel_weight
+        self.rec_beta = rec_beta
         self.ema = EMA(vae, ema_decay) if ema_decay else None
 
     def forward(self, features: Tensor, lengths: Tensor) -> Tensor:
@@ -60,11 +70,15 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
         x, lengths, mask = batch["features"], batch["lengths"], batch["mask"]
         z, dist = self.vae.encode(x, lengths)
         recon = self.vae.decode(z, lengths)
+        pred_joints, true_joints, beta = self.joints(recon), self.joints(x), self.rec_beta
         terms = {
-            "rec_feats": masked_smooth_l1(recon, x, mask).mean(),
-            "rec_joints": masked_smooth_l1(self.joints(recon), self.joints(x), mask).mean(),
+            "rec_feats": masked_smooth_l1(recon, x, mask, beta).mean(),
+            "rec_joints": masked_smooth_l1(pred_joints, true_joints, mask, beta).mean(),
             "kl": kl_to_standard_normal(dist.loc.transpose(0, 1), dist.scale.transpose(0, 1)).mean(),
         }
+        if "rec_vel" in self.weights:
+            pred_vel, true_vel = frame_differences(pred_joints), frame_differences(true_joints)
+            terms["rec_vel"] = masked_smooth_l1(pred_vel, true_vel, mask[:, 1:], beta).mean()
         terms["loss"] = sum(self.weights[k] * v for k, v in terms.items())
         return terms
 

@@ -179,3 +179,11 @@ def test_walking_backwards_moves_backwards(bn_fixture_dir, tmp_path):
     feats, _ = load(out, "dataset-1_walk-back_normal_001")
     assert feats[:, 2].mean() * 20 < -0.8  # backward, about as fast as the forward walk
     assert all("back" in line for line in (out / "texts" / "dataset-1_walk-back_normal_001.txt").read_text().splitlines())
+
+
+def test_assign_splits_of_a_label_do_not_depend_on_other_labels():
+    walk = {f"walk{i:03d}": "walk/normal" for i in range(40)}
+    alone = assign_splits(walk, (0.8, 0.05, 0.15), seed=0)
+    both = assign_splits(walk | {f"bow{i:03d}": "bow" for i in range(15)}, (0.8, 0.05, 0.15), seed=0)
+    assert {n: both[n] for n in walk} == alone
+    assert sorted(s for n, s in both.items() if n.startswith("bow")).count("test") == 2

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from motionlcm.data.features import features_to_joints
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.eval.contrastive import (
     ContrastiveEvaluator,
@@ -20,17 +21,23 @@ from motionlcm.eval.contrastive import (
     caption_tokens,
     save_evaluator,
 )
+from motionlcm.eval.kinematics import freeze_motion, relative_joint_speed
 from motionlcm.eval.protocol import (
+    COLUMNS,
+    ROWS,
     EvalSettings,
     Subject,
     evaluate,
     format_table,
+    frozen_features,
     load_evaluator,
     load_subject,
 )
 from tests.eval.test_t2m import deps_dir, eval_stats, reference, state_dicts  # noqa: F401  (fixtures)
 
 SMALL = dict(replications=2, batch_size=16, mm_samples=4, mm_repeats=3, mm_times=2, min_length=20)
+KINEMATIC_KEYS = ("relative_speed", "relative_speed_ratio", "skating", "jitter")
+KINEMATIC_HEADERS = ("Rel. speed (m/s)", "Speed / real", "Skating", "Jitter (m/s³)")
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +75,9 @@ def test_cli_eval_prints_the_table_and_writes_every_replication(student_dir, eva
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "| Real motion |" in result.stdout and "student (lcm-v2, 2 steps, guidance 12.5)" in result.stdout
-    assert "AITS" in result.stdout
+    assert "AITS" in result.stdout and "| Frozen real (sanity) |" in result.stdout
     report = json.loads(out.read_text())
+    assert set(report["summary"]) == set(ROWS) and all(set(run) == set(ROWS) for run in report["replications"])
     assert report["samples"] == 36 and report["r_precision_samples"] == 32 and len(report["replications"]) == 2
     for key in ("top1", "top2", "top3", "fid", "matching_score", "diversity", "multimodality"):
         stats = report["summary"]["model"][key]
@@ -93,17 +101,82 @@ def test_a_seed_makes_the_evaluation_repeatable(teacher_dir, eval_dataset_dir, e
     assert "teacher (ddim, 3 steps, guidance 7.5)" in format_table(first)
 
 
-def test_a_model_that_returns_the_real_motion_scores_like_real_motion(eval_dataset_dir, evaluator_dir):
+@pytest.fixture(scope="module")
+def oracle_report(eval_dataset_dir, evaluator_dir) -> dict:
+    """The evaluation of a "model" that returns the real motion (no multimodality)."""
     evaluator = load_evaluator(evaluator_dir)
     normalizer = Normalizer.from_dir(eval_dataset_dir)
     oracle = Subject("oracle", "mld", lambda batch, gen: normalizer.denormalize(batch["features"]), normalizer,
                      torch.device("cpu"), {})
-    report = evaluate(oracle, eval_dataset_dir, evaluator, EvalSettings(multimodality=False, **{**SMALL, "mm_times": 2}),
-                      progress=False)
-    for run in report["replications"]:
+    return evaluate(oracle, eval_dataset_dir, evaluator, EvalSettings(multimodality=False, **{**SMALL, "mm_times": 2}),
+                    progress=False)
+
+
+def test_a_model_that_returns_the_real_motion_scores_like_real_motion(oracle_report):
+    for run in oracle_report["replications"]:
         for key in ("top1", "top2", "top3", "matching_score"):
             assert run["model"][key] == run["real"][key]  # same pairs, same groups
         assert abs(run["model"]["fid"]) < 1e-6
+        for key in KINEMATIC_KEYS:  # the same clips: the same joints
+            assert run["model"][key] == pytest.approx(run["real"][key], rel=1e-9)
+
+
+def test_every_row_has_the_kinematic_metrics_and_the_frozen_row_stands_still(oracle_report):
+    summary = oracle_report["summary"]
+    assert set(summary) == set(ROWS) == {"real", "frozen", "model"}
+    for row in ROWS:
+        for key in KINEMATIC_KEYS:
+            assert np.all(np.isfinite(summary[row][key]["values"])), (row, key)
+            assert len(summary[row][key]["values"]) == SMALL["replications"]
+        assert {"top1", "top3", "fid", "matching_score", "diversity"} <= set(summary[row])
+    real, frozen = summary["real"], summary["frozen"]
+    assert real["relative_speed_ratio"]["values"] == pytest.approx([1.0] * SMALL["replications"], abs=1e-12)
+    assert real["relative_speed"]["mean"] > 0.2  # walks and a run among the 12 clips
+    # The first pose along the real root path: only turning moves the joints relative to the pelvis.
+    assert frozen["relative_speed_ratio"]["mean"] < 0.2
+    for run in oracle_report["replications"]:
+        assert run["frozen"]["relative_speed_ratio"] == pytest.approx(
+            run["frozen"]["relative_speed"] / run["real"]["relative_speed"])
+        assert run["frozen"]["skating"] > run["real"]["skating"]  # walks whose feet now glide
+        assert run["frozen"]["jitter"] < run["real"]["jitter"]  # a rigid pose has no limb jerk
+    assert "multimodality" not in frozen
+
+
+def test_the_table_prints_the_frozen_row_and_the_kinematic_columns(oracle_report):
+    table = format_table(oracle_report)
+    lines = table.splitlines()
+    assert all(header in lines[0] for header in KINEMATIC_HEADERS)
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["Real motion", "Frozen real (sanity)", "teacher"]
+    frozen = lines[3].split("|")[2:-1]
+    assert len(frozen) == len(COLUMNS) and frozen[COLUMNS.index(("multimodality", "MModality"))].strip() == "-"
+    ratio = frozen[[key for key, _ in COLUMNS].index("relative_speed_ratio")].strip()
+    assert ratio == f"{oracle_report['summary']['frozen']['relative_speed_ratio']['mean']:.3f} ± " \
+                    f"{oracle_report['summary']['frozen']['relative_speed_ratio']['conf_interval']:.3f}"
+
+
+def test_frozen_features_are_the_frozen_motion(eval_dataset_dir):
+    names = ["dataset-2_walk-turn-left_normal_001", "dataset-2_run_active_001", "Mdataset-2_walk_normal_001"]
+    crops = [np.load(eval_dataset_dir / "new_joint_vecs" / f"{n}.npy").astype(np.float32)[start:]
+             for n, start in zip(names, (0, 7, 4), strict=True)]  # windows that start mid-clip, as random crops
+    lengths = torch.tensor([len(c) - 3 for c in crops])  # padded past each length
+    real = torch.zeros(len(crops), max(len(c) for c in crops), 263)
+    for i, crop in enumerate(crops):
+        real[i, :len(crop)] = torch.from_numpy(crop)
+    frozen = frozen_features(real, lengths)
+    assert frozen.shape == real.shape and frozen.dtype == real.dtype
+    for i, n in enumerate(lengths.tolist()):
+        assert torch.all(frozen[i, n:] == 0)
+        expected = freeze_motion(features_to_joints(real[i, :n].double().numpy()))
+        joints = features_to_joints(frozen[i, :n].double().numpy())
+        assert joints.shape == expected.shape
+        # The same motion up to where the features put it (origin, facing, floor): rigid pose, same path.
+        pairwise = [np.linalg.norm(j[:, :, None] - j[:, None], axis=-1) for j in (joints, expected)]
+        np.testing.assert_allclose(pairwise[0], pairwise[1], atol=1e-5)
+        step = [np.linalg.norm(np.diff(j[:, 0], axis=0), axis=-1) for j in (joints, expected)]
+        np.testing.assert_allclose(step[0], step[1], atol=1e-5)  # the pelvis moves as the real one
+        np.testing.assert_allclose(np.diff(joints[:, 0, 1]), np.diff(expected[:, 0, 1]), atol=1e-5)
+        assert relative_joint_speed(joints) == pytest.approx(relative_joint_speed(expected), rel=1e-4)
+        assert joints[..., 1].min() == pytest.approx(0.0, abs=1e-6)  # put back on the floor by the features
 
 
 def test_a_vae_folder_is_evaluated_by_reconstruction(teacher_dir, eval_dataset_dir, evaluator_dir):
@@ -114,7 +187,8 @@ def test_a_vae_folder_is_evaluated_by_reconstruction(teacher_dir, eval_dataset_d
     assert report["kind"] == "vae" and "multimodality" not in report["summary"]["model"]
     rec = report["reconstruction"]
     assert rec["frames"] > 0 and 0 < rec["mpjpe_mm"] < rec["mpjpe_unaligned_mm"] + 1e-6
-    assert "VAE reconstruction" in format_table(report)
+    assert "VAE reconstruction" in format_table(report) and "Frozen real (sanity)" in format_table(report)
+    assert set(report["summary"]) == set(ROWS) and report["summary"]["real"]["relative_speed_ratio"]["mean"] == pytest.approx(1)
 
 
 def test_bad_inputs_fail_with_one_line(student_dir, eval_dataset_dir, evaluator_dir, tmp_path):

@@ -1,6 +1,6 @@
 """Tests of the frozen text encoder: MiniLM default (offline, equal to sentence-transformers), a tiny
 sentence-t5-style model (new and legacy sentence-transformers layouts), a tiny CLIP and a plain HF
-encoder, caching, freezing, references and error messages.
+encoder, caching, freezing, references, error messages and the token mode (`tokens=S`).
 """
 
 from __future__ import annotations
@@ -371,3 +371,138 @@ def test_bad_sources_give_one_line_errors(tmp_path, tiny_t5):
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "config.json").write_text("{not json")
     assert str(tmp_path / "cfg") in _one_line_error(tmp_path / "cfg")
+
+
+# =========================================================================== token mode (tokens=S)
+
+LEFT, RIGHT = "a person waves with the left hand", "a person waves with the right hand"
+LONG = "a person walks forward then turns around and walks back slowly while waving both hands high"
+
+
+@pytest.fixture(scope="module")
+def minilm16() -> TextEncoder:
+    return TextEncoder(tokens=16)
+
+
+def _token_count(encoder: TextEncoder, text: str) -> int:
+    return len(encoder.tokenizer(text.lower(), truncation=True, max_length=encoder.max_length)["input_ids"])
+
+
+def _nonzero_rows(out: torch.Tensor) -> torch.Tensor:
+    """[..., S, D] -> [..., S] bool: rows with any non-zero entry."""
+    return (out != 0).any(dim=-1)
+
+
+def test_tokens_zero_keeps_the_pooled_output(minilm, minilm_reference):
+    enc = TextEncoder(tokens=0)
+    out = enc(TEXTS)
+    assert enc.tokens == 0 and minilm.tokens == 0 and out.shape == (4, 1, 384)
+    minilm.clear_cache()
+    assert torch.equal(out, minilm(TEXTS))
+    ref = minilm_reference.encode(TEXTS, convert_to_tensor=True, batch_size=len(TEXTS))
+    torch.testing.assert_close(out[:, 0], ref.cpu().float(), atol=1e-5, rtol=0)
+    assert "tokens" not in enc.reference() and enc([]).shape == (0, 1, 384)
+
+
+def test_tokens_rows_pooled_first_then_unit_token_states(minilm, minilm16):
+    texts = [*TEXTS, LONG]
+    minilm.clear_cache(), minilm16.clear_cache()  # same batch (same padding) in both encoders
+    out = minilm16(texts)
+    assert minilm16.tokens == 16 and out.shape == (5, 17, 384) and out.dtype == torch.float32
+    torch.testing.assert_close(out[:, 0], minilm(texts)[:, 0], atol=1e-6, rtol=0)
+    counts = [_token_count(minilm16, t) for t in texts]
+    assert counts[1] == 2 and counts[-1] > 16  # "" is [CLS] [SEP]; LONG is truncated to 16 rows
+    nonzero = _nonzero_rows(out[:, 1:])
+    for row, count in zip(nonzero, counts, strict=True):
+        assert row.tolist() == [True] * min(count, 16) + [False] * (16 - min(count, 16))
+    norms = out[:, 1:].norm(dim=-1)
+    torch.testing.assert_close(norms[nonzero], torch.ones(int(nonzero.sum())), atol=1e-5, rtol=0)
+    assert torch.count_nonzero(out[:, 1:][~nonzero]) == 0  # padding rows are exactly zero
+    assert minilm16([]).shape == (0, 17, 384) and minilm16("").shape == (1, 17, 384)
+
+
+def test_tokens_are_the_backbone_states_in_order(minilm16):
+    text = "A person WAVES both hands"  # MiniLM lower-cases first
+    batch = minilm16.tokenizer(text.lower(), return_tensors="pt")
+    with torch.no_grad():
+        hidden = minilm16.model["backbone"](**batch).last_hidden_state[0]
+    count = hidden.shape[0]
+    assert minilm16.tokenizer.convert_ids_to_tokens(batch["input_ids"][0])[0] == "[CLS]"
+    rows = minilm16(text)[0, 1 : 1 + count]
+    torch.testing.assert_close(rows, F.normalize(hidden, dim=-1), atol=1e-5, rtol=0)
+
+
+def test_tokens_separate_left_and_right(minilm16):
+    left, right = minilm16([LEFT, RIGHT])
+    pooled_gap = 1 - _cos(left[0], right[0])
+    both = _nonzero_rows(left[1:]) & _nonzero_rows(right[1:])
+    assert int(both.sum()) == _token_count(minilm16, LEFT) == _token_count(minilm16, RIGHT)
+    token_gap = float((1 - F.cosine_similarity(left[1:][both], right[1:][both], dim=-1)).max())
+    print(f"left/right: pooled cosine {1 - pooled_gap:.4f}, lowest token cosine {1 - token_gap:.4f}")
+    assert token_gap >= 5 * pooled_gap > 0
+
+
+def test_tokens_lean_and_plain_paths_agree(minilm16):
+    texts = [*TEXTS, LEFT, LONG]
+    minilm16.clear_cache()
+    assert minilm16.uses_lean_backbone
+    lean = minilm16(texts)
+    minilm16.lean = False
+    try:
+        minilm16.clear_cache()
+        assert not minilm16.uses_lean_backbone
+        plain = minilm16(texts)
+    finally:
+        minilm16.lean = True
+        minilm16.clear_cache()
+    assert torch.equal(_nonzero_rows(lean), _nonzero_rows(plain))
+    torch.testing.assert_close(lean, plain, atol=1e-5, rtol=0)
+
+
+def test_tokens_cache_keeps_whole_rows(minilm16):
+    minilm16.clear_cache()
+    first = minilm16([LEFT, ""])
+    calls = minilm16.cache_info().model_calls
+    again = minilm16(["", LEFT])
+    assert minilm16.cache_info().model_calls == calls
+    assert torch.equal(again[0], first[1]) and torch.equal(again[1], first[0]) and again.shape == (2, 17, 384)
+    mixed = minilm16([RIGHT, LEFT])  # one new prompt next to a cached one
+    assert minilm16.cache_info().model_calls == calls + 1 and torch.equal(mixed[1], first[0])
+
+
+def test_tokens_reference_round_trip(minilm16):
+    ref = json.loads(json.dumps(minilm16.reference()))
+    assert ref["tokens"] == 16
+    again = TextEncoder.from_reference(ref)
+    assert again.tokens == 16
+    torch.testing.assert_close(again([LEFT, ""]), minilm16([LEFT, ""]), atol=1e-6, rtol=0)
+    assert TextEncoder.from_reference({k: v for k, v in ref.items() if k != "tokens"}).tokens == 0
+
+
+def test_tokens_plain_encoder_and_left_padding(tiny_t5):
+    from transformers import AutoTokenizer, T5EncoderModel
+
+    enc = TextEncoder(tiny_t5["hf"], tokens=4, cache_size=0)
+    out = enc(TEXTS)
+    assert out.shape == (4, 5, 32) and "tokens=4" in repr(enc)
+    torch.testing.assert_close(out[:, :1], TextEncoder(tiny_t5["hf"])(TEXTS), atol=1e-6, rtol=0)
+    tok = AutoTokenizer.from_pretrained(tiny_t5["hf"])
+    model = T5EncoderModel.from_pretrained(tiny_t5["hf"]).eval()
+    for text, rows in zip(TEXTS, out[:, 1:], strict=True):
+        batch = tok(text, return_tensors="pt")
+        with torch.no_grad():
+            hidden = F.normalize(model(**batch).last_hidden_state[0, :4], dim=-1)
+        torch.testing.assert_close(rows[: hidden.shape[0]], hidden, atol=1e-5, rtol=0)
+        assert torch.count_nonzero(rows[hidden.shape[0] :]) == 0
+    enc.tokenizer.padding_side = "left"  # real tokens are still taken from the first one on
+    torch.testing.assert_close(enc(TEXTS), out, atol=1e-5, rtol=0)
+
+
+def test_tokens_bad_values(tiny_t5, tiny_clip):
+    for bad in (-1, 1.5, True):
+        assert "tokens" in _one_line_error(tiny_t5["hf"], tokens=bad)
+    assert "max_length=8" in _one_line_error(tiny_t5["hf"], max_length=8, tokens=9)
+    message = _one_line_error(tiny_t5["st"], tokens=4)  # Dense 32 -> 24 head, as sentence-t5
+    assert "tokens=4" in message and "hidden size (32)" in message and "(24)" in message
+    message = _one_line_error(tiny_clip["text"], tokens=4)
+    assert "tokens=4" in message and "CLIP" in message
