@@ -27,11 +27,18 @@ from motionlcm.diffusion.guidance import guidance_scale_embedding
 from motionlcm.diffusion.lcm import embedded_guidance
 
 
+def applies_to(pipe: Any) -> bool:
+    """Whether the pipeline has the official layout this loop re-implements: the transformer VAE with
+    global latents and one pooled text token (not the conv VAE or token-level text of the shipped model)."""
+    encoder = pipe.text_encoder
+    return pipe.vae.config.arch == "transformer" and (encoder is None or encoder.tokens == 0)
+
+
 @torch.no_grad()
 def encode_text(pipe: Any, texts: list[str], guided: bool) -> Tensor:
     """(B, 1, C) embeddings, or (2B, 1, C) [uncond; cond] for the guided teacher; never cached."""
     batch = [""] * len(texts) + list(texts) if guided else list(texts)
-    return pipe.text_encoder._encode(batch)[:, None, :].to(pipe.device)
+    return pipe.text_encoder._encode(batch).to(pipe.device)  # (B, 1, C): the pooled token
 
 
 @torch.no_grad()

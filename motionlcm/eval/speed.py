@@ -217,6 +217,8 @@ def bench_inference(pipe: Any, model: str, settings: SpeedSettings) -> list[dict
     steps_list = list(settings.steps) if pipe.kind == "lcm" else [settings.teacher_steps]
     rows, say = [], settings.progress or (lambda _msg: None)
     variants = inference_variants(pipe.device, settings)
+    if not official_loop.applies_to(pipe):  # our own VAE or text tokens: no official loop to compare with
+        variants = [v for v in variants if v[1] != "official"]
     if pipe.device.type == "cpu":
         variants += [(f"default, {n} thread(s)", "pipeline", FastPaths(threads=n), False) for n in settings.threads]
     large = [v for v in variants if not v[0].startswith(("motionlcm, eager", "+ sdpa", "+ prompt", "default, "))
@@ -469,7 +471,7 @@ def stage_flops(pipe: Any, frames: int, steps: int) -> dict[str, float]:
     out["text"] = counter.get_total_flops() / 1e9
     noise = torch.randn(1, pipe.vae.config.latent_size, pipe.vae.config.latent_dim, device=pipe.device)
     with FlopCounterMode(display=False) as counter:
-        latents = pipe.sample_latents(text_emb, noise, steps, guidance)
+        latents = pipe.sample_latents(text_emb, noise, steps, guidance, lengths=[frames])
     out["denoise"] = counter.get_total_flops() / 1e9
     with FlopCounterMode(display=False) as counter:
         pipe.decode(latents, [frames])
@@ -488,8 +490,9 @@ def weight_megabytes(pipe: Any) -> dict[str, float]:
     decoder_parts = ("decoder", "query_pos_decoder", "latent_post", "final_layer")
     out = {"text": size(pipe.text_encoder.model, skip="word_embeddings") if pipe.text_encoder is not None else 0.0,
            "denoise": size(pipe.denoiser),
-           "decode": sum(size(getattr(pipe.vae, name)) for name in decoder_parts)}
-    out["decode"] -= pipe.vae.query_pos_decoder.pe[pipe.vae.config.max_len:].numel() * 4 / 1e6
+           "decode": sum(size(getattr(pipe.vae, name)) for name in decoder_parts if hasattr(pipe.vae, name))}
+    if hasattr(pipe.vae, "query_pos_decoder"):
+        out["decode"] -= pipe.vae.query_pos_decoder.pe[pipe.vae.config.max_len:].numel() * 4 / 1e6
     return out
 
 

@@ -66,7 +66,7 @@ def time_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int, gui
     sync(device)
     marks.append(time.perf_counter())
     noise = torch.randn(len(texts), cfg.latent_size, cfg.latent_dim, generator=generator, device=device)
-    latents = pipe.sample_latents(text_emb, noise, steps, guidance, generator)
+    latents = pipe.sample_latents(text_emb, noise, steps, guidance, generator, list(lengths))
     sync(device)
     marks.append(time.perf_counter())
     features = pipe.decode(latents, lengths) * pipe.std + pipe.mean

@@ -22,6 +22,7 @@ length never reach the decoder, which also zeroes them.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -83,6 +84,10 @@ class ConvMotionVAE(nn.Module):
         self.config = config
         self.encoder = _encoder(config)
         self.decoder = _decoder(config)
+        # per-dimension spread of the posterior means over the training set, set once training ends
+        # (`fit_latent_std`): encode divides by it and decode multiplies, so the diffusion models see latents
+        # of unit variance (the role of Stable Diffusion's latent scale factor)
+        self.register_buffer("latent_std", torch.ones(config.latent_dim))
 
     def latent_mask(self, lengths: Lengths) -> torch.Tensor:
         """(B, L) bool: True for the tokens that hold frames of clips of `lengths` frames."""
@@ -106,8 +111,8 @@ class ConvMotionVAE(nn.Module):
             lengths: (B,) valid frame counts, each in [1, T].
 
         Returns:
-            z (B, L, D), 0 past each clip's tokens, and the posterior Normal with loc/scale (L, B, D)
-            (sequence-first, as `MotionVAE`).
+            z (B, L, D) in diffusion units (divided by `latent_std`), 0 past each clip's tokens, and the
+            posterior Normal with loc/scale (L, B, D) (sequence-first, as `MotionVAE`; not rescaled).
         """
         batch, num_frames, nfeats = features.shape
         if nfeats != self.config.nfeats:
@@ -121,7 +126,7 @@ class ConvMotionVAE(nn.Module):
         mu, logvar = (stats * valid).chunk(2, dim=-1)  # tokens without frames: N(0, 1), no KL
         dist = torch.distributions.Normal(mu.transpose(0, 1), logvar.exp().pow(0.5).transpose(0, 1))
         z = mu if use_mean else dist.rsample().transpose(0, 1) * valid
-        return z, dist
+        return z / self.latent_std, dist
 
     def decode(self, z: torch.Tensor, lengths: Lengths, *, num_frames: int | None = None) -> torch.Tensor:
         """Decode latents to (B, T, nfeats) features, exactly 0 past each length (T default max(lengths))."""
@@ -140,7 +145,7 @@ class ConvMotionVAE(nn.Module):
         tokens = -(-num_frames // k)
         segments = mask.sum(1, keepdim=True).add(k - 1).div(k, rounding_mode="floor")
         valid = torch.arange(tokens, device=z.device)[None, :] < segments  # (B, S)
-        x = (z[:, :tokens] * valid[:, :, None]).transpose(1, 2)
+        x = (z[:, :tokens] * self.latent_std * valid[:, :, None]).transpose(1, 2)
         out = _run_masked(self.decoder, x, segments[:, 0]).transpose(1, 2)[:, :num_frames]
         return out.masked_fill(~mask[:, :, None], 0.0)
 
@@ -150,3 +155,17 @@ class ConvMotionVAE(nn.Module):
         """Reconstruct: encode (sampled z), then decode to the input's length T."""
         z, dist = self.encode(features, lengths)
         return self.decode(z, lengths, num_frames=features.shape[1]), z, dist
+
+
+@torch.no_grad()
+def fit_latent_std(vae: ConvMotionVAE, batches: Iterable[dict]) -> torch.Tensor:
+    """Set `vae.latent_std` to the per-dimension standard deviation of the posterior means over the real
+    tokens of `batches` (dicts with normalised "features" and "lengths"); returns it."""
+    vae.latent_std.fill_(1.0)
+    tokens = []
+    for batch in batches:
+        z, _ = vae.encode(batch["features"], batch["lengths"], use_mean=True)
+        tokens.append(z[vae.latent_mask(batch["lengths"]).to(z.device)])
+    std = torch.cat(tokens).std(0).clamp_min(1e-3)
+    vae.latent_std.copy_(std)
+    return std

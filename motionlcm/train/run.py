@@ -31,6 +31,7 @@ from motionlcm.eval.contrastive import (
 from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
 from motionlcm.models.folder import load_model_folder, save_model_folder
 from motionlcm.models.text_encoder import TextEncoder
+from motionlcm.models.conv_vae import fit_latent_std
 from motionlcm.models.vae import VAEConfig, build_vae
 from motionlcm.train.datamodule import HumanML3DDataModule
 from motionlcm.train.distill_system import PRESETS, DistillSystem
@@ -161,6 +162,16 @@ def _evaluator_system(config: dict, dm: HumanML3DDataModule) -> EvaluatorSystem:
     return EvaluatorSystem(evaluator, total_steps=config["trainer"]["max_steps"], **(config.get("system") or {}))
 
 
+def _latent_std_batches(dm: HumanML3DDataModule, clips: int = 2048, batch_size: int = 64):
+    """Up to `clips` training clips (evenly spread, their epoch-0 crops) for `fit_latent_std`."""
+    from motionlcm.data.collate import collate_motion
+
+    dataset = dm.datasets["train"]
+    picks = np.linspace(0, len(dataset) - 1, min(clips, len(dataset))).round().astype(int)
+    for start in range(0, len(picks), batch_size):
+        yield collate_motion([dataset[int(i)] for i in picks[start:start + batch_size]])
+
+
 def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule, out: Path, config: dict) -> Path:
     """Write `<out>/model`: the trained weights, the dataset statistics and the text-encoder reference."""
     meta = {"trained_by": f"motionlcm train {kind}", "config": str(out / "config.yaml"),
@@ -169,7 +180,10 @@ def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule,
         meta["validation"] = {k: float(v) for k, v in system.trainer.callback_metrics.items() if k.startswith("val/")}
         return save_evaluator(system.evaluator, out / "model", meta=meta, overwrite=True)
     if kind == "vae":
-        return save_model_folder(out / "model", vae=system.export_vae(), mean=dm.normalizer.mean,
+        vae = system.export_vae()
+        if hasattr(vae, "latent_std"):
+            meta["latent_std"] = fit_latent_std(vae.eval(), _latent_std_batches(dm)).tolist()
+        return save_model_folder(out / "model", vae=vae, mean=dm.normalizer.mean,
                                  std=dm.normalizer.std, meta=meta, overwrite=True)
     if kind == "lcm":
         meta["sampling"] = {"scheduler": config.get("preset", "v2"), "exported": system.export}

@@ -105,3 +105,18 @@ def test_denoiser_latent_mask_isolates_the_valid_tokens() -> None:
     again = denoiser(changed, 10, text, latent_mask=mask)
     assert torch.allclose(out, again, atol=1e-6) and (out[0, 3:] == 0).all()
     assert torch.allclose(out[1], denoiser(sample[1:], 10, text[1:])[0], atol=1e-5)  # all valid = no mask
+
+
+def test_fit_latent_std_gives_unit_latents_and_keeps_the_reconstruction(vae) -> None:
+    from motionlcm.models.conv_vae import fit_latent_std
+
+    torch.manual_seed(1)
+    batches = [{"features": torch.randn(4, 40, 263) * 3, "lengths": torch.tensor([40, 33, 17, 8])} for _ in range(3)]
+    before = vae.decode(vae.encode(batches[0]["features"], batches[0]["lengths"], use_mean=True)[0], batches[0]["lengths"])
+    std = fit_latent_std(vae, batches)
+    assert (std != 1).all()
+    tokens = torch.cat([vae.encode(b["features"], b["lengths"], use_mean=True)[0][vae.latent_mask(b["lengths"])]
+                        for b in batches])
+    assert torch.allclose(tokens.std(0), torch.ones(8), atol=1e-4)
+    after = vae.decode(vae.encode(batches[0]["features"], batches[0]["lengths"], use_mean=True)[0], batches[0]["lengths"])
+    assert torch.allclose(before, after, atol=1e-5)
