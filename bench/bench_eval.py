@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--min-length", type=int, default=40, help="shortest clip kept, in frames")
     parser.add_argument("--aits", type=int, default=100, help="sentences timed at batch 1 (0 skips)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-mm", action="store_true", help="skip MultiModality (100 x 30 generations per replication)")
     parser.add_argument("--json", default="bench/results/eval.json", help="where to save the results")
     args = parser.parse_args()
     if args.threads:
@@ -53,7 +54,7 @@ def main() -> None:
     rows, reports = [], {}
     for label, path, steps in map(parse_model, args.model):
         settings = EvalSettings(split=args.split, replications=args.replications, steps=steps,
-                                min_length=args.min_length)
+                                min_length=args.min_length, multimodality=not args.no_mm)
         subject = load_subject(path, settings)
         start = time.perf_counter()
         report = evaluate(subject, args.dataset, evaluator, settings, progress=True)

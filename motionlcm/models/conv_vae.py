@@ -27,7 +27,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from motionlcm.models.vae import Lengths, VAEConfig, lengths_to_mask
+from motionlcm.models.vae import Lengths, VAEConfig, decode_mask, lengths_to_mask
 
 
 class ResidualBlock(nn.Module):
@@ -130,13 +130,8 @@ class ConvMotionVAE(nn.Module):
 
     def decode(self, z: torch.Tensor, lengths: Lengths, *, num_frames: int | None = None) -> torch.Tensor:
         """Decode latents to (B, T, nfeats) features, exactly 0 past each length (T default max(lengths))."""
-        lengths = torch.as_tensor(lengths, dtype=torch.long, device=z.device)
-        if num_frames is None:
-            num_frames = int(lengths.max()) if lengths.numel() else 0
-        mask = lengths_to_mask(lengths, num_frames, z.device)
-        if z.ndim != 3 or z.shape[0] != mask.shape[0]:
-            raise ValueError(f"z: expected shape (B={mask.shape[0]}, L, D), got {tuple(z.shape)}")
-        self._padded_frames(num_frames)
+        mask = decode_mask(z, lengths, num_frames)
+        self._padded_frames(mask.shape[1])
         return self.decode_masked(z, mask)
 
     def decode_masked(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -150,6 +150,17 @@ def lengths_to_mask(lengths: Lengths, num_frames: int, device: torch.device | No
     return torch.arange(num_frames, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def decode_mask(z: torch.Tensor, lengths: Lengths, num_frames: int | None = None) -> torch.Tensor:
+    """The (B, T) validity mask a decoder fills for latents z (B, L, D) and `lengths` (T default max)."""
+    lengths = torch.as_tensor(lengths, dtype=torch.long, device=z.device)
+    if num_frames is None:
+        num_frames = int(lengths.max()) if lengths.numel() else 0
+    mask = lengths_to_mask(lengths, num_frames, z.device)
+    if z.ndim != 3 or z.shape[0] != mask.shape[0]:
+        raise ValueError(f"z: expected shape (B={mask.shape[0]}, L, D), got {tuple(z.shape)}")
+    return mask
+
+
 class MotionVAE(nn.Module):
     """Transformer VAE: (B, T, nfeats) motion features <-> (B, L, D) latents.
 
@@ -222,13 +233,7 @@ class MotionVAE(nn.Module):
         Returns:
             (B, T, nfeats) features, exactly 0 past each length.
         """
-        lengths = torch.as_tensor(lengths, dtype=torch.long, device=z.device)
-        if num_frames is None:
-            num_frames = int(lengths.max()) if lengths.numel() else 0
-        mask = lengths_to_mask(lengths, num_frames, z.device)
-        if z.ndim != 3 or z.shape[0] != mask.shape[0]:
-            raise ValueError(f"z: expected shape (B={mask.shape[0]}, L, D), got {tuple(z.shape)}")
-        return self.decode_masked(z, mask)
+        return self.decode_masked(z, decode_mask(z, lengths, num_frames))
 
     def decode_masked(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """`decode` from a ready (B, T) validity mask: tensors only, no host synchronisation, so it
