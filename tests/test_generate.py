@@ -155,3 +155,21 @@ def test_shipped_model_motions_export_to_bvh_within_1cm_whatever_the_heading():
             joints = motion.joints @ np.array([[c, 0, -s], [0, 1, 0], [s, 0, c]]).T
             error = np.linalg.norm(bvh_to_joints(joints_to_bvh(joints)) - joints, axis=-1)
             assert error.max() < 0.01, (motion.text, yaw, error.max())
+
+
+def test_the_shipped_model_moves():
+    """Issue "The shipped model must move": walks step with alternating feet, a wave swings the named hand,
+    a raise lifts it from below the shoulder to above the head (the checks that fail on frozen poses,
+    tests/eval/test_motion_checks.py), with joint speeds of the order of real motion capture."""
+    from motionlcm import MotionLCM
+    from motionlcm.eval import motion_checks
+    from motionlcm.eval.kinematics import relative_joint_speed
+
+    pipe = MotionLCM.from_pretrained(device="cpu")
+    walks = pipe(["a person walks forward"] * 3, seconds=4, seed=0)
+    assert all(motion_checks.steps(m.joints)["ok"] for m in walks), [motion_checks.steps(m.joints) for m in walks]
+    assert min(relative_joint_speed(m.joints) for m in walks) > 0.3  # real walking: about 0.55 m/s
+    waves = pipe(["a person waves with the right hand"] * 3, seconds=4, seed=0)
+    assert sum(motion_checks.waves(m.joints, "right")["ok"] for m in waves) >= 2
+    raises = pipe(["a person raises the left hand"] * 3, seconds=3, seed=0)
+    assert sum(motion_checks.raises(m.joints, "left")["ok"] for m in raises) >= 2

@@ -37,7 +37,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from motionlcm.data.collate import lengths_to_mask
-from motionlcm.data.features import FEATURE_DIM
+from motionlcm.data.features import FEATURE_DIM, FOOT_CONTACT, LOCAL_VEL, RIC
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.data.tagger import pos_tag
 from motionlcm.models.folder import write_folder_atomically
@@ -200,6 +200,32 @@ def contrastive_loss(text_emb: Tensor, motion_emb: Tensor, temperature: float,
         logits = logits.masked_fill(off_diagonal, float("-inf"))
     target = torch.arange(len(logits), device=logits.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def contrastive_loss_with_negatives(text_emb: Tensor, motion_emb: Tensor, negative_emb: Tensor, temperature: float,
+                                    same_caption: Tensor | None = None) -> Tensor:
+    """`contrastive_loss` where each caption must also rank its motion above `negative_emb` (B', D): extra
+    columns of the text-to-motion softmax only (hard negatives, e.g. frozen versions of the batch's clips)."""
+    logits = text_emb @ torch.cat([motion_emb, negative_emb]).T / temperature  # (B, B + B')
+    batch = len(motion_emb)
+    if same_caption is not None:
+        off_diagonal = same_caption & ~torch.eye(batch, dtype=torch.bool, device=logits.device)
+        logits[:, :batch] = logits[:, :batch].masked_fill(off_diagonal, float("-inf"))
+    target = torch.arange(batch, device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :batch].T, target))
+
+
+def frozen_normalized_features(features: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """A cheap "frozen" version of normalised features (B, T, 263) for hard negatives: the root channels
+    (rotation and linear velocity, height) as given, the pose (joint positions and rotations) and the foot
+    contacts of frame 0 in every frame, and every joint's velocity equal to the root's (a rigid pose
+    carried along the root path)."""
+    raw = features * std + mean
+    frozen = raw.clone()
+    frozen[..., RIC.start:FOOT_CONTACT.stop] = raw[:, :1, RIC.start:FOOT_CONTACT.stop]
+    root_velocity = raw[..., LOCAL_VEL.start:LOCAL_VEL.start + 3]
+    frozen[..., LOCAL_VEL] = root_velocity.repeat(1, 1, (LOCAL_VEL.stop - LOCAL_VEL.start) // 3)
+    return (frozen - mean) / std
 
 
 def same_caption_matrix(texts: Sequence[str]) -> Tensor:

@@ -18,7 +18,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from motionlcm.eval.kinematics import LEFT_ANKLE, PELVIS, RIGHT_ANKLE, as_joints, heading_angle, rotate_about_y
+from motionlcm.eval.kinematics import (
+    LEFT_ANKLE,
+    PELVIS,
+    RIGHT_ANKLE,
+    as_joints,
+    heading_angle,
+    rotate_about_y,
+)
 
 HEAD = 15
 SHOULDER = {"left": 16, "right": 17}

@@ -15,7 +15,6 @@ from motionlcm.data.collate import collate_motion
 from motionlcm.data.humanml3d import MAX_LENGTH, MIN_LENGTH, UNIT_LENGTH, HumanML3DDataset
 from motionlcm.data.normalizer import Normalizer
 
-
 BUCKET_GROUP_BATCHES = 16  # batches sorted together: wide enough to match lengths, small enough to mix
 
 

@@ -15,6 +15,8 @@ from motionlcm.eval.contrastive import (
     ContrastiveEvaluator,
     caption_tokens,
     contrastive_loss,
+    contrastive_loss_with_negatives,
+    frozen_normalized_features,
     same_caption_matrix,
 )
 from motionlcm.eval.metrics import r_precision_and_matching
@@ -32,15 +34,19 @@ class EvaluatorSystem(RNGStateMixin, pl.LightningModule):
         lr, warmup_steps, total_steps, weight_decay: AdamW + warm-up + cosine.
         word_dropout: probability of replacing a caption word by <unk> during training.
         filter_same_caption: remove in-batch negatives whose caption equals the positive's.
+        frozen_negatives: also rank each caption's motion above frozen versions of the batch's motions
+            (`frozen_normalized_features`), so that the evaluator cannot match captions from a static pose
+            (issue "The shipped model must move"; off by default, as in the T2M evaluators).
     """
 
     def __init__(self, evaluator: ContrastiveEvaluator, lr: float = 1e-4, warmup_steps: int = 200,
                  total_steps: int = 10_000, weight_decay: float = 1e-4, word_dropout: float = 0.1,
-                 filter_same_caption: bool = True) -> None:
+                 filter_same_caption: bool = True, frozen_negatives: bool = False) -> None:
         super().__init__()
         self.evaluator = evaluator
         self.lr, self.warmup_steps, self.total_steps, self.weight_decay = lr, warmup_steps, total_steps, weight_decay
         self.word_dropout, self.filter_same_caption = word_dropout, filter_same_caption
+        self.frozen_negatives = frozen_negatives
         self._val_text: list[Tensor] = []
         self._val_motion: list[Tensor] = []
 
@@ -52,7 +58,13 @@ class EvaluatorSystem(RNGStateMixin, pl.LightningModule):
 
     def loss(self, batch: dict, text: Tensor, motion: Tensor) -> Tensor:
         same = same_caption_matrix(batch["texts"]).to(text.device) if self.filter_same_caption else None
-        return contrastive_loss(text, motion, self.evaluator.config.temperature, same)
+        temperature = self.evaluator.config.temperature
+        if not self.frozen_negatives:
+            return contrastive_loss(text, motion, temperature, same)
+        ev = self.evaluator
+        frozen = ev.encode_normalized_motion(frozen_normalized_features(batch["features"], ev.mean, ev.std),
+                                             batch["lengths"])
+        return contrastive_loss_with_negatives(text, motion, frozen, temperature, same)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         text, motion = self.embed(batch, self.word_dropout)

@@ -28,10 +28,10 @@ from motionlcm.eval.contrastive import (
     caption_tokens,
     save_evaluator,
 )
+from motionlcm.models.conv_vae import fit_latent_std
 from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
 from motionlcm.models.folder import load_model_folder, save_model_folder
 from motionlcm.models.text_encoder import TextEncoder
-from motionlcm.models.conv_vae import fit_latent_std
 from motionlcm.models.vae import VAEConfig, build_vae
 from motionlcm.train.datamodule import HumanML3DDataModule
 from motionlcm.train.distill_system import PRESETS, DistillSystem

@@ -114,3 +114,26 @@ def test_training_the_evaluator_lowers_the_loss_and_separates_pairs(bn_dataset_d
     sims = text @ motion.T
     # matched pairs are closer than unmatched ones on average (the untrained model is at chance)
     assert sims.diagonal().mean() > sims.mean() + 0.1
+
+
+def test_frozen_hard_negatives_change_only_what_they_should():
+    from motionlcm.eval.contrastive import (
+        contrastive_loss,
+        contrastive_loss_with_negatives,
+        frozen_normalized_features,
+    )
+
+    torch.manual_seed(0)
+    text = torch.nn.functional.normalize(torch.randn(6, 16), dim=-1)
+    motion = torch.nn.functional.normalize(torch.randn(6, 16), dim=-1)
+    assert torch.allclose(contrastive_loss_with_negatives(text, motion, motion[:0], 0.1), contrastive_loss(text, motion, 0.1))
+    # a negative equal to each positive doubles the text-to-motion softmax mass of the positive's logit
+    copies = contrastive_loss_with_negatives(text * 1e3, text, text, 1.0)
+    assert abs(float(copies) - 0.5 * np.log(2.0)) < 1e-3
+    mean, std = torch.randn(263), torch.rand(263) + 0.5
+    x = torch.randn(2, 10, 263)
+    frozen = frozen_normalized_features(x, mean, std) * std + mean
+    raw = x * std + mean
+    assert torch.allclose(frozen[..., :4], raw[..., :4], atol=1e-5)  # the root path is kept
+    assert torch.allclose(frozen[:, :, 4:193], raw[:, :1, 4:193].expand(-1, 10, -1), atol=1e-5)  # one pose
+    assert torch.allclose(frozen[..., 193:259].unflatten(-1, (22, 3)), raw[..., None, 193:196].expand(-1, -1, 22, -1), atol=1e-5)
