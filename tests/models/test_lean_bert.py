@@ -34,17 +34,24 @@ def test_lean_forward_equals_bert_model(encoder):
         assert torch.allclose(lean_bert.bert_last_hidden_state(backbone, one["input_ids"], one["attention_mask"]), ref, atol=1e-5)
 
 
-def test_text_encoder_gives_the_same_embeddings_either_way(encoder):
+def encode_lean_and_plain(encoder, texts):
+    """The encoder's outputs through the lean BERT path and through `BertModel.forward` (cache cleared)."""
     assert encoder.uses_lean_backbone
     encoder.clear_cache()
-    lean = encoder(PROMPTS)
+    lean = encoder(texts)
     encoder.lean = False
     try:
         encoder.clear_cache()
         assert not encoder.uses_lean_backbone
-        plain = encoder(PROMPTS)
+        plain = encoder(texts)
     finally:
         encoder.lean = True
+        encoder.clear_cache()
+    return lean, plain
+
+
+def test_text_encoder_gives_the_same_embeddings_either_way(encoder):
+    lean, plain = encode_lean_and_plain(encoder, PROMPTS)
     assert torch.allclose(lean, plain, atol=1e-6)
     assert float((lean[0] - lean[2]).abs().max()) > 1e-2
 

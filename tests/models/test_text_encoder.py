@@ -443,18 +443,9 @@ def test_tokens_separate_left_and_right(minilm16):
 
 
 def test_tokens_lean_and_plain_paths_agree(minilm16):
-    texts = [*TEXTS, LEFT, LONG]
-    minilm16.clear_cache()
-    assert minilm16.uses_lean_backbone
-    lean = minilm16(texts)
-    minilm16.lean = False
-    try:
-        minilm16.clear_cache()
-        assert not minilm16.uses_lean_backbone
-        plain = minilm16(texts)
-    finally:
-        minilm16.lean = True
-        minilm16.clear_cache()
+    from tests.models.test_lean_bert import encode_lean_and_plain
+
+    lean, plain = encode_lean_and_plain(minilm16, [*TEXTS, LEFT, LONG])
     assert torch.equal(_nonzero_rows(lean), _nonzero_rows(plain))
     torch.testing.assert_close(lean, plain, atol=1e-5, rtol=0)
 
