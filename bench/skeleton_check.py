@@ -1,5 +1,6 @@
-"""Does a model keep a rigid skeleton? Per prompt: the largest deviation of any bone's length from its
-median over the clip, the BVH export's largest FK error (it fits one rigid skeleton), and the kinematics.
+"""Does a model keep a rigid skeleton? Per prompt: the largest deviation of any decoded bone's length from
+its median over the clip, how far `conform_to_skeleton` (what `MotionLCM` returns) moves the joints, the
+BVH export's largest FK error on the conformed joints (it fits one rigid skeleton), and the kinematics.
 
 Usage:
     python bench/skeleton_check.py [MODEL_DIR] [--seed 0]
@@ -35,12 +36,16 @@ def main() -> None:
     from motionlcm import MotionLCM
 
     pipe = MotionLCM.from_pretrained(args.model_dir, device="cpu")
-    for motion in pipe(PROMPTS, seconds=4, seed=args.seed):
+    raw = pipe(PROMPTS, seconds=4, seed=args.seed, conform=False, foot_lock=False)
+    conformed = pipe(PROMPTS, seconds=4, seed=args.seed)
+    for before, motion in zip(raw, conformed, strict=True):
         j = np.asarray(motion.joints, np.float64)
         error = np.linalg.norm(bvh_to_joints(joints_to_bvh(j)) - j, axis=-1).max()
-        print(f"{motion.text:36s} bone-length deviation {bone_length_deviation(j):.3f} m, BVH error {error:.3f} m, "
-              f"speed {relative_joint_speed(j):.2f} m/s, jitter {jitter(j):.0f} m/s³, skating {foot_skating_ratio(j):.2f}")
-
+        moved = np.linalg.norm(j - before.joints, axis=-1)
+        print(f"{motion.text:36s} decoded bone-length deviation {bone_length_deviation(before.joints):.3f} m; "
+              f"conformed: joints moved {moved.mean() * 100:.1f} cm mean / {moved.max() * 100:.1f} max, "
+              f"BVH error {error * 100:.2f} cm, speed {relative_joint_speed(j):.2f} m/s, jitter {jitter(j):.0f} m/s³, "
+              f"skating {foot_skating_ratio(j):.2f} (decoded {foot_skating_ratio(before.joints):.2f})")
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 SECTIONS = {"seed", "output_dir", "model", "system", "data", "trainer", "checkpoint", "text_encoder", "scheduler",
-            "vae_dir", "teacher_dir", "preset", "description"}  # fmt: skip
+            "vae_dir", "teacher_dir", "init_dir", "preset", "description"}  # fmt: skip
 
 DEFAULTS: dict[str, Any] = {
     "seed": 1234,  # SEED_VALUE in MotionLCM's configs

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from motionlcm.data.features import features_to_joints
+from motionlcm.data.cleanup import clean_joints
+from motionlcm.data.features import FOOT_CONTACT, features_to_joints
 from motionlcm.data.skeleton import FPS
 from motionlcm.diffusion.ddim import DDIMScheduler
 from motionlcm.diffusion.lcm import V1_GUIDANCE, V2_GUIDANCE, LCMScheduler
@@ -230,8 +231,15 @@ class MotionLCM:
 
     @torch.no_grad()
     def __call__(self, prompts: str | list[str], seconds: Any = None, frames: Any = None, steps: int | None = None,
-                 guidance: float | None = None, seed: int | None = None) -> list[Motion]:
-        """Generate one motion per prompt (prompts of different lengths batch together)."""
+                 guidance: float | None = None, seed: int | None = None, conform: bool = True,
+                 foot_lock: bool = True) -> list[Motion]:
+        """Generate one motion per prompt (prompts of different lengths batch together).
+
+        `conform` (default) places the decoded joints on the dataset's uniform skeleton
+        (`conform_to_skeleton`: fixed bone lengths, ankles and wrists where they were generated), so that
+        exports and renders show one rigid body; `foot_lock` (default) then holds each foot still while the
+        model's own contact labels say it is planted (`lock_feet`). `Motion.features` are always the model's
+        own output."""
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if frames is None and seconds is None:
             seconds = 4.0
@@ -240,7 +248,11 @@ class MotionLCM:
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
         features = self.generate_features(prompts, lengths, steps, guidance, generator)
-        joints = features_to_joints(features)
-        settings = {"steps": steps, "guidance": guidance, "seed": seed, "kind": self.kind}
-        return [Motion(text, features[i, :n].cpu().numpy(), joints[i, :n].cpu().numpy(), FPS, dict(settings))
+        joints = [j[:n] for j, n in zip(features_to_joints(features).cpu().numpy(), lengths, strict=True)]
+        contacts = features[..., FOOT_CONTACT].cpu().numpy()
+        joints = [clean_joints(j, c[:len(j)], conform, foot_lock).astype(np.float32)
+                  for j, c in zip(joints, contacts, strict=True)]
+        settings = {"steps": steps, "guidance": guidance, "seed": seed, "kind": self.kind, "conformed": conform,
+                    "foot_lock": foot_lock}
+        return [Motion(text, features[i, :n].cpu().numpy(), joints[i], FPS, dict(settings))
                 for i, (text, n) in enumerate(zip(prompts, lengths, strict=False))]

@@ -157,8 +157,6 @@ def test_shipped_model_motions_export_to_bvh_within_1cm_whatever_the_heading():
             assert error.max() < 0.01, (motion.text, yaw, error.max())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 open: checkpoints/bandai-namco is still the model whose "
-                   "motions are frozen poses; remove this mark when the retrained model ships")
 def test_the_shipped_model_moves():
     """Issue "The shipped model must move": walks step with alternating feet, a both-hands wave swings both
     wrists, a raise lifts the hand from below the shoulder to above the head (the checks that fail on frozen

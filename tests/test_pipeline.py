@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from motionlcm.data.features import features_to_joints
+from motionlcm.data.cleanup import clean_joints
+from motionlcm.data.features import FOOT_CONTACT, features_to_joints
+from motionlcm.data.skeleton import PARENTS, TARGET_BONE_LENGTHS
 from motionlcm.pipeline import MotionLCM, resolve_lengths
+
+
+def bone_lengths(joints: np.ndarray) -> np.ndarray:
+    return np.stack([np.linalg.norm(joints[:, k] - joints[:, PARENTS[k]], axis=-1) for k in range(1, 22)], 1)
 
 
 def test_student_folder_samples_in_1_2_4_steps(student_dir, teacher_dir):
@@ -37,8 +43,16 @@ def test_teacher_folder_samples_seeded_motions(teacher_dir):
     assert [m.frames for m in first] == [40, 60] and first[0].joints.shape == (40, 22, 3)
     assert np.array_equal(first[1].features, again[1].features)
     assert not np.allclose(first[1].features, other[1].features)
-    assert np.allclose(features_to_joints(first[1].features), first[1].joints, atol=1e-5)
-    assert first[0].settings == {"steps": 5, "guidance": 7.5, "seed": 7, "kind": "mld"}
+    # the joints are the features' positions on the uniform skeleton, feet locked during their contact
+    # labels (a 6-step model stretches bones a lot)
+    raw = features_to_joints(first[1].features)
+    assert np.allclose(clean_joints(raw, first[1].features[:, FOOT_CONTACT]), first[1].joints, atol=1e-5)
+    assert np.abs(bone_lengths(first[1].joints) - TARGET_BONE_LENGTHS[1:]).max() < 1e-5
+    assert np.abs(bone_lengths(raw) - TARGET_BONE_LENGTHS[1:]).max() > 0.01
+    untouched = pipe(prompts, seconds=[2.0, 3.0], steps=5, seed=7, conform=False, foot_lock=False)
+    assert np.allclose(untouched[1].joints, raw, atol=1e-5) and not untouched[1].settings["conformed"]
+    assert first[0].settings == {"steps": 5, "guidance": 7.5, "seed": 7, "kind": "mld", "conformed": True,
+                                 "foot_lock": True}
     batched = pipe(prompts, frames=[40, 60], steps=5, seed=7)  # batching is independent of the other prompt
     alone = pipe(prompts[:1], frames=40, steps=5, seed=7)
     assert np.allclose(batched[0].features, first[0].features)

@@ -73,3 +73,102 @@ def joint_index(name: str) -> int:
         return JOINT_NAMES.index(name)
     except ValueError:
         raise ValueError(f"unknown SMPL joint {name!r}; expected one of {', '.join(JOINT_NAMES)}") from None
+
+
+# Two-bone limbs (upper joint, middle joint, end effector) whose end keeps its position when the skeleton
+# is conformed: hips -> knees -> ankles and shoulders -> elbows -> wrists.
+LIMBS: tuple[tuple[int, int, int], ...] = ((1, 4, 7), (2, 5, 8), (16, 18, 20), (17, 19, 21))
+# Joints with several children, as (joint, (left child, right child, upper child)): in every processed clip
+# their children keep one configuration (the pelvis's hips and spine, spine3's collars and neck: one rigid
+# piece in a BVH file), so they are conformed together.
+BRANCHES: tuple[tuple[int, tuple[int, int, int]], ...] = ((0, (1, 2, 3)), (9, (13, 14, 12)))
+
+
+def _unit(v: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), eps)
+
+
+def _frames(left: np.ndarray, right: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotations whose columns are the unit vector from the right child to the left one, the upper
+    child's direction orthogonalised to it, and their cross product."""
+    x = _unit(left - right)
+    y = _unit(up - np.sum(up * x, axis=-1, keepdims=True) * x)
+    return np.stack([x, y, np.cross(x, y)], axis=-1)
+
+
+def _kabsch(rest: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotations R minimising sum_c |R rest_c - target_c|^2 over rows c of (..., C, 3) arrays."""
+    h = np.einsum("...ci,...cj->...ij", rest, target)
+    u, _, vt = np.linalg.svd(h)
+    v, ut = np.swapaxes(vt, -1, -2), np.swapaxes(u, -1, -2)
+    fix = np.ones(h.shape[:-1])
+    fix[..., -1] = np.sign(np.linalg.det(v @ ut))  # a rotation, never a reflection
+    return v @ (fix[..., :, None] * ut)
+
+
+def _branch(joints: np.ndarray, joint: int, children: tuple[int, int, int], lengths: np.ndarray) -> np.ndarray:
+    """(..., T, 3, 3) child offsets of a branching joint: one rigid configuration for the whole clip (the
+    mean of the decoded child directions in the branch's own frame), turned per frame to fit the decoded
+    directions."""
+    directions = _unit(joints[..., list(children), :] - joints[..., joint, None, :])  # (..., T, 3, 3)
+    frames = _frames(directions[..., 0, :], directions[..., 1, :], directions[..., 2, :])
+    local = np.einsum("...ji,...cj->...ci", frames, directions)  # the children in the branch frame
+    rest = _unit(local.mean(axis=-3, keepdims=True)) * lengths[list(children), None]  # (..., 1, 3, 3)
+    rotations = _kabsch(np.broadcast_to(rest, directions.shape), directions)
+    return np.einsum("...ij,...cj->...ci", rotations, rest)
+
+
+def two_bone_ik(upper: np.ndarray, middle: np.ndarray, end: np.ndarray, lengths: tuple[float, float]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Middle and end joints (..., 3) of a limb with bones of `lengths` hanging from `upper`: the end
+    reaches the given `end` where it can (else the nearest point along the same line), the middle joint
+    bends in the plane that holds the given middle joint (two-bone IK by the law of cosines)."""
+    l1, l2 = lengths
+    reach = end - upper
+    d = np.linalg.norm(reach, axis=-1, keepdims=True)
+    u = _unit(reach)
+    d = np.clip(d, abs(l1 - l2) + 1e-9, l1 + l2 - 1e-9)
+    along = (l1 * l1 - l2 * l2 + d * d) / (2 * d)  # distance from `upper` to the middle joint's foot point
+    across = np.sqrt(np.maximum(l1 * l1 - along * along, 0.0))
+    bend = middle - upper
+    bend = bend - np.sum(bend * u, axis=-1, keepdims=True) * u
+    new_middle = upper + along * u + across * _unit(bend)
+    return new_middle, upper + d * u
+
+
+def conform_to_skeleton(joints: np.ndarray, bone_lengths: np.ndarray = TARGET_BONE_LENGTHS) -> np.ndarray:
+    """Place the joint positions (..., T, 22, 3) of a clip (all T frames valid) on a skeleton with the given bone lengths (default: HumanML3D's
+    uniform target skeleton, which every processed clip has exactly).
+
+    Generated `ric` positions are predicted joint by joint, so their bone lengths drift by centimetres
+    (more where a sampler leaves the data manifold; docs/benchmarks.md, "The model must move"). Walking the
+    tree from the pelvis, each bone keeps its direction and takes its length; the children of the pelvis and of
+    spine3 keep one rigid configuration over the clip (`BRANCHES`, as in every processed clip and in a BVH
+    rig), turned per frame to fit the decoded directions; and the four limbs
+    (`LIMBS`): their end effectors (ankles, wrists) keep their decoded positions wherever the conformed
+    hip or shoulder can reach them (two-bone IK, the knee or elbow bending in the decoded plane), so planted feet stay planted
+    and hands reach where they were generated. A motion that already has the lengths is returned unchanged
+    (to rounding). The pelvis never moves.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.ndim < 3 or joints.shape[-2:] != (NUM_JOINTS, 3):
+        raise ValueError(f"joints must have shape (..., T, {NUM_JOINTS}, 3), got {joints.shape}")
+    lengths = np.asarray(bone_lengths, dtype=np.float64)
+    out = joints.copy()
+    limb_of = {middle: (upper, middle, end) for upper, middle, end in LIMBS}
+    placed_with_parent = {end for _, _, end in LIMBS} | {c for _, children in BRANCHES for c in children}
+    branches = dict(BRANCHES)
+    for k in range(NUM_JOINTS):  # parents come before children in SMPL order
+        p = PARENTS[k]
+        if k in limb_of:
+            upper, middle, end = limb_of[k]
+            out[..., middle, :], out[..., end, :] = two_bone_ik(
+                out[..., upper, :], out[..., upper, :] + joints[..., middle, :] - joints[..., upper, :],
+                joints[..., end, :], (lengths[middle], lengths[end]))
+        elif k != 0 and k not in placed_with_parent:  # the pelvis never moves; the others wait for parents
+            out[..., k, :] = out[..., p, :] + lengths[k] * _unit(joints[..., k, :] - joints[..., p, :])
+        if k in branches:  # now that k is placed, its children as one rigid piece
+            offsets = _branch(joints, k, branches[k], lengths)
+            for i, child in enumerate(branches[k]):
+                out[..., child, :] = out[..., k, :] + offsets[..., i, :]
+    return out

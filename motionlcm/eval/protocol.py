@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from motionlcm.data.cleanup import clean_joints
 from motionlcm.data.collate import collate_motion
-from motionlcm.data.features import features_to_joints, joints_to_features
+from motionlcm.data.features import FOOT_CONTACT, features_to_joints, joints_to_features
 from motionlcm.data.humanml3d import MAX_LENGTH, MIN_LENGTH, HumanML3DDataset
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.eval import metrics
@@ -169,9 +170,12 @@ def frozen_features(real: Tensor, lengths: Tensor) -> Tensor:
 
 
 def _kinematics(features: Tensor, lengths: Tensor) -> np.ndarray:
-    """(B, 3) relative speed, skating, jitter of each clip (`KINEMATIC_KEYS` order)."""
+    """(B, 3) relative speed, skating, jitter of each clip (`KINEMATIC_KEYS` order), on the joints users get:
+    the features' positions conformed to the uniform skeleton with the feet locked during their labelled
+    contacts (`clean_joints`, as `MotionLCM` returns them)."""
     joints = features_to_joints(features).double().numpy()
-    return np.array([[kinematic_summary(joints[i, :n])[k] for k in KINEMATIC_KEYS]
+    contacts = features[..., FOOT_CONTACT].double().cpu().numpy()
+    return np.array([[kinematic_summary(clean_joints(joints[i, :n], contacts[i, :n]))[k] for k in KINEMATIC_KEYS]
                      for i, n in enumerate(lengths.tolist())]).reshape(-1, len(KINEMATIC_KEYS))
 
 

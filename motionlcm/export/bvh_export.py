@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from motionlcm.data.cleanup import clean_joints
 from motionlcm.data.features import features_to_joints
 from motionlcm.data.quaternion import qbetween, quaternion_to_matrix
 from motionlcm.data.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
@@ -420,11 +421,14 @@ def joints_to_bvh(
 
 
 def features_to_bvh(features: Any, fps: float = FPS, target_fps: float | None = None, **kwargs: Any) -> BVH:
-    """BVH clip of 263-d HumanML3D features (T, 263): joints from the `ric` block, then `joints_to_bvh`."""
+    """BVH clip of 263-d HumanML3D features (T, 263): joints from the `ric` block placed on the uniform
+    skeleton (`clean_joints` without foot locking: the identity on real features, one rigid body for
+    generated ones), then `joints_to_bvh`. Foot locking is a generation choice (`MotionLCM(foot_lock=)`);
+    on real clips it would move feet whose contact labels are loose."""
     arr = np.asarray(features, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != 263 or not np.isfinite(arr).all():
         raise ValueError(f"features must be a finite (T, 263) array, got shape {arr.shape}")
-    return joints_to_bvh(features_to_joints(arr), fps, target_fps, **kwargs)
+    return joints_to_bvh(clean_joints(features_to_joints(arr), foot_lock=False), fps, target_fps, **kwargs)
 
 
 def bvh_to_joints(bvh: BVH, units: str = "cm") -> np.ndarray:

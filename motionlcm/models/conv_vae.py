@@ -124,6 +124,9 @@ class ConvMotionVAE(nn.Module):
         stats = nn.functional.pad(stats, (0, 0, 0, self.config.latent_size - stats.shape[1]))
         valid = self.latent_mask(mask.sum(1))[:, :, None].to(stats.dtype)
         mu, logvar = (stats * valid).chunk(2, dim=-1)  # tokens without frames: N(0, 1), no KL
+        # bounded as diffusers' DiagonalGaussianDistribution does (-30, 20): trained with latent noise the
+        # encoder shrinks its posterior sigma until it underflows to 0 (docs/benchmarks.md)
+        logvar = logvar.clamp(-30.0, 20.0)
         dist = torch.distributions.Normal(mu.transpose(0, 1), logvar.exp().pow(0.5).transpose(0, 1))
         z = mu if use_mean else dist.rsample().transpose(0, 1) * valid
         return z / self.latent_std, dist

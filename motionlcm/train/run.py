@@ -109,6 +109,13 @@ def _datamodule(config: dict) -> HumanML3DDataModule:
 
 def _vae_system(config: dict, dm: HumanML3DDataModule) -> VAESystem:
     vae = build_vae(build_dataclass(VAEConfig, config.get("model"), "model"))
+    if config.get("init_dir"):  # fine-tune: start from a trained VAE of the same shape
+        folder = _load_trained_folder(config["init_dir"], ("vae", "mld", "lcm"), "init_dir", "vae")
+        if folder.vae.config != vae.config:
+            raise ValueError(f"{config['init_dir']}: its VAE's config differs from this config's model section")
+        if folder.mean is not None and not np.allclose(folder.mean, dm.normalizer.mean, atol=1e-6):
+            raise ValueError(f"{config['init_dir']}: its Mean/Std differ from {dm.root}'s")
+        vae.load_state_dict(folder.vae.state_dict())
     return VAESystem(vae, dm.normalizer, total_steps=config["trainer"]["max_steps"], **(config.get("system") or {}))
 
 

@@ -16,6 +16,12 @@ from motionlcm.train.optim import build_optimizer
 from motionlcm.train.rng import RNGStateMixin
 
 
+def latent_spread(z: Tensor, valid: Tensor | None) -> Tensor:
+    """(D,) standard deviation of each latent dimension over a batch's real tokens (detached)."""
+    tokens = z[valid.to(z.device)] if valid is not None else z.flatten(0, -2)
+    return tokens.detach().std(0).clamp_min(1e-3)
+
+
 class VAESystem(RNGStateMixin, pl.LightningModule):
     """Lightning wiring around a `MotionVAE`.
 
@@ -29,6 +35,11 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
             is small next to each clip's mean pose in normalised features and in metres, so with beta 1 its
             errors sit in the quadratic zone, where their gradient vanishes and the mean pose wins.
         ema_decay: keep an exponential moving average of the weights (exported instead) when set.
+        latent_noise: during training, decode the latent sample plus Gaussian noise of this many times each
+            latent dimension's spread over the batch (0: off). A diffusion model's samples land near, not
+            on, the encoder's latents; a decoder that has only seen a thin shell around each posterior mean
+            turns them into stretched bones (docs/benchmarks.md, "The model must move"). Scaled by the
+            spread, the noise cannot be outrun by the encoder inflating its latents.
     """
 
     def __init__(
@@ -45,6 +56,7 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
         rec_vel_weight: float = 0.0,
         rec_beta: float = 1.0,
         ema_decay: float | None = None,
+        latent_noise: float = 0.0,
     ) -> None:
         super().__init__()
         self.vae = vae
@@ -55,6 +67,7 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
         if rec_vel_weight:
             self.weights["rec_vel"] = rec_vel_weight
         self.rec_beta = rec_beta
+        self.latent_noise = latent_noise
         self.ema = EMA(vae, ema_decay) if ema_decay else None
 
     def forward(self, features: Tensor, lengths: Tensor) -> Tensor:
@@ -69,6 +82,10 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
     def compute_loss(self, batch: dict) -> dict[str, Tensor]:
         x, lengths, mask = batch["features"], batch["lengths"], batch["mask"]
         z, dist = self.vae.encode(x, lengths)
+        if self.latent_noise and self.training:
+            valid = self.vae.latent_mask(lengths)
+            noise = self.latent_noise * latent_spread(z, valid) * torch.randn_like(z)
+            z = z + (noise * valid[:, :, None].to(z.device) if valid is not None else noise)
         recon = self.vae.decode(z, lengths)
         pred_joints, true_joints, beta = self.joints(recon), self.joints(x), self.rec_beta
         terms = {

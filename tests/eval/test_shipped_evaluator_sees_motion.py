@@ -1,7 +1,7 @@
-"""The new evaluator and VAE on real clips: the evaluator must tell a frozen pose from moving motion
+"""The shipped evaluator and VAE on real clips: the evaluator must tell a frozen pose from moving motion
 (issue "The shipped model must move": the old metrics gave a frozen model R@3 0.93), and the VAE must keep
-the motion that the evaluator and the kinematic metrics see. Both are the committed intermediate folders
-in checkpoints/wip until the teacher and student trained on this VAE ship (then point these at them)."""
+the motion that the evaluator and the kinematic metrics see (checkpoints/bandai-namco-evaluator and the VAE
+of checkpoints/bandai-namco)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ def _draws(dataset: HumanML3DDataset, epochs: range) -> dict:
 
 @pytest.fixture(scope="module")
 def embedded(eval_dataset_dir):  # noqa: F811
-    folder = load_model_folder(REPO / "checkpoints" / "wip" / "bn-vae")
-    evaluator = load_evaluator(REPO / "checkpoints" / "wip" / "bn-evaluator")
+    folder = load_model_folder(REPO / "checkpoints" / "bandai-namco")
+    evaluator = load_evaluator(REPO / "checkpoints" / "bandai-namco-evaluator")
     from motionlcm.data.normalizer import Normalizer
 
     normalizer = Normalizer(folder.mean, folder.std)

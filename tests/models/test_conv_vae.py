@@ -120,3 +120,13 @@ def test_fit_latent_std_gives_unit_latents_and_keeps_the_reconstruction(vae) -> 
     assert torch.allclose(tokens.std(0), torch.ones(8), atol=1e-4)
     after = vae.decode(vae.encode(batches[0]["features"], batches[0]["lengths"], use_mean=True)[0], batches[0]["lengths"])
     assert torch.allclose(before, after, atol=1e-5)
+
+
+def test_posterior_sigma_never_underflows(vae) -> None:
+    """Trained with latent noise, the encoder drives its log-variance down until sigma underflows to 0 and
+    torch.distributions refuses it (the first noise screen crashed at step 190); it is bounded below."""
+    last = [m for m in vae.encoder.modules() if isinstance(m, torch.nn.Conv1d)][-1]
+    with torch.no_grad():
+        last.bias[8:] = -1e4  # the log-variance half of the output channels
+    z, dist = vae.encode(torch.randn(2, 40, 263), torch.tensor([13, 40]))
+    assert (dist.scale > 0).all() and dist.scale.min() >= np.exp(-15.0) * 0.999 and torch.isfinite(z).all()

@@ -78,3 +78,69 @@ def test_velocity_term_is_reported_only_when_weighted(walk) -> None:
 def test_unknown_position_init_is_refused() -> None:
     with pytest.raises(ValueError, match="position_init"):
         VAEConfig.tiny(position_init="random")
+
+
+def conv_tiny() -> VAEConfig:
+    return VAEConfig(arch="conv", latent_frames=8, latent_size=25, latent_dim=8, hidden_dim=32, num_layers=1, max_len=200)
+
+
+def test_latent_spread_counts_only_real_tokens() -> None:
+    from motionlcm.train.vae_system import latent_spread
+
+    z = torch.zeros(2, 4, 3)
+    z[0, :2] = torch.tensor([[1.0, 2.0, 3.0], [-1.0, -2.0, -3.0]])
+    z[1, :2] = torch.tensor([[1.0, 2.0, 3.0], [-1.0, -2.0, -3.0]])
+    z[:, 2:] = 100.0  # padding tokens: must not count
+    valid = torch.tensor([[True, True, False, False]] * 2)
+    expected = torch.tensor([1.0, 2.0, 3.0]) * (4 / 3) ** 0.5  # unbiased std of (+a, -a, +a, -a)
+    assert torch.allclose(latent_spread(z, valid), expected)
+
+
+def test_latent_noise_perturbs_training_decodes_by_the_spread_and_never_evaluation(walk) -> None:
+    from motionlcm.models.vae import build_vae
+
+    normalizer, x = walk
+    batch = {"features": x, "lengths": torch.tensor([x.shape[1]]), "mask": torch.ones(1, x.shape[1], dtype=torch.bool)}
+    torch.manual_seed(0)
+    vae = build_vae(conv_tiny())
+    seen = []
+    decode = vae.decode
+    vae.decode = lambda z, lengths, **k: seen.append(z.detach()) or decode(z, lengths, **k)
+    noisy, clean = VAESystem(vae, normalizer, latent_noise=0.5), VAESystem(vae, normalizer)
+    noisy.train()
+    torch.manual_seed(1)
+    noisy.compute_loss(batch)
+    torch.manual_seed(1)
+    clean.compute_loss(batch)  # the same posterior sample, no noise
+    valid = vae.latent_mask(batch["lengths"])[0]
+    added = (seen[0] - seen[1])[0, valid]
+    ratio = added.std(0) / (0.5 * seen[1][0, valid].std(0))
+    assert 0.5 < ratio.mean() < 1.5  # 10 tokens per dimension: a loose bound on a std estimate
+    assert (seen[0][0, ~valid] == 0).all()  # tokens without frames stay empty
+    noisy.eval()
+    torch.manual_seed(2)
+    evaluation = noisy.compute_loss(batch)["loss"]
+    torch.manual_seed(2)
+    assert torch.equal(evaluation, clean.compute_loss(batch)["loss"])
+
+
+def test_init_dir_starts_from_a_trained_vae_of_the_same_shape(bn_dataset_dir, tmp_path) -> None:
+    from motionlcm.models.folder import save_model_folder
+    from motionlcm.models.vae import build_vae
+    from motionlcm.train.datamodule import HumanML3DDataModule
+    from motionlcm.train.run import _vae_system
+
+    torch.manual_seed(3)
+    trained = build_vae(conv_tiny())
+    normalizer = Normalizer.from_dir(bn_dataset_dir)
+    save_model_folder(tmp_path / "vae", vae=trained, mean=normalizer.mean, std=normalizer.std, meta={})
+    model = {"arch": "conv", "latent_frames": 8, "latent_size": 25, "latent_dim": 8, "hidden_dim": 32,
+             "num_layers": 1, "max_len": 200}
+    config = {"model": model, "trainer": {"max_steps": 10}, "init_dir": str(tmp_path / "vae")}
+    dm = HumanML3DDataModule(root=bn_dataset_dir, batch_size=2)
+    dm.setup("fit")
+    system = _vae_system(config, dm)
+    for key, value in trained.state_dict().items():
+        assert torch.equal(system.vae.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="config differs"):
+        _vae_system({**config, "model": {**model, "hidden_dim": 48}}, dm)

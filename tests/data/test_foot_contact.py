@@ -1,0 +1,75 @@
+"""lock_feet on real Bandai-Namco walks: real planted feet stay as they are, sliding ones are held still."""
+
+import numpy as np
+import pytest
+
+from motionlcm.data.cleanup import clean_joints
+from motionlcm.data.features import FOOT_CONTACT
+from motionlcm.data.foot_contact import LEGS, contact_runs, lock_feet
+from motionlcm.data.skeleton import PARENTS, TARGET_BONE_LENGTHS
+from motionlcm.eval.kinematics import foot_skating_ratio
+
+
+@pytest.fixture(scope="module")
+def walk(bn_dataset_dir):
+    name = "dataset-2_walk_normal_001"
+    features = np.load(bn_dataset_dir / "new_joint_vecs" / f"{name}.npy").astype(np.float64)
+    joints = np.load(bn_dataset_dir / "new_joints" / f"{name}.npy").astype(np.float64)[: len(features)]
+    return joints, features[:, FOOT_CONTACT]
+
+
+def test_contact_runs():
+    assert contact_runs(np.array([0, 1, 1, 0, 0, 1, 0, 1], bool)) == [(1, 3), (5, 6), (7, 8)]
+    assert contact_runs(np.zeros(4, bool)) == [] and contact_runs(np.ones(3, bool)) == [(0, 3)]
+
+
+def test_real_clips_keep_their_steps(bn_dataset_dir):
+    before, after, moved = [], [], []
+    for path in sorted((bn_dataset_dir / "new_joint_vecs").glob("*.npy")):
+        features = np.load(path).astype(np.float64)
+        joints = np.load(bn_dataset_dir / "new_joints" / path.name).astype(np.float64)[: len(features)]
+        locked = lock_feet(joints, features[:, FOOT_CONTACT])
+        before.append(foot_skating_ratio(joints))
+        after.append(foot_skating_ratio(locked))
+        moved.append(np.linalg.norm(locked - joints, axis=-1).mean())
+    # real planted feet hardly move: locking them changes a clip by millimetres and adds no skating
+    assert np.mean(moved) < 0.005 and np.mean(after) <= np.mean(before) + 0.01, (moved, before, after)
+
+
+def test_sliding_planted_feet_are_held_and_the_legs_follow(walk):
+    joints, contacts = walk
+    skating = joints.copy()
+    for _, _, ankle, foot, columns in LEGS:  # planted feet glide forward at 0.5 m/s, as generated ones do
+        planted = (contacts[:, list(columns)] > 0.5).any(axis=1)
+        for start, stop in contact_runs(planted):
+            slide = np.linspace(0.0, 0.025 * (stop - start), stop - start)
+            for j in (ankle, foot):
+                skating[start:stop, j, 2] += slide
+    assert foot_skating_ratio(skating) > foot_skating_ratio(joints) + 0.05
+    locked = lock_feet(skating, contacts)
+    assert foot_skating_ratio(locked) < 0.5 * foot_skating_ratio(skating)
+    creep, slid = [], []
+    for hip, knee, ankle, foot, columns in LEGS:
+        planted = (contacts[:, list(columns)] > 0.5).any(axis=1)
+        runs = [(a, b) for a, b in contact_runs(planted) if b - a > 1]
+        creep += [np.ptp(locked[a:b, foot][:, [0, 2]], axis=0).max() for a, b in runs]
+        slid += [np.ptp(skating[a:b, foot][:, [0, 2]], axis=0).max() for a, b in runs]
+        for child, parent in ((knee, hip), (ankle, knee)):
+            length = np.linalg.norm(locked[:, child] - locked[:, parent], axis=-1)
+            assert np.abs(length - TARGET_BONE_LENGTHS[child]).max() < 1e-6
+    # one horizontal position per run, except where the near-straight stance leg cannot reach it (the hip
+    # does not move): then the foot follows the leg, still far less than it slid
+    assert sum(creep) < 0.35 * sum(slid), (creep, slid)
+    untouched = [k for k in range(22) if k not in {j for leg in LEGS for j in leg[1:4]}]
+    assert np.array_equal(locked[:, untouched], skating[:, untouched])
+
+
+def test_clean_joints_leaves_a_real_clip_as_it_is_and_checks_shapes(walk):
+    joints, contacts = walk
+    assert np.linalg.norm(clean_joints(joints, contacts) - joints, axis=-1).mean() < 0.005
+    assert np.array_equal(clean_joints(joints, None, conform=False), joints)
+    with pytest.raises(ValueError, match="contacts"):
+        lock_feet(joints, contacts[:-1])
+    with pytest.raises(ValueError, match="joints"):
+        lock_feet(joints[:, :21], contacts)
+    assert PARENTS[4] == 1 and PARENTS[7] == 4  # LEGS follows the SMPL tree
