@@ -31,6 +31,8 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
         lr, warmup_steps, total_steps, weight_decay: AdamW + warm-up + cosine (official: 2e-4, 1000).
         rec_feats_weight, rec_joints_weight, kl_weight: loss weights (official: 1, 1, 1e-4).
         rec_vel_weight: weight of a smooth-L1 loss on joint velocities (metres per frame); official 0.
+        rec_acc_weight: weight of a smooth-L1 loss on joint accelerations (second differences, metres per
+            frame^2); official 0. Penalises the broadband jitter a decoder adds (docs/benchmarks.md).
         rec_beta: smooth-L1 beta of the reconstruction terms (official 1.0; 0 is plain L1). Per-frame motion
             is small next to each clip's mean pose in normalised features and in metres, so with beta 1 its
             errors sit in the quadratic zone, where their gradient vanishes and the mean pose wins.
@@ -54,6 +56,7 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
         rec_joints_weight: float = 1.0,
         kl_weight: float = 1e-4,
         rec_vel_weight: float = 0.0,
+        rec_acc_weight: float = 0.0,
         rec_beta: float = 1.0,
         ema_decay: float | None = None,
         latent_noise: float = 0.0,
@@ -66,6 +69,8 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
         self.weights = {"rec_feats": rec_feats_weight, "rec_joints": rec_joints_weight, "kl": kl_weight}
         if rec_vel_weight:
             self.weights["rec_vel"] = rec_vel_weight
+        if rec_acc_weight:
+            self.weights["rec_acc"] = rec_acc_weight
         self.rec_beta = rec_beta
         self.latent_noise = latent_noise
         self.ema = EMA(vae, ema_decay) if ema_decay else None
@@ -93,9 +98,13 @@ class VAESystem(RNGStateMixin, pl.LightningModule):
             "rec_joints": masked_smooth_l1(pred_joints, true_joints, mask, beta).mean(),
             "kl": kl_to_standard_normal(dist.loc.transpose(0, 1), dist.scale.transpose(0, 1)).mean(),
         }
-        if "rec_vel" in self.weights:
+        if "rec_vel" in self.weights or "rec_acc" in self.weights:
             pred_vel, true_vel = frame_differences(pred_joints), frame_differences(true_joints)
-            terms["rec_vel"] = masked_smooth_l1(pred_vel, true_vel, mask[:, 1:], beta).mean()
+            if "rec_vel" in self.weights:
+                terms["rec_vel"] = masked_smooth_l1(pred_vel, true_vel, mask[:, 1:], beta).mean()
+            if "rec_acc" in self.weights:
+                pred_acc, true_acc = frame_differences(pred_vel), frame_differences(true_vel)
+                terms["rec_acc"] = masked_smooth_l1(pred_acc, true_acc, mask[:, 2:], beta).mean()
         terms["loss"] = sum(self.weights[k] * v for k, v in terms.items())
         return terms
 

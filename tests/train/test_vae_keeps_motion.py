@@ -144,3 +144,26 @@ def test_init_dir_starts_from_a_trained_vae_of_the_same_shape(bn_dataset_dir, tm
         assert torch.equal(system.vae.state_dict()[key], value), key
     with pytest.raises(ValueError, match="config differs"):
         _vae_system({**config, "model": {**model, "hidden_dim": 48}}, dm)
+
+
+def test_acceleration_term_is_weighted_in_and_penalises_jitter(walk) -> None:
+    normalizer, x = walk
+    batch = {"features": x, "lengths": torch.tensor([x.shape[1]]), "mask": torch.ones(1, x.shape[1], dtype=torch.bool)}
+    vae = MotionVAE(VAEConfig.tiny())
+    system = VAESystem(vae, normalizer, rec_acc_weight=100.0)
+    terms = system.compute_loss(batch)
+    assert "rec_vel" not in terms
+    assert torch.isclose(terms["loss"], terms["rec_feats"] + terms["rec_joints"] + 1e-4 * terms["kl"] + 100.0 * terms["rec_acc"])
+    # the term itself: 0 for the true joints, larger for a jittered copy than for a smoothly offset one
+    joints = system.joints(x)
+    mask = batch["mask"]
+    from motionlcm.train.losses import frame_differences, masked_smooth_l1
+
+    def acc_loss(pred):
+        acc = frame_differences(frame_differences(pred))
+        true = frame_differences(frame_differences(joints))
+        return masked_smooth_l1(acc, true, mask[:, 2:], 0.0).mean()
+
+    jitter = joints + 0.01 * (-1.0) ** torch.arange(joints.shape[1])[None, :, None, None]
+    offset = joints + 0.01
+    assert acc_loss(joints) == 0 and acc_loss(jitter) > 10 * acc_loss(offset)
