@@ -24,14 +24,9 @@ from motionlcm.data.collate import collate_motion
 from motionlcm.data.features import features_to_joints
 from motionlcm.data.humanml3d import HumanML3DDataset
 from motionlcm.data.normalizer import Normalizer
-from motionlcm.data.skeleton import PARENTS
+from motionlcm.data.skeleton import bone_lengths
 from motionlcm.eval.kinematics import foot_skating_ratio, jitter, relative_joint_speed
 from motionlcm.models.folder import load_model_folder
-
-
-def bone_lengths(joints: np.ndarray) -> np.ndarray:
-    """(T, 22, 3) -> (T, 21) lengths of the bones joint -> parent."""
-    return np.stack([np.linalg.norm(joints[:, k] - joints[:, PARENTS[k]], axis=-1) for k in range(1, 22)], 1)
 
 
 def skeleton_stats(clips: list[np.ndarray]) -> dict[str, float]:
@@ -63,21 +58,19 @@ def probe(model_dir: Path, dataset_dir: Path, split: str, clips: int, noise: lis
     valid = folder.vae.latent_mask(lengths)
     valid = valid[:, :, None].float() if valid is not None else 1.0
 
-    def joints_of(features: torch.Tensor) -> list[np.ndarray]:
+    def joints_of(features: torch.Tensor, lengths: torch.Tensor) -> list[np.ndarray]:
         joints = features_to_joints(features * std + mean).numpy()
         return [joints[i, :n] for i, n in enumerate(lengths.tolist())]
 
     generator = torch.Generator().manual_seed(seed)
-    rows = {"real": skeleton_stats(joints_of(x))}
+    rows = {"real": skeleton_stats(joints_of(x, lengths))}
     for scale in noise:
         eps = torch.randn(z.shape, generator=generator) * scale * valid
-        rows[f"noise {scale:g}"] = skeleton_stats(joints_of(folder.vae.decode(z + eps, lengths)))
+        rows[f"noise {scale:g}"] = skeleton_stats(joints_of(folder.vae.decode(z + eps, lengths), lengths))
     # halfway between two clips' latents (each clip with the next one, same token count: the shorter length)
     other = torch.roll(torch.arange(len(picks)), 1)
     both = torch.minimum(lengths, lengths[other])
-    mixed = folder.vae.decode(0.5 * (z + z[other]), both)
-    joints = features_to_joints(mixed * std + mean).numpy()
-    rows["interpolation 0.5"] = skeleton_stats([joints[i, :n] for i, n in enumerate(both.tolist())])
+    rows["interpolation 0.5"] = skeleton_stats(joints_of(folder.vae.decode(0.5 * (z + z[other]), both), both))
     return rows
 
 

@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from motionlcm.data.skeleton import PARENTS
+from motionlcm.data.skeleton import bone_lengths
 from motionlcm.eval.kinematics import foot_skating_ratio, jitter, relative_joint_speed
 from motionlcm.export.bvh_export import bvh_to_joints, joints_to_bvh
 
@@ -24,7 +24,7 @@ PROMPTS = ["a person walks and turns left.", "someone runs in an energetic way."
 
 def bone_length_deviation(joints: np.ndarray) -> float:
     """Largest |bone length - its median over the clip| in metres, over the 21 bones."""
-    bones = np.stack([np.linalg.norm(joints[:, k] - joints[:, PARENTS[k]], axis=-1) for k in range(1, 22)], 1)
+    bones = bone_lengths(joints)
     return float(np.abs(bones - np.median(bones, 0)).max())
 
 
@@ -46,6 +46,7 @@ def main() -> None:
               f"conformed: joints moved {moved.mean() * 100:.1f} cm mean / {moved.max() * 100:.1f} max, "
               f"BVH error {error * 100:.2f} cm, speed {relative_joint_speed(j):.2f} m/s, jitter {jitter(j):.0f} m/s³, "
               f"skating {foot_skating_ratio(j):.2f} (decoded {foot_skating_ratio(before.joints):.2f})")
+
 
 if __name__ == "__main__":
     main()

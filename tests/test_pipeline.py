@@ -10,12 +10,8 @@ import torch
 
 from motionlcm.data.cleanup import clean_joints
 from motionlcm.data.features import FOOT_CONTACT, features_to_joints
-from motionlcm.data.skeleton import PARENTS, TARGET_BONE_LENGTHS
+from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, bone_lengths
 from motionlcm.pipeline import MotionLCM, resolve_lengths
-
-
-def bone_lengths(joints: np.ndarray) -> np.ndarray:
-    return np.stack([np.linalg.norm(joints[:, k] - joints[:, PARENTS[k]], axis=-1) for k in range(1, 22)], 1)
 
 
 def test_student_folder_samples_in_1_2_4_steps(student_dir, teacher_dir):

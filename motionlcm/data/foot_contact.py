@@ -39,8 +39,8 @@ def _lock_offsets(foot_xz: np.ndarray, contact: np.ndarray, blend: int) -> np.nd
             w = 1.0 if start <= t < stop else 1.0 - (start - t if t < start else t - stop + 1) / (blend + 1)
             if w > weight[t]:
                 weight[t] = w
-                edge = min(max(t, start), stop - 1)  # outside the run: the shift of its nearest frame
-                shifts[t] = w * (anchor - foot_xz[edge]) if not start <= t < stop else anchor - foot_xz[t]
+                edge = min(max(t, start), stop - 1)  # t itself inside the run, else the run's nearest frame
+                shifts[t] = w * (anchor - foot_xz[edge])
     return shifts
 
 

@@ -88,7 +88,13 @@ def _unit(v: np.ndarray, eps: float = 1e-9) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), eps)
 
 
-def _frames(left: np.ndarray, right: np.ndarray, up: np.ndarray) -> np.ndarray:
+def bone_lengths(joints: np.ndarray) -> np.ndarray:
+    """(..., 22, 3) positions -> (..., 21) lengths of the bones joint -> parent, joints 1..21."""
+    joints = np.asarray(joints)
+    return np.linalg.norm(joints[..., 1:, :] - joints[..., list(PARENTS[1:]), :], axis=-1)
+
+
+def branch_frame(left: np.ndarray, right: np.ndarray, up: np.ndarray) -> np.ndarray:
     """(..., 3, 3) rotations whose columns are the unit vector from the right child to the left one, the upper
     child's direction orthogonalised to it, and their cross product."""
     x = _unit(left - right)
@@ -96,8 +102,9 @@ def _frames(left: np.ndarray, right: np.ndarray, up: np.ndarray) -> np.ndarray:
     return np.stack([x, y, np.cross(x, y)], axis=-1)
 
 
-def _kabsch(rest: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) rotations R minimising sum_c |R rest_c - target_c|^2 over rows c of (..., C, 3) arrays."""
+def kabsch(rest: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotations R minimising sum_c |R rest_c - target_c|^2 over rows c of (..., C, 3) arrays
+    (Kabsch 1976, via SVD)."""
     h = np.einsum("...ci,...cj->...ij", rest, target)
     u, _, vt = np.linalg.svd(h)
     v, ut = np.swapaxes(vt, -1, -2), np.swapaxes(u, -1, -2)
@@ -111,10 +118,10 @@ def _branch(joints: np.ndarray, joint: int, children: tuple[int, int, int], leng
     mean of the decoded child directions in the branch's own frame), turned per frame to fit the decoded
     directions."""
     directions = _unit(joints[..., list(children), :] - joints[..., joint, None, :])  # (..., T, 3, 3)
-    frames = _frames(directions[..., 0, :], directions[..., 1, :], directions[..., 2, :])
+    frames = branch_frame(directions[..., 0, :], directions[..., 1, :], directions[..., 2, :])
     local = np.einsum("...ji,...cj->...ci", frames, directions)  # the children in the branch frame
     rest = _unit(local.mean(axis=-3, keepdims=True)) * lengths[list(children), None]  # (..., 1, 3, 3)
-    rotations = _kabsch(np.broadcast_to(rest, directions.shape), directions)
+    rotations = kabsch(np.broadcast_to(rest, directions.shape), directions)
     return np.einsum("...ij,...cj->...ci", rotations, rest)
 
 
@@ -137,18 +144,18 @@ def two_bone_ik(upper: np.ndarray, middle: np.ndarray, end: np.ndarray, lengths:
 
 
 def conform_to_skeleton(joints: np.ndarray, bone_lengths: np.ndarray = TARGET_BONE_LENGTHS) -> np.ndarray:
-    """Place the joint positions (..., T, 22, 3) of a clip (all T frames valid) on a skeleton with the given bone lengths (default: HumanML3D's
-    uniform target skeleton, which every processed clip has exactly).
+    """Place the joint positions (..., T, 22, 3) of a clip (all T frames valid) on a skeleton with the given
+    bone lengths (default: HumanML3D's uniform target skeleton, which every processed clip has exactly).
 
     Generated `ric` positions are predicted joint by joint, so their bone lengths drift by centimetres
-    (more where a sampler leaves the data manifold; docs/benchmarks.md, "The model must move"). Walking the
-    tree from the pelvis, each bone keeps its direction and takes its length; the children of the pelvis and of
-    spine3 keep one rigid configuration over the clip (`BRANCHES`, as in every processed clip and in a BVH
-    rig), turned per frame to fit the decoded directions; and the four limbs
-    (`LIMBS`): their end effectors (ankles, wrists) keep their decoded positions wherever the conformed
-    hip or shoulder can reach them (two-bone IK, the knee or elbow bending in the decoded plane), so planted feet stay planted
-    and hands reach where they were generated. A motion that already has the lengths is returned unchanged
-    (to rounding). The pelvis never moves.
+    (more where a sampler leaves the data manifold; docs/benchmarks.md, "Rigid bones and planted feet").
+    Walking the tree from the pelvis, each bone keeps its direction and takes its length, except that the
+    children of the pelvis and of spine3 keep one rigid configuration over the clip (`BRANCHES`, as in every
+    processed clip and in a BVH rig), turned per frame to fit the decoded directions, and that the four
+    limbs' end effectors (`LIMBS`: ankles, wrists) keep their decoded positions wherever the conformed hip
+    or shoulder can reach them (two-bone IK, the knee or elbow bending in the decoded plane), so planted
+    feet stay planted and hands reach where they were generated. A motion that already has the lengths is
+    returned unchanged (to rounding). The pelvis never moves.
     """
     joints = np.asarray(joints, dtype=np.float64)
     if joints.ndim < 3 or joints.shape[-2:] != (NUM_JOINTS, 3):

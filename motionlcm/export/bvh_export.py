@@ -15,7 +15,7 @@ import torch
 from motionlcm.data.cleanup import clean_joints
 from motionlcm.data.features import features_to_joints
 from motionlcm.data.quaternion import qbetween, quaternion_to_matrix
-from motionlcm.data.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
+from motionlcm.data.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS, branch_frame, kabsch
 from motionlcm.io.bvh import BVH, matrix_to_euler, nearest_euler
 
 __all__ = [
@@ -128,15 +128,6 @@ def _check_fps(value: Any, name: str) -> float:
 # --------------------------------------------------------------------------- rest skeleton
 
 
-def _frame(vectors: np.ndarray, left: int, right: int, up: int) -> np.ndarray:
-    """(..., 22, 3) -> (..., 3, 3) orthonormal columns: x = right->left, y = up minus its x part, z = x cross y."""
-    x = vectors[..., left, :] - vectors[..., right, :]
-    x = x / np.linalg.norm(x, axis=-1, keepdims=True)
-    y = vectors[..., up, :] - np.sum(vectors[..., up, :] * x, axis=-1, keepdims=True) * x
-    y = y / np.linalg.norm(y, axis=-1, keepdims=True)
-    return np.stack((x, y, np.cross(x, y)), axis=-1)
-
-
 def rest_offsets(joints: Any) -> np.ndarray:
     """Rest offsets (22, 3) in metres, SMPL order, fitted to one motion.
 
@@ -151,7 +142,8 @@ def rest_offsets(joints: Any) -> np.ndarray:
     offsets = REST_DIRECTIONS * np.median(np.linalg.norm(bones, axis=-1), axis=0)[:, None]
     for joint, (left, right, up) in _FRAME_CHILDREN.items():
         kids = list(CHILDREN[joint])
-        local = np.einsum("tij,tki->tkj", _frame(bones, left, right, up), bones[:, kids])
+        frame = branch_frame(bones[:, left], bones[:, right], bones[:, up])
+        local = np.einsum("tij,tki->tkj", frame, bones[:, kids])
         offsets[kids] = local.mean(axis=0)
     rest = np.zeros((NUM_JOINTS, 3))
     for joint in BVH_JOINTS[1:]:
@@ -180,14 +172,6 @@ def _swing(rest: np.ndarray, target: np.ndarray) -> np.ndarray:
     return out
 
 
-def _kabsch(rest: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Rotations (T, 3, 3) minimising sum_k |R rest[k] - target[t, k]|^2 (Kabsch 1976, via SVD)."""
-    u, _, vt = np.linalg.svd(np.einsum("tki,kj->tij", target, rest))
-    d = np.sign(np.linalg.det(u @ vt))
-    u[:, :, 2] *= d[:, None]
-    return u @ vt
-
-
 def solve_rotations(joints: Any, offsets: np.ndarray, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """World rotations of the BVH joints and the positions their forward kinematics gives.
 
@@ -213,7 +197,8 @@ def solve_rotations(joints: Any, offsets: np.ndarray, exact: bool = False) -> tu
         kids = list(CHILDREN[joint])
         parent = world[:, PARENTS[joint]] if joint else np.broadcast_to(np.eye(3), (T, 3, 3))
         if len(kids) > 1:
-            world[:, joint] = _kabsch(offsets[kids], j[:, kids] - pos[:, joint, None])
+            target = j[:, kids] - pos[:, joint, None]
+            world[:, joint] = kabsch(np.broadcast_to(offsets[kids], target.shape), target)
         elif kids:
             aim = np.einsum("tji,tj->ti", parent, j[:, kids[0]] - pos[:, joint])  # in the parent frame
             world[:, joint] = parent @ _swing(offsets[kids[0]], aim)

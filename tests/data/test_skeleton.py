@@ -3,11 +3,7 @@
 import numpy as np
 import pytest
 
-from motionlcm.data.skeleton import LIMBS, PARENTS, TARGET_BONE_LENGTHS, conform_to_skeleton
-
-
-def bone_lengths(joints: np.ndarray) -> np.ndarray:
-    return np.stack([np.linalg.norm(joints[..., k, :] - joints[..., PARENTS[k], :], axis=-1) for k in range(1, 22)], -1)
+from motionlcm.data.skeleton import LIMBS, TARGET_BONE_LENGTHS, bone_lengths, conform_to_skeleton
 
 
 @pytest.fixture(scope="module")
