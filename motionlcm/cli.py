@@ -76,11 +76,12 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
                      help="also add each clip's left/right mirror ('M' prefix) with swapped labels")
     imp.add_argument("--seed", type=int, default=0, help="seed for splits and caption sampling")
     imp.add_argument("--split", type=_split_ratios, default="0.8,0.05,0.15",
-                     help="train,val,test fractions (stratified by content and style)")
+                     help="train,val,test fractions >= 0 summing to 1 (stratified by content and style)")
     imp.add_argument("--skip-bad", action="store_true",
                      help="skip unreadable clips (listed in manifest.json) instead of stopping the import")
     imp.add_argument("--workers", type=int, default=None, help="worker processes (default: one per CPU core)")
-    imp.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    imp.add_argument("--force", action="store_true",
+                     help="replace the output folder if it is an earlier import or empty (nothing else is replaced)")
     imp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(func=cmd_import_bvh)
 
@@ -398,6 +399,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     formats = parse_formats(args.format)
     if (args.prompt is None) == (args.prompts is None):
         raise ValueError("give one prompt or --prompts FILE")
+    if not args.output.strip():
+        raise ValueError("-o/--output: empty folder name (use -o . for the current folder)")
     requests = read_prompt_file(args.prompts) if args.prompts else [Request(check_prompt(args.prompt))]
     written = generate(requests, Path(args.output), model=args.model, seconds=args.seconds, frames=args.frames,
                        steps=args.steps, guidance=args.guidance, seed=args.seed, num=args.num, fps=args.fps,
@@ -418,7 +421,8 @@ def _add_generate_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("prompt", nargs="?", default=None, help='the text, e.g. "a person waves with the left hand"')
     p.add_argument("--prompts", default=None, metavar="FILE",
-                   help="one prompt per line: 'seconds text' or 'text#seconds' (or plain text: --seconds)")
+                   help="one prompt per line: 'Ns text' (e.g. '3s walk forward'), 'text#seconds' or plain text (--seconds); "
+                   "a leading number without 's' is part of the prompt ('2 people dance')")
     p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     p.add_argument("--model", default=None, help="model folder (default: checkpoints/bandai-namco or $MOTIONLCM_MODEL)")
     p.add_argument("--seconds", type=float, default=None, help="length in seconds (default 4; at most 9.8)")
@@ -427,8 +431,9 @@ def _add_generate_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance", type=float, default=None,
                    help="guidance scale (default: the model's; V2 student 8.0/12.5/13.5 for 1/2/4 steps)")
     p.add_argument("--seed", type=int, default=None, help="seed of the first motion; the k-th uses seed + k")
-    p.add_argument("--num", type=int, default=1, help="motions per prompt")
-    p.add_argument("--fps", type=float, default=None, help="BVH frame rate (20 native; 24/30/60 resample by slerp)")
+    p.add_argument("--num", type=int, default=1, help="motions per prompt (at most 100,000 motions per call)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="BVH frame rate, 1..1000 (20 native; 24/30/60 resample by slerp)")
     p.add_argument("--format", default="npy,bvh,mp4,json", help="comma-separated subset of npy,bvh,mp4,gif,json")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -437,8 +442,11 @@ def _add_generate_command(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from motionlcm.export.bvh_export import check_fps
     from motionlcm.render import render_file
 
+    if args.fps is not None:
+        check_fps(args.fps, "--fps")
     if Path(args.output).exists() and not args.force:
         raise ValueError(f"{args.output}: exists; pass --force to overwrite")
     print(render_file(args.input, args.output, title=args.title, fps=args.fps))
@@ -456,36 +464,51 @@ def _add_render_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="the motion file")
     p.add_argument("-o", "--output", required=True, help="anim.mp4, anim.gif or strip.png")
     p.add_argument("--title", default=None, help="title above the figure (default: the file name)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of a .npy input (default 20)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of a .npy input, 1..1000 (default 20)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.set_defaults(func=cmd_render)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from motionlcm.export.bvh_export import features_to_bvh, joints_to_bvh
+    from motionlcm.export.bvh_export import check_fps, check_output_frames, features_to_bvh, joints_to_bvh
     from motionlcm.io.bvh import write_bvh
 
     src, out = Path(args.input), Path(args.output) if args.output else Path(args.input).with_suffix(".bvh")
-    array = _load_motion_array(src)
+    source_fps = check_fps(args.source_fps, "--source-fps")
+    fps = check_fps(args.fps, "--fps") if args.fps is not None else None
+    frames = _motion_npy_shape(src)[0]
+    check_output_frames(frames, source_fps, fps, where=f"{src} at --fps {fps:g}" if fps else str(src))
     if out.exists() and not args.force:
         raise ValueError(f"{out}: exists; pass --force to overwrite")
+    array = _load_motion_array(src)
     convert = joints_to_bvh if array.ndim == 3 else features_to_bvh
-    write_bvh(out, convert(array, fps=args.source_fps, target_fps=args.fps))
+    write_bvh(out, convert(array, fps=source_fps, target_fps=fps))
     print(out)
     return 0
+
+
+def _motion_npy_shape(path: Path) -> tuple[int, ...]:
+    """The shape a .npy motion declares, checked (joints or features, plain numbers, complete) unloaded."""
+    from motionlcm.io.npy import read_npy_header
+
+    if path.suffix != ".npy":
+        raise ValueError(f"{path}: expected a .npy file of joints (T, 22, 3) or features (T, 263)")
+    shape = read_npy_header(path).shape
+    joints = len(shape) == 3 and shape[1:] == (22, 3)
+    features = len(shape) == 2 and shape[1] == 263
+    if not (joints or features) or shape[0] < 1:
+        raise ValueError(f"{path}: shape {shape} is neither joints (T, 22, 3) nor features (T, 263) with T >= 1")
+    return shape
 
 
 def _load_motion_array(path: Path):
     import numpy as np
 
-    if path.suffix != ".npy":
-        raise ValueError(f"{path}: expected a .npy file of joints (T, 22, 3) or features (T, 263)")
+    _motion_npy_shape(path)
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise ValueError(f"{path}: unreadable .npy ({error})") from None
-    if not (array.ndim == 3 and array.shape[1:] == (22, 3)) and not (array.ndim == 2 and array.shape[1] == 263):
-        raise ValueError(f"{path}: shape {array.shape} is neither joints (T, 22, 3) nor features (T, 263)")
     if not np.isfinite(array).all():
         raise ValueError(f"{path}: contains NaN or infinite values")
     return array
@@ -500,8 +523,9 @@ def _add_export_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="the .npy motion")
     p.add_argument("--to", choices=("bvh",), default="bvh", help="target format")
     p.add_argument("-o", "--output", default=None, help="output file (default: the input with .bvh)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of the BVH (default: the source's)")
-    p.add_argument("--source-fps", type=float, default=20.0, help="frame rate of the .npy input")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the BVH, 1..1000 (default: the source's); clips of at most 100,000 frames")
+    p.add_argument("--source-fps", type=float, default=20.0, help="frame rate of the .npy input, 1..1000")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.set_defaults(func=cmd_export)
 

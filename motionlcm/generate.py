@@ -1,15 +1,18 @@
 """`motionlcm generate`: prompts -> motions -> .npy / .bvh / .mp4 / .json files, all or nothing.
 
 Every input is checked before the model runs; the files of one call are written into a hidden staging
-folder inside the output folder and renamed into place only when all of them are complete, so an error
-leaves nothing behind. Each motion is generated in its own call with its own seed, so the seed recorded in
-its .json reproduces it alone: `motionlcm generate "<prompt>" --seed S --frames F --steps N`.
+folder inside the output folder and moved into place only when all of them are complete, under a lock on the
+folder (see `motionlcm.io.atomic.publish_files`), so an error, a SIGTERM or a concurrent run into the same
+folder leaves no partial set and overwrites nothing without --force. Each motion is generated in its own
+call with its own seed, so the seed recorded in its .json reproduces it alone:
+`motionlcm generate "<prompt>" --seed S --frames F --steps N`.
 """
 
 from __future__ import annotations
 
+import math
 import re
-import shutil
+import shlex
 import tempfile
 import time
 import warnings
@@ -22,6 +25,8 @@ import numpy as np
 FORMATS = ("npy", "bvh", "mp4", "gif", "json")
 DEFAULT_FORMATS = ("npy", "bvh", "mp4", "json")
 DEFAULT_SECONDS = 4.0
+MAX_MOTIONS = 100_000  # motions per call (all are planned up front and staged before any is published)
+STAGING_PREFIX = ".motionlcm-generate-"
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,23 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return names
 
 
+LEADING_SECONDS = re.compile(r"(\d+(?:\.\d*)?|\.\d+)s")  # "3s walk forward"; "2 people dance" is a prompt
+MAX_STEM = 48  # characters of prompt in a file name (a long single word must not exceed the file system's limit)
+
+
+def check_seconds(value: float, where: str) -> float:
+    """A finite length in seconds the model can make (1 to 196 frames at 20 fps), else one line naming `where`."""
+    from motionlcm.data.skeleton import FPS
+    from motionlcm.pipeline import MAX_FRAMES
+
+    value = float(value)
+    if not math.isfinite(value) or not 1 <= round(value * FPS) <= MAX_FRAMES:
+        raise ValueError(f"{where}: length {value:g} s is outside {1 / FPS:g}..{MAX_FRAMES / FPS:g} s")
+    return value
+
+
 def parse_prompt_line(line: str, where: str) -> Request | None:
-    """`seconds text`, `text#seconds` or plain `text`; blank lines give None."""
+    """`Ns text` (e.g. `3s walk forward`), `text#seconds` or plain `text`; blank lines give None."""
     line = line.strip()
     if not line:
         return None
@@ -52,23 +72,22 @@ def parse_prompt_line(line: str, where: str) -> Request | None:
             value = float(seconds)
         except ValueError:
             raise ValueError(f"{where}: expected 'text#seconds', got {line!r}") from None
-        return Request(check_prompt(text, where), value)
+        return Request(check_prompt(text, where), check_seconds(value, where))
     head, _, rest = line.partition(" ")
-    try:
-        return Request(check_prompt(rest, where), float(head))
-    except ValueError:
-        return Request(check_prompt(line, where))
+    if LEADING_SECONDS.fullmatch(head):
+        return Request(check_prompt(rest, where), check_seconds(float(head[:-1]), where))
+    return Request(check_prompt(line, where))
 
 
 def read_prompt_file(path: str | Path) -> list[Request]:
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a leading byte-order mark is dropped
     except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: cannot read prompts ({error})") from None
     requests = [r for i, line in enumerate(lines, 1) if (r := parse_prompt_line(line, f"{path}:{i}")) is not None]
     if not requests:
-        raise ValueError(f"{path}: no prompts (one 'seconds text' or 'text#seconds' per line)")
+        raise ValueError(f"{path}: no prompts (one 'Ns text' or 'text#seconds' per line)")
     return requests
 
 
@@ -80,9 +99,10 @@ def check_prompt(text: str, where: str = "prompt") -> str:
 
 
 def slug(text: str, words: int = 6) -> str:
-    """File-name stem from a prompt: its first words, lower case, letters and digits only."""
+    """File-name stem from a prompt: its first words, lower case, letters and digits only, at most
+    MAX_STEM characters."""
     parts = re.findall(r"[a-z0-9]+", text.lower())[:words]
-    return "_".join(parts) or "motion"
+    return "_".join(parts)[:MAX_STEM].rstrip("_") or "motion"
 
 
 def check_output_dir(out: Path) -> None:
@@ -116,7 +136,7 @@ def plan_jobs(requests: list[Request], num: int, seed: int, default_seconds: flo
         elif frames is not None:
             length = resolve_lengths(1, frames=frames)[0]
         else:
-            length = resolve_lengths(1, seconds=default_seconds or DEFAULT_SECONDS)[0]
+            length = resolve_lengths(1, seconds=DEFAULT_SECONDS if default_seconds is None else default_seconds)[0]
         for k in range(num):
             stem = f"{i:03d}_{slug(request.text)}" + (f"_{k}" if num > 1 else "")
             jobs.append(Job(request, length, seed + i * num + k, stem))
@@ -133,12 +153,11 @@ def output_names(job: Job, formats: tuple[str, ...]) -> list[str]:
 
 
 def check_conflicts(out: Path, jobs: list[Job], formats: tuple[str, ...], force: bool) -> None:
-    if force:
-        return
-    taken = [name for job in jobs for name in output_names(job, formats) if (out / name).exists()]
-    if taken:
-        more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
-        raise ValueError(f"{out / taken[0]}{more}: exists; pass --force to overwrite")
+    """Fail early, before the model runs (`publish_files` checks again under the lock)."""
+    from motionlcm.io.atomic import refuse_existing
+
+    if not force:
+        refuse_existing([out / name for job in jobs for name in output_names(job, formats)])
 
 
 def warn_long_prompts(pipe: Any, requests: list[Request]) -> None:
@@ -180,15 +199,23 @@ def generate(requests: list[Request], out: Path, model: str | None = None, secon
              formats: tuple[str, ...] = DEFAULT_FORMATS, force: bool = False, device: str | None = None,
              progress: bool = True) -> list[Path]:
     """Generate every request `num` times and write the files; returns the paths written."""
-    from motionlcm.data.skeleton import FPS
-    from motionlcm.pipeline import MotionLCM
+    from motionlcm.export.bvh_export import check_fps
+    from motionlcm.io.atomic import publish_files, staging_folder
+    from motionlcm.pipeline import MAX_FRAMES, MotionLCM
 
     if num < 1:
         raise ValueError(f"--num: must be >= 1, got {num}")
-    if fps is not None and not 1 <= fps <= 240:
-        raise ValueError(f"--fps: must be in 1..240, got {fps:g}")
+    if num * len(requests) > MAX_MOTIONS:
+        raise ValueError(f"--num {num} x {len(requests)} prompt(s) is {num * len(requests)} motions; "
+                         f"at most {MAX_MOTIONS} per call")
+    if fps is not None:
+        check_fps(fps, "--fps")
     if seconds is not None and frames is not None:
         raise ValueError("give --seconds or --frames, not both")
+    if seconds is not None:
+        check_seconds(seconds, "--seconds")
+    if frames is not None and not 1 <= frames <= MAX_FRAMES:
+        raise ValueError(f"--frames: {frames} is outside 1..{MAX_FRAMES}")
     base_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
     jobs = plan_jobs(requests, num, base_seed, seconds, frames)
     check_output_dir(out)
@@ -198,27 +225,38 @@ def generate(requests: list[Request], out: Path, model: str | None = None, secon
     load_seconds = time.perf_counter() - load_start
     warn_long_prompts(pipe, requests)
     steps, guidance = pipe.resolve_sampling(steps, guidance)
-    stage = Path(tempfile.mkdtemp(prefix=".motionlcm-generate-", dir=out))
-    written: list[Path] = []
-    try:
-        for job in _progress(jobs, progress and len(jobs) > 1):
-            start = time.perf_counter()
-            motion = pipe(job.request.text, frames=job.frames, steps=steps, guidance=guidance, seed=job.seed)[0]
-            generate_seconds = time.perf_counter() - start
-            meta = {"prompt": job.request.text, "seed": job.seed, "steps": steps, "guidance": guidance,
-                    "fps": fps or FPS, "native_fps": FPS, "frames": motion.frames, "seconds": motion.seconds,
-                    "model": {"path": str(pipe.folder.path), "kind": pipe.kind},
-                    "timings": {"model_load_s": load_seconds, "generate_s": generate_seconds},
-                    "command": f"motionlcm generate {job.request.text!r} --seed {job.seed} --frames {job.frames} "
-                               f"--steps {steps} --guidance {guidance:g}"}
-            write_outputs(motion, job, stage, formats, fps, meta)
-        for path in sorted(stage.iterdir()):
-            target = out / path.name
-            path.replace(target)
-            written.append(target)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    return written
+    with staging_folder(out, STAGING_PREFIX) as stage:
+        names = stage_motions(pipe, jobs, stage, formats, fps, steps, guidance, load_seconds, progress, model)
+        return publish_files(stage, out, sorted(names), force)
+
+
+def reproduce_command(job: Job, steps: int, guidance: float, model: str | None) -> str:
+    """The shell command that makes this motion again, every argument quoted for a POSIX shell."""
+    args = ["motionlcm", "generate", job.request.text, "--seed", str(job.seed), "--frames", str(job.frames),
+            "--steps", str(steps), "--guidance", f"{guidance:g}"]
+    if model is not None:
+        args += ["--model", str(model)]
+    return shlex.join(args)
+
+
+def stage_motions(pipe: Any, jobs: list[Job], stage: Path, formats: tuple[str, ...], fps: float | None,
+                  steps: int, guidance: float, load_seconds: float, progress: bool,
+                  model: str | None = None) -> list[str]:
+    """Generate every job and write its files into `stage`; returns the file names."""
+    from motionlcm.data.skeleton import FPS
+
+    names: list[str] = []
+    for job in _progress(jobs, progress and len(jobs) > 1):
+        start = time.perf_counter()
+        motion = pipe(job.request.text, frames=job.frames, steps=steps, guidance=guidance, seed=job.seed)[0]
+        generate_seconds = time.perf_counter() - start
+        meta = {"prompt": job.request.text, "seed": job.seed, "steps": steps, "guidance": guidance,
+                "fps": fps or FPS, "native_fps": FPS, "frames": motion.frames, "seconds": motion.seconds,
+                "model": {"path": str(pipe.folder.path), "kind": pipe.kind},
+                "timings": {"model_load_s": load_seconds, "generate_s": generate_seconds},
+                "command": reproduce_command(job, steps, guidance, model)}
+        names += write_outputs(motion, job, stage, formats, fps, meta)
+    return names
 
 
 def _progress(items: list, enabled: bool) -> Any:

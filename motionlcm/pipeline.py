@@ -7,6 +7,8 @@ default; V2 guidance 8.0 / 12.5 / 13.5 for 1 / 2 / 4 steps, V1 7.5; section 5).
 
 from __future__ import annotations
 
+import math
+import operator
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.runtime.fast_paths import FastPaths, apply_fast_paths, autocast_context, bucket_frames
 
 DEFAULT_MODEL = "bandai-namco"  # checkpoints/<name>: the shipped model (checkpoints/README.md)
+MAX_STEPS = 1000  # sampling steps: the training schedule's timesteps
 MAX_FRAMES = 196  # HumanML3D's longest training crop (9.8 s at 20 fps)
 DEFAULTS = {"mld": {"steps": 50, "guidance": 7.5}, "lcm": {"steps": 1, "guidance": None}}
 
@@ -87,6 +90,8 @@ def resolve_lengths(count: int, seconds: Any = None, frames: Any = None) -> list
     values = list(values) if isinstance(values, (list, tuple)) else [values] * count
     if len(values) != count:
         raise ValueError(f"got {len(values)} lengths for {count} prompts")
+    if frames is None and not all(math.isfinite(float(v)) for v in values):
+        raise ValueError(f"seconds: must be finite, got {values}")
     lengths = [int(v) if frames is not None else int(round(float(v) * FPS)) for v in values]
     for value in lengths:
         if not 1 <= value <= MAX_FRAMES:
@@ -94,15 +99,25 @@ def resolve_lengths(count: int, seconds: Any = None, frames: Any = None) -> list
     return lengths
 
 
+def shipped_checkpoints_dirs() -> list[Path]:
+    """Where the shipped model folders can be, in order: the checkout's checkpoints/ (a source tree or an
+    editable install), then the copy a built package carries (motionlcm/_checkpoints, see setup.py)."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    dirs = [checkout / "checkpoints"] if (checkout / "pyproject.toml").is_file() else []
+    return [*dirs, package / "_checkpoints"]
+
+
 def default_model_dir() -> Path:
-    """$MOTIONLCM_MODEL, else the model shipped in the repository's checkpoints/ folder."""
+    """$MOTIONLCM_MODEL, else the shipped model (the first of `shipped_checkpoints_dirs()` that has it)."""
     if os.environ.get("MOTIONLCM_MODEL"):
         return Path(os.environ["MOTIONLCM_MODEL"])
-    path = Path(__file__).resolve().parents[1] / "checkpoints" / DEFAULT_MODEL
-    if not path.is_dir():
-        raise ValueError(f"{path}: the default model is not there (a source checkout has it); "
-                         "pass --model MODEL_DIR or set MOTIONLCM_MODEL")
-    return path
+    places = [root / DEFAULT_MODEL for root in shipped_checkpoints_dirs()]
+    for path in places:
+        if path.is_dir():
+            return path
+    raise ValueError(f"{places[-1]}: the default model is not there (nor in a source checkout); "
+                     "pass --model MODEL_DIR or set MOTIONLCM_MODEL")
 
 
 class MotionLCM:
@@ -208,9 +223,18 @@ class MotionLCM:
         return features[:, :num_frames].float()
 
     def resolve_sampling(self, steps: int | None, guidance: float | None) -> tuple[int, float]:
-        """Step count and guidance scale, the model kind's defaults where None."""
-        steps = steps or DEFAULTS[self.kind]["steps"]
-        return steps, self.default_guidance(steps) if guidance is None else guidance
+        """Step count and guidance scale, the model kind's defaults where None; a step count outside
+        1..MAX_STEPS or a non-finite guidance is a ValueError naming the option."""
+        steps = DEFAULTS[self.kind]["steps"] if steps is None else steps
+        try:
+            steps = operator.index(steps)
+        except TypeError:
+            steps = None
+        if steps is None or not 1 <= steps <= MAX_STEPS:
+            raise ValueError(f"--steps: must be an integer in 1..{MAX_STEPS}")
+        if guidance is not None and not math.isfinite(guidance):
+            raise ValueError(f"--guidance: must be a finite number, got {guidance}")
+        return steps, self.default_guidance(steps) if guidance is None else float(guidance)
 
     @torch.no_grad()
     def generate_features(self, texts: list[str], lengths: list[int] | Tensor, steps: int, guidance: float,

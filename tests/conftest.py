@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 SHARED = Path(os.environ.get("MOTIONLCM_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The PID of a process that has exited (as a run killed with SIGKILL leaves behind)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 @pytest.fixture(scope="session")
@@ -41,19 +51,25 @@ def bn_dataset_dir(bn_fixture_dir, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def teacher_dir(bn_dataset_dir, tmp_path_factory):
-    """A tiny VAE (6 steps) and a tiny MLD teacher (6 steps) trained on the fixture import."""
+def _tiny_run(kind: str, root: Path, overrides: list[str]) -> Path:
     from motionlcm.config import load_config
     from motionlcm.train.run import train
 
-    root = tmp_path_factory.mktemp("runs")
-    common = [f"data.root={bn_dataset_dir}", "trainer.max_steps=6", "checkpoint.every_n_steps=3"]
-    vae_cfg = load_config(REPO / "configs" / "tiny" / "vae.yaml", common + [f"output_dir={root / 'vae'}"])
-    vae_dir = train("vae", vae_cfg, progress=False)
-    mld_cfg = load_config(REPO / "configs" / "tiny" / "mld.yaml",
-                          common + [f"output_dir={root / 'mld'}", f"vae_dir={vae_dir}"])
-    return train("mld", mld_cfg, progress=False)
+    common = [f"data.root={root}", "trainer.max_steps=6", "checkpoint.every_n_steps=3"]
+    return train(kind, load_config(REPO / "configs" / "tiny" / f"{kind}.yaml", common + overrides), progress=False)
+
+
+@pytest.fixture(scope="session")
+def vae_dir(bn_dataset_dir, tmp_path_factory):
+    """A tiny VAE (6 steps) trained on the fixture import."""
+    return _tiny_run("vae", bn_dataset_dir, [f"output_dir={tmp_path_factory.mktemp('runs') / 'vae'}"])
+
+
+@pytest.fixture(scope="session")
+def teacher_dir(vae_dir, bn_dataset_dir):
+    """A tiny MLD teacher (6 steps) of `vae_dir`, in the same runs folder (runs/vae, runs/mld)."""
+    out = Path(vae_dir).parents[1] / "mld"
+    return _tiny_run("mld", bn_dataset_dir, [f"output_dir={out}", f"vae_dir={vae_dir}"])
 
 
 @pytest.fixture(scope="session")

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from motionlcm.export.bvh_export import bvh_to_joints
-from motionlcm.generate import Request, parse_formats, parse_prompt_line
+from motionlcm.generate import (
+    STAGING_PREFIX,
+    Job,
+    Request,
+    generate,
+    parse_formats,
+    parse_prompt_line,
+    read_prompt_file,
+    reproduce_command,
+    slug,
+)
 from motionlcm.io.bvh import read_bvh
 
 
@@ -20,7 +33,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_prompt_lines_and_formats_parse():
-    assert parse_prompt_line("3.5 a person runs.", "f:1") == Request("a person runs.", 3.5)
+    assert parse_prompt_line("3.5s a person runs.", "f:1") == Request("a person runs.", 3.5)
+    assert parse_prompt_line("2 people dance together", "f:1") == Request("2 people dance together")
+    assert parse_prompt_line("3.5 a person runs.", "f:1") == Request("3.5 a person runs.")
     assert parse_prompt_line("a person runs.#2", "f:1") == Request("a person runs.", 2.0)
     assert parse_prompt_line("a person  runs.", "f:1") == Request("a person runs.")
     assert parse_prompt_line("   ", "f:1") is None
@@ -72,11 +87,87 @@ def test_generate_refuses_to_overwrite_without_force(student_dir, tmp_path):
     assert (tmp_path / "000_a_person_runs.npy").read_bytes() != before
 
 
+# ---- all or nothing: failures, concurrent runs, SIGTERM, stale staging ----------------------------------
+
+
+def cli_args(student_dir, out, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "motionlcm.cli", "generate", "a person runs.", "--model", str(student_dir),
+            "--seconds", "1", "-o", str(out), "-q", *extra]
+
+
+def test_a_failure_while_publishing_leaves_no_partial_set(student_dir, tmp_path, monkeypatch):
+    """The second staged file fails to move into place: the first one must not stay there, and the files
+    --force was replacing come back."""
+    out = tmp_path / "out"
+    settings = {"model": str(student_dir), "seconds": 1.0, "formats": ("npy", "json"), "progress": False}
+    before = {path.name: path.read_bytes() for path in generate([Request("a person runs.")], out, seed=1, **settings)}
+    real_replace, moved = Path.replace, []
+
+    def fail_on_the_second_file(self, target):
+        if self.parent.parent == out and Path(target).parent == out:  # a staged file moving into place
+            moved.append(self.name)
+            if len(moved) == 2:
+                raise OSError("disk full")
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", fail_on_the_second_file)
+    with pytest.raises(OSError, match="disk full"):
+        generate([Request("a person runs."), Request("a person jumps.")], out, seed=2, force=True, **settings)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_two_concurrent_runs_into_one_folder_one_wins(student_dir, tmp_path):
+    out = tmp_path / "out"
+    seeds = (10, 20)
+    runs = [subprocess.Popen(cli_args(student_dir, out, "--num", "3", "--format", "npy,json", "--seed", str(seed)),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in seeds]
+    results = [(run.communicate(timeout=600), run.returncode) for run in runs]
+    assert sorted(code for _, code in results) == [0, 2], results
+    winner = next(i for i, (_, code) in enumerate(results) if code == 0)
+    (printed, _), _ = results[winner]
+    (_, refused), _ = results[1 - winner]
+    assert "exists; pass --force" in refused and refused.count("\n") == 1 and str(out) in refused
+    assert sorted(printed.split()) == sorted(str(path) for path in out.iterdir())  # nothing else, nothing hidden
+    recorded = {json.loads(path.read_text())["seed"] for path in out.glob("*.json")}
+    assert recorded == {seeds[winner] + k for k in range(3)}
+
+
+def test_sigterm_mid_run_leaves_no_staging_folder(student_dir, tmp_path):
+    out = tmp_path / "out"
+    run = subprocess.Popen(cli_args(student_dir, out, "--num", "10000", "--format", "npy"), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not any(any(stage.iterdir()) for stage in out.glob(f"{STAGING_PREFIX}*")):  # staged files exist
+        assert run.poll() is None and time.monotonic() < deadline, run.stderr.read() if run.poll() else "timeout"
+        time.sleep(0.1)
+    run.terminate()
+    assert run.wait(60) == 128 + 15
+    run.stderr.close()
+    assert list(out.iterdir()) == []
+
+
+def test_the_next_run_removes_staging_folders_of_dead_runs_only(student_dir, tmp_path, dead_pid):
+    dead, live = tmp_path / f"{STAGING_PREFIX}{dead_pid}-a1b2", tmp_path / f"{STAGING_PREFIX}{os.getpid()}-c3d4"
+    for stage in (dead, live):
+        stage.mkdir()
+        (stage / "000_a_person_runs.npy").write_bytes(b"partial")
+    generate([Request("a person runs.")], tmp_path, model=str(student_dir), seconds=1.0, formats=("npy",),
+             progress=False)
+    assert not dead.exists() and (live / "000_a_person_runs.npy").is_file()
+    assert (tmp_path / "000_a_person_runs.npy").is_file()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["   "], "empty prompt"),
-        (["a person walks.", "--seconds", "30"], "outside 1..196"),
+        (["a person walks.", "--seconds", "30"], "--seconds: length 30 s is outside 0.05..9.8 s"),
+        (["a person walks.", "--seconds", "0"], "--seconds: length 0 s"),
+        (["a person walks.", "--seconds", "nan"], "--seconds: length nan s"),
+        (["a person walks.", "--seconds", "inf"], "--seconds: length inf s"),
+        (["a person walks.", "--frames", "0"], "--frames: 0 is outside 1..196"),
+        (["a person walks.", "--steps", "0"], "--steps: must be an integer in 1..1000"),
+        (["a person walks.", "--guidance", "nan"], "--guidance: must be a finite number"),
+        (["a person walks.", "--guidance", "inf"], "--guidance: must be a finite number"),
         (["a person walks.", "--format", "bvh,fbx"], "unknown fbx"),
         (["a person walks.", "--model", "/nonexistent/model"], "/nonexistent/model"),
         (["a person walks.", "--fps", "0"], "--fps"),
@@ -92,12 +183,56 @@ def test_bad_input_gives_one_line_and_writes_nothing(student_dir, tmp_path, extr
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_prompt_files_name_the_line_of_a_bad_length_and_drop_a_byte_order_mark(tmp_path):
+    path = tmp_path / "prompts.txt"
+    path.write_text("\ufeff3s a person walks.\n2 people dance together\nwaves#2.5\n", encoding="utf-8")
+    assert read_prompt_file(path) == [Request("a person walks.", 3.0), Request("2 people dance together"),
+                                      Request("waves", 2.5)]
+    for line in ("a person walks.#inf", "a person walks.#nan", "a person walks.#0", "1e3s a person walks."):
+        path.write_text(f"a person runs.\n{line}\n", encoding="utf-8")
+        if line.startswith("1e3s"):  # not a duration: the whole line is the prompt
+            assert read_prompt_file(path)[1] == Request(line)
+            continue
+        with pytest.raises(ValueError, match=f"^{path}:2: length"):
+            read_prompt_file(path)
+
+
+def test_the_recorded_command_is_quoted_for_the_shell_and_names_the_model(tmp_path):
+    job = Job(Request("it's $(touch pwned) `id` \"quoted\""), 40, 7, "000_x")
+    command = reproduce_command(job, 1, 8.0, "my models/student")
+    assert shlex.split(command) == ["motionlcm", "generate", job.request.text, "--seed", "7", "--frames", "40",
+                                    "--steps", "1", "--guidance", "8", "--model", "my models/student"]
+    result = subprocess.run(["bash", "-c", f"set -- ; echo {command}"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0 and not (tmp_path / "pwned").exists()
+
+
+def test_file_names_of_a_long_single_word_prompt_stay_short(student_dir, tmp_path):
+    word = "a" * 5000
+    assert len(slug(word)) <= 48
+    written = generate([Request(word)], tmp_path, model=str(student_dir), seconds=1.0, formats=("npy",),
+                       progress=False)
+    assert written and all(len(p.name) < 100 for p in written)
+
+
+def test_a_one_frame_motion_generates_exports_and_renders(student_dir, tmp_path):
+    written = generate([Request("a person walks.")], tmp_path / "out", model=str(student_dir), frames=1,
+                       formats=("npy", "bvh", "gif", "json"), progress=False)
+    joints = np.load(next(p for p in written if p.name.endswith("walks.npy")))
+    assert joints.shape == (1, 22, 3) and np.isfinite(joints).all()
+    features = next(p for p in written if p.name.endswith("_features.npy"))
+    assert run_cli("export", str(features), "-o", str(tmp_path / "one.bvh")).returncode == 0
+    assert read_bvh(tmp_path / "one.bvh").num_frames == 1
+    assert run_cli("render", str(features), "-o", str(tmp_path / "one.png")).returncode == 0
+
+
 def test_a_corrupt_model_or_unwritable_folder_is_refused(student_dir, tmp_path):
     bad_model = tmp_path / "model"
     bad_model.mkdir()
     (bad_model / "model.json").write_text("{not json")
     result = run_cli("generate", "a person walks.", "--model", str(bad_model), "-o", str(tmp_path / "o"), "-q")
     assert result.returncode == 2 and "model.json" in result.stderr
+    result = run_cli("generate", "a person walks.", "--model", str(student_dir), "-o", "", "-q")
+    assert result.returncode == 2 and "-o/--output: empty" in result.stderr
     blocker = tmp_path / "file"
     blocker.write_text("x")
     result = run_cli("generate", "a person walks.", "--model", str(student_dir), "-o", str(blocker / "sub"), "-q")

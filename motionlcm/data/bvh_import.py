@@ -9,6 +9,7 @@ split. The import is all-or-nothing: it builds a temporary folder and renames it
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -26,11 +27,13 @@ from motionlcm.data.features import features_to_joints, joints_to_features, mirr
 from motionlcm.data.normalizer import compute_mean_std
 from motionlcm.data.rig import Rig, nominal_fps, resample_positions
 from motionlcm.data.skeleton import FPS
+from motionlcm.io.atomic import prepare_staging
 from motionlcm.io.bvh import BVHError, read_bvh
 
 SPLITS = ("train", "val", "test")
 DEFAULT_SPLIT_RATIOS = (0.80, 0.05, 0.15)  # HumanML3D: 23,384 / 1,460 / 4,384 clips
 TURN_CHECK_DEGREES = 45.0  # a turn label is contradicted when the heading turns this far the other way
+CREATED_BY = "data import-bvh"  # the end of manifest.json's "created_by": marks a folder --force may replace
 
 
 class BVHImportError(ValueError):
@@ -303,10 +306,45 @@ def _run_clips(jobs: list[tuple], init_args: tuple, workers: int, progress: bool
             pool.terminate()
 
 
-def _prepare_tmp(out: Path, force: bool) -> Path:
-    if out.exists() and not force:
+def check_split_ratios(ratios: tuple[float, ...]) -> tuple[float, float, float]:
+    """Three finite fractions >= 0 (train, val, test) that sum to 1; anything else is a BVHImportError."""
+    values = tuple(float(r) for r in ratios)
+    if len(values) != 3 or not all(math.isfinite(v) and v >= 0 for v in values) or abs(sum(values) - 1) > 1e-6:
+        shown = ",".join(f"{v:g}" for v in values)
+        raise BVHImportError(f"--split: expected three finite fractions >= 0 (train,val,test) that sum to 1, got {shown}")
+    return values  # type: ignore[return-value]
+
+
+def is_earlier_import(folder: Path) -> bool:
+    """Whether `folder` holds a manifest.json written by `import-bvh` (so that --force may replace it)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    created_by = manifest.get("created_by") if isinstance(manifest, dict) else None
+    return isinstance(created_by, str) and created_by.startswith("motionlcm ") and created_by.endswith(CREATED_BY)
+
+
+def check_output_dir(src: Path, out: Path, force: bool) -> None:
+    """Refuse an output folder that overlaps the source library, or that --force would wrongly replace:
+    only a missing folder, an empty one or an earlier import may be the output."""
+    src_real, out_real = src.resolve(), out.resolve()
+    if out_real == src_real or src_real in out_real.parents or out_real in src_real.parents:
+        raise BVHImportError(f"{out}: the output folder must be outside the source folder {src} and not contain it")
+    if not out.exists() and not out.is_symlink():
+        return
+    if not force:
         raise BVHImportError(f"{out}: already exists (use --force to replace it)")
+    if out.is_symlink() or not out.is_dir():
+        raise BVHImportError(f"{out}: not a folder; --force replaces only an earlier import or an empty folder")
+    if any(out.iterdir()) and not is_earlier_import(out):
+        raise BVHImportError(f"{out}: not an earlier import (no manifest.json by import-bvh); "
+                             "--force replaces only an earlier import or an empty folder")
+
+
+def _prepare_tmp(out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
+    prepare_staging(out.parent, f".{out.name}.importing-")  # stale folders of killed imports; SIGTERM cleans up
     tmp = out.parent / f".{out.name}.importing-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     for sub in ("new_joint_vecs", "new_joints", "texts", "import"):
@@ -327,7 +365,7 @@ def _manifest(src: Path, rig: Rig, rules_path: Path | None, args: dict, clips: l
     rows = [c.rows for c in clips]
     return {
         "format": "HumanML3D (263-d features, 22 SMPL joints, 20 fps)",
-        "created_by": f"motionlcm {__version__} data import-bvh",
+        "created_by": f"motionlcm {__version__} {CREATED_BY}",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "source_dir": str(src),
         "rig": rig.name,
@@ -351,18 +389,19 @@ def import_bvh_library(src: str | Path, out: str | Path, rig_path: str | Path, c
     """Import every BVH file under `src` into a HumanML3D-format dataset folder `out`.
 
     Raises BVHImportError (a ValueError) naming the file and line of the first bad clip unless `skip_bad`,
-    in which case bad clips are listed in the manifest. Nothing is left behind on failure.
+    in which case bad clips are listed in the manifest. Nothing is left behind on failure. An existing `out`
+    is replaced only with `force` and only if it is empty or an earlier import (`check_output_dir`).
     """
     start = time.perf_counter()
     src, out = Path(src), Path(out)
     rig = Rig.load(rig_path)
     if captions_path:
         CaptionRules.load(captions_path)  # fail on a bad rules file before any work starts
-    if abs(sum(split_ratios) - 1.0) > 1e-6 or min(split_ratios) < 0:
-        raise BVHImportError(f"--split: ratios must be >= 0 and sum to 1, got {split_ratios}")
+    split_ratios = check_split_ratios(split_ratios)
     files = find_bvh_files(src)
+    check_output_dir(src, out, force)
     workers = workers or min(len(files), os.cpu_count() or 1)
-    tmp = _prepare_tmp(out, force)
+    tmp = _prepare_tmp(out)
     try:
         jobs = [(path, src, tmp, mirror, seed) for path in files]
         clips: list[ClipRecord] = []

@@ -26,6 +26,7 @@ from motionlcm.data.humanml3d import (
     parse_caption_line,
 )
 from motionlcm.data.normalizer import MEAN_FILE, STD_FILE
+from motionlcm.io.npy import read_npy_header
 
 REQUIRED_SPLITS = ("train", "val", "test")
 OPTIONAL_SPLITS = ("train_val", "all")  # shipped by HumanML3D, unused by MotionLCM's loaders
@@ -101,11 +102,23 @@ def _quote_names(names: list[str]) -> str:
     return shown + (f", ... ({len(names) - MAX_NAMES_SHOWN} more)" if len(names) > MAX_NAMES_SHOWN else "")
 
 
+def _header_ok(path: Path, rel: str, report: DatasetReport) -> bool:
+    """Check a .npy header (dtype, size, length: `read_npy_header`) before loading; False after an error."""
+    try:
+        read_npy_header(path, where=rel)
+    except ValueError as err:
+        report.errors.append(str(err))
+        return False
+    return True
+
+
 def _check_stats(root: Path, report: DatasetReport) -> None:
     for file_name in (MEAN_FILE, STD_FILE):
         path = root / file_name
         if not path.is_file():
             report.errors.append(f"{file_name}: missing")
+            continue
+        if not _header_ok(path, file_name, report):
             continue
         try:
             values = np.load(path)
@@ -182,6 +195,8 @@ def _check_motion(root: Path, name: str, report: DatasetReport) -> int | None:
     if not path.is_file():
         report.errors.append(f"{rel}: missing")
         return None
+    if not _header_ok(path, rel, report):
+        return None
     try:
         motion = np.load(path)
     except (OSError, ValueError) as err:
@@ -204,6 +219,8 @@ def _check_joints(root: Path, name: str, rows: int, report: DatasetReport) -> No
     path = root / rel
     if not path.is_file():
         report.warnings.append(f"{rel}: missing ({JOINTS_DIR}/ exists but has no file for this clip)")
+        return
+    if not _header_ok(path, rel, report):
         return
     try:
         joints = np.load(path, mmap_mode="r")

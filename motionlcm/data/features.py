@@ -99,7 +99,7 @@ def heading_from_features(features: Tensor) -> Tensor:
 def root_position_from_features(features: Tensor, heading: Tensor) -> Tensor:
     """Root trajectory (..., T, 3): integrated xz velocity, y from the root-height column."""
     vel = features[..., :-1, ROOT_LIN_VEL]
-    zero = torch.zeros_like(vel[..., :1, :1])
+    zero = features.new_zeros((*features.shape[:-2], 1, 1))  # the first frame does not move (T = 1 too)
     step_x = torch.cat((zero, vel[..., :1]), dim=-2)
     step_z = torch.cat((zero, vel[..., 1:]), dim=-2)
     step = torch.cat((step_x, torch.zeros_like(step_x), step_z), dim=-1)

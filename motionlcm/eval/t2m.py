@@ -144,6 +144,52 @@ class TextEncoderBiGRUCo(nn.Module):
 # ---- words -----------------------------------------------------------------------------------------
 
 
+# Globals a vocabulary pickle may name: plain containers and numpy arrays / scalars (numpy 1 and 2 module
+# paths; protocol 2 writes bytes via _codecs.encode, protocol 5 arrays via _frombuffer). Nothing that runs code.
+VOCAB_PICKLE_GLOBALS = {
+    ("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"), ("__builtin__", "frozenset"),
+    ("collections", "OrderedDict"), ("_codecs", "encode"),  # the latter for latin-1 only (_latin1_encode)
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+}
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """`_codecs.encode` as protocol-2 pickles use it for bytes: latin-1 only (no codec lookup by name)."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+class _VocabUnpickler(pickle.Unpickler):
+    """Unpickles only data: any global outside VOCAB_PICKLE_GLOBALS is refused, naming the file."""
+
+    def __init__(self, handle, path: Path) -> None:
+        super().__init__(handle)
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in VOCAB_PICKLE_GLOBALS:
+            raise ValueError(f"{self.path}: refused to unpickle {module}.{name} (a vocabulary file holds "
+                             "only words, indices and arrays)")
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
+        return super().find_class(module, name)
+
+
+def load_vocab_pickle(path: str | Path):
+    """A GloVe vocabulary pickle (`our_vab_words.pkl`, `our_vab_idx.pkl`) without running code from it."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            return _VocabUnpickler(handle, path).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError,
+            MemoryError) as err:
+        raise ValueError(f"{path}: not a readable vocabulary pickle ({type(err).__name__}: {err})") from None
+
+
 def split_token(token: str) -> tuple[str, str]:
     """`word/POS` -> (word, POS). A token without '/' gets POS OTHER (the official code would raise)."""
     word, sep, pos = token.rpartition("/")
@@ -167,11 +213,14 @@ class WordVectorizer:
         paths = [Path(glove_dir) / f"{prefix}_{name}" for name in ("data.npy", "words.pkl", "idx.pkl")]
         _require_files(paths, "GloVe vocabulary")
         vectors = np.load(paths[0])
-        with open(paths[1], "rb") as f:
-            words = pickle.load(f)  # trusted research files (T2M/MLD download scripts), a list and a dict
-        with open(paths[2], "rb") as f:
-            word2idx = pickle.load(f)
-        self._init({w: vectors[word2idx[w]] for w in words})
+        words, word2idx = load_vocab_pickle(paths[1]), load_vocab_pickle(paths[2])
+        if not isinstance(words, list) or not isinstance(word2idx, dict):
+            raise ValueError(f"{paths[1].parent}: expected a word list in {paths[1].name} and a word -> row dict "
+                             f"in {paths[2].name}, got {type(words).__name__} and {type(word2idx).__name__}")
+        try:
+            self._init({w: vectors[word2idx[w]] for w in words})
+        except (KeyError, IndexError, TypeError) as err:
+            raise ValueError(f"{paths[2]}: does not index {paths[0].name} for every word ({err!r})") from None
 
     @classmethod
     def from_vectors(cls, word2vec: dict[str, np.ndarray]) -> WordVectorizer:

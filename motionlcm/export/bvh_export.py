@@ -26,6 +26,8 @@ __all__ = [
     "JOINT_ORDERS",
     "UNITS",
     "bvh_to_joints",
+    "check_fps",
+    "check_output_frames",
     "features_to_bvh",
     "fit_skeleton",
     "joints_to_bvh",
@@ -34,6 +36,8 @@ __all__ = [
 ]
 
 UNITS = {"cm": 100.0, "m": 1.0}  # file units per metre
+MIN_FPS, MAX_FPS = 1.0, 1000.0  # frame rates a clip is read at or written at (export, generate --fps)
+MAX_FRAMES = 100_000  # frames of one written clip: 83 min at 20 fps, 100 s at 1000 fps
 
 CHILDREN: tuple[tuple[int, ...], ...] = tuple(
     tuple(c for c in range(NUM_JOINTS) if PARENTS[c] == j) for j in range(NUM_JOINTS)
@@ -115,14 +119,34 @@ def _check_offsets(offsets: Any) -> np.ndarray:
     return arr
 
 
-def _check_fps(value: Any, name: str) -> float:
+def check_fps(value: Any, name: str) -> float:
+    """A frame rate in MIN_FPS..MAX_FPS; anything else is a ValueError naming `name`."""
     try:
         fps = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a positive number, got {value!r}") from None
     if not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise ValueError(f"{name} must be in {MIN_FPS:g}..{MAX_FPS:g} frames per second, got {fps:g}")
     return fps
+
+
+def output_frames(frames: int, fps: float, target_fps: float | None) -> int:
+    """Frames of the clip made from `frames` frames at `fps` and resampled to `target_fps` (as
+    `BVH.resampled` counts them)."""
+    if target_fps is None or target_fps == fps or frames < 1:
+        return frames
+    return int(np.floor((frames - 1) * (1.0 / fps) * target_fps + 1e-6)) + 1
+
+
+def check_output_frames(frames: int, fps: float, target_fps: float | None, where: str = "joints") -> int:
+    """`output_frames`, refused (ValueError naming `where`) above MAX_FRAMES, before anything is allocated."""
+    count = output_frames(frames, fps, target_fps)
+    if count > MAX_FRAMES:
+        rate = f" resampled from {fps:g} to {target_fps:g} fps" if target_fps not in (None, fps) else ""
+        raise ValueError(f"{where}: {frames} frames{rate} make a clip of {count:,} frames; at most {MAX_FRAMES:,}")
+    return count
 
 
 # --------------------------------------------------------------------------- rest skeleton
@@ -371,6 +395,7 @@ def joints_to_bvh(
         fps: frame rate of `joints`.
         target_fps: frame rate of the clip; rotations are slerped and the root translation interpolated
             linearly (`BVH.resampled`) over the same duration: floor((T-1) * target_fps / fps) + 1 frames.
+            Frame rates are in MIN_FPS..MAX_FPS (1..1000) and clips at most MAX_FRAMES long.
         units: "cm" (default; what most BVH files and DCC tools use) or "m".
         order: one Tait-Bryan rotation order (e.g. "ZXY") for every joint; None (default) uses
             JOINT_ORDERS, per joint, which keeps every swing of the fitted skeleton away from gimbal lock.
@@ -387,9 +412,10 @@ def joints_to_bvh(
         rotation channels elsewhere and End Sites at the leaves.
     """
     j = _check_joints(joints)
-    fps = _check_fps(fps, "fps")
+    fps = check_fps(fps, "fps")
     if target_fps is not None:
-        target_fps = _check_fps(target_fps, "target_fps")
+        target_fps = check_fps(target_fps, "target_fps")
+    check_output_frames(len(j), fps, target_fps)
     if units not in UNITS:
         raise ValueError(f"units must be one of {', '.join(UNITS)}, got {units!r}")
     if order is not None and not isinstance(order, str):

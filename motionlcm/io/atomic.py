@@ -1,10 +1,21 @@
-"""Atomic file writes: write to a temporary sibling, then rename, so a crash never leaves half a file."""
+"""Atomic file writes: write to a temporary sibling, then rename, so a crash never leaves half a file.
+
+Also all-or-nothing publishing of a set of files: stage them in a hidden folder (`staging_folder`), then move
+them into place under a lock on the output folder (`publish_files`). SIGTERM unwinds like an exception so the
+staging folder is removed, and staging folders of processes that died anyway (SIGKILL, power cut) are
+removed by the next run (`remove_stale_staging`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +51,158 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     """JSON (indented, UTF-8) to `path`, atomically."""
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     return _write_via_temp(Path(path), lambda handle: handle.write(text.encode("utf-8")))
+
+
+# --------------------------------------------------------------------------- SIGTERM
+
+
+_handler_pid: int | None = None  # the process that installed `_exit_on_sigterm`
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    if os.getpid() != _handler_pid:  # a forked child (a pool worker): die as SIGTERM does by default
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    raise SystemExit(128 + signum)
+
+
+def _install_sigterm_exit() -> Any:
+    """Make SIGTERM raise SystemExit(143) in this process, so `finally` blocks run; returns the previous
+    handler, or None when nothing was changed (not the main thread, or SIGTERM already has a handler)."""
+    global _handler_pid
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+    _handler_pid = os.getpid()
+    return signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+@contextlib.contextmanager
+def sigterm_exits() -> Iterator[None]:
+    """Within the block SIGTERM raises SystemExit(143) (a handler someone else installed is kept)."""
+    previous = _install_sigterm_exit()
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+# --------------------------------------------------------------------------- staging folders
+
+
+def _owner_pid(name: str, prefix: str) -> int | None:
+    """The PID in a staging folder name `<prefix><pid>` or `<prefix><pid>-<anything>`."""
+    head = name[len(prefix):].partition("-")[0]
+    return int(head) if name.startswith(prefix) and head.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_staging(parent: str | Path, prefix: str) -> list[Path]:
+    """Remove the folders `<prefix><pid>...` in `parent` whose process is gone; returns them."""
+    parent = Path(parent)
+    if not parent.is_dir():
+        return []
+    stale = [path for path in parent.iterdir()
+             if path.is_dir() and not path.is_symlink() and (pid := _owner_pid(path.name, prefix))
+             and not _alive(pid)]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
+def prepare_staging(parent: str | Path, prefix: str) -> None:
+    """For a command that stages into `parent / f"{prefix}{os.getpid()}"`: remove stale staging folders of
+    dead processes and make SIGTERM raise SystemExit(143) for the rest of the process, so the caller's
+    cleanup runs (forked workers still die silently)."""
+    remove_stale_staging(parent, prefix)
+    _install_sigterm_exit()
+
+
+@contextlib.contextmanager
+def staging_folder(parent: str | Path, prefix: str) -> Iterator[Path]:
+    """A new hidden folder `<prefix><pid>-<random>` in `parent`, removed on leaving (SIGTERM included).
+
+    Stale staging folders of dead processes are removed first.
+    """
+    with sigterm_exits():
+        remove_stale_staging(parent, prefix)
+        stage = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+        try:
+            yield stage
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+@contextlib.contextmanager
+def directory_lock(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` (flock on the folder itself: no lock file is left behind; POSIX)."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def refuse_existing(paths: list[Path]) -> None:
+    """ValueError naming the first of `paths` that exists (and how many more do)."""
+    taken = [path for path in paths if path.exists() or path.is_symlink()]
+    if taken:
+        more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
+        raise ValueError(f"{taken[0]}{more}: exists; pass --force to overwrite")
+
+
+def _swap_in(staged: Path, target: Path, backup: Path) -> None:
+    if target.exists() or target.is_symlink():
+        target.replace(backup)
+    staged.replace(target)
+
+
+def _roll_back(stage: Path, out: Path, backups: Path, names: list[str]) -> None:
+    """Undo `_swap_in` of `names`: staged files go back to `stage`, replaced ones back into `out`."""
+    for name in reversed(names):
+        with contextlib.suppress(OSError):
+            if not (stage / name).exists() and (out / name).exists():
+                (out / name).replace(stage / name)
+            if (backups / name).exists():
+                (backups / name).replace(out / name)
+
+
+def publish_files(stage: str | Path, out: str | Path, names: list[str], force: bool = False) -> list[Path]:
+    """Move the files `names` from `stage` (a folder inside `out`) into `out`: all of them or none.
+
+    Under a lock on `out`, so that two runs cannot both find a name free and then both write it. Without
+    `force`, an existing file is a ValueError naming it and nothing moves; with it, replaced files are kept
+    aside until every file is in place and put back if anything fails.
+    """
+    stage, out = Path(stage), Path(out)
+    with directory_lock(out):
+        if not force:
+            refuse_existing([out / name for name in names])
+        backups = Path(tempfile.mkdtemp(prefix=".replaced-", dir=stage))
+        done: list[str] = []
+        try:
+            for name in names:
+                done.append(name)
+                _swap_in(stage / name, out / name, backups / name)
+        except BaseException:
+            _roll_back(stage, out, backups, done)
+            raise
+    return [out / name for name in names]

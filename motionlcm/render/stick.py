@@ -739,6 +739,10 @@ def load_motion(path: str | os.PathLike) -> Motion:
         magic = fh.read(6)
     if not magic.startswith(b"\x93NUMPY" if suffix == ".npy" else b"PK\x03\x04"):
         raise ValueError(f"{p}: cannot read (not a {suffix} file)")
+    if suffix == ".npy":
+        from motionlcm.io.npy import read_npy_header
+
+        read_npy_header(p)  # dtype, size and length, before np.load allocates what the header declares
     try:
         data = np.load(p, allow_pickle=False)
     except ValueError as err:  # object arrays need pickle, which is never loaded

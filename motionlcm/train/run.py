@@ -129,6 +129,12 @@ def _load_trained_folder(path: str | None, kinds: tuple[str, ...], key: str, tra
     return folder
 
 
+def _text_encoder_args(config: dict) -> dict:
+    """The config's text-encoder arguments, batch-invariant unless it says otherwise: a caption's embedding
+    must not depend on its batch neighbours, or a resumed run (empty cache) drifts from an uninterrupted one."""
+    return {"batch_invariant": True, **(config.get("text_encoder") or {})}
+
+
 def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
     vae_dir = config.get("vae_dir")
     folder = _load_trained_folder(vae_dir, ("vae", "mld", "lcm"), "vae_dir", "vae")
@@ -136,7 +142,7 @@ def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
         if not np.allclose(folder.mean, dm.normalizer.mean, atol=1e-6):
             warnings.warn(f"{vae_dir}: using the VAE's Mean/Std, which differ from {dm.root}'s", stacklevel=2)
         dm.set_normalizer(Normalizer(folder.mean, folder.std))
-    text_encoder = TextEncoder(**(config.get("text_encoder") or {}))
+    text_encoder = TextEncoder(**_text_encoder_args(config))
     model = dict(config.get("model") or {})
     model.setdefault("text_dim", text_encoder.dim)
     model.setdefault("latent_size", folder.vae.config.latent_size)
@@ -156,7 +162,7 @@ def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
     if preset not in PRESETS:
         raise ValueError(f"config: preset {preset!r} is not one of {', '.join(PRESETS)}")
     system_args = {**PRESETS[preset], **(config.get("system") or {})}
-    text_encoder = TextEncoder.from_reference(folder.text_encoder, **(config.get("text_encoder") or {}))
+    text_encoder = TextEncoder.from_reference(folder.text_encoder, **_text_encoder_args(config))
     return DistillSystem(folder.denoiser, folder.vae, text_encoder, DDIMScheduler(**(config.get("scheduler") or {})),
                          total_steps=config["trainer"]["max_steps"], **system_args)
 

@@ -241,6 +241,15 @@ def test_cache_lru_eviction_and_disable(tiny_t5):
     assert off.cache_info().model_calls == 2 and off.cache_info().currsize == 0
 
 
+def test_batch_invariant_embeddings_ignore_the_other_prompts():
+    enc = TextEncoder(cache_size=0, batch_invariant=True)
+    alone = enc(["a person walks."])
+    longer = "a person walks forward slowly, then turns around and runs back to where they started."
+    mixed = enc([longer, "a person walks.", "a person jumps."])
+    assert torch.equal(alone[0], mixed[1])
+    assert enc.cache_info().model_calls == 4  # one call per prompt
+
+
 # =========================================================================== frozen
 
 

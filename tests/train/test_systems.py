@@ -16,8 +16,10 @@ from motionlcm.diffusion.ddim import DDIMScheduler
 from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
 from motionlcm.models.vae import MotionVAE, VAEConfig
 from motionlcm.train.datamodule import HumanML3DDataModule
+from motionlcm.train.distill_system import DistillSystem
 from motionlcm.train.losses import masked_smooth_l1
 from motionlcm.train.run import train
+from motionlcm.train.teacher_system import TeacherSystem
 from motionlcm.train.vae_system import VAESystem
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,43 +81,61 @@ def test_denoiser_overfits_fixed_noise():
 
 
 def tiny_vae_config(root, out, **extra):
-    overrides = [f"data.root={root}", f"output_dir={out}", "checkpoint.every_n_steps=5"]
-    overrides += [f"{k}={v}" for k, v in extra.items()]
-    return load_config(TINY_VAE, overrides)
+    return tiny_config("vae", root, out, **extra)
 
 
 class _Crash(RuntimeError):
     pass
 
 
-def test_resume_equals_uninterrupted(bn_dataset_dir, tmp_path, monkeypatch):
-    full = train("vae", tiny_vae_config(bn_dataset_dir, tmp_path / "full", **{"trainer.max_steps": 10}), progress=False)
+def tiny_config(kind, root, out, **extra):
+    overrides = [f"data.root={root}", f"output_dir={out}", "checkpoint.every_n_steps=5"]
+    overrides += [f"{k}={v}" for k, v in extra.items()]
+    return load_config(REPO / "configs" / "tiny" / f"{kind}.yaml", overrides)
 
-    # Crash at step 7: the last periodic checkpoint is from step 5, in the middle of epoch 1.
-    from motionlcm.train import vae_system
 
-    original = vae_system.VAESystem.on_train_batch_end
+def crash_at_step(monkeypatch, system_class, step):
+    """Make `system_class` raise _Crash once training reaches `step`."""
+    original = system_class.on_train_batch_end
 
     def crash(self, outputs, batch, batch_idx):
         original(self, outputs, batch, batch_idx)
-        if self.global_step == 7:
+        if self.global_step == step:
             raise _Crash()
 
-    config = tiny_vae_config(bn_dataset_dir, tmp_path / "resumed", **{"trainer.max_steps": 10})
-    monkeypatch.setattr(vae_system.VAESystem, "on_train_batch_end", crash)
-    with pytest.raises(_Crash):
-        train("vae", config, progress=False)
-    monkeypatch.setattr(vae_system.VAESystem, "on_train_batch_end", original)
+    monkeypatch.setattr(system_class, "on_train_batch_end", crash)
+
+
+RESUMABLE = {"vae": (VAESystem, None), "mld": (TeacherSystem, "vae_dir"), "lcm": (DistillSystem, "teacher_dir")}
+
+
+@pytest.mark.parametrize("kind", list(RESUMABLE))
+def test_resume_equals_uninterrupted(kind, bn_dataset_dir, tmp_path, monkeypatch, request):
+    system_class, needs = RESUMABLE[kind]
+    extra = {"trainer.max_steps": 10}
+    if needs:
+        extra[needs] = request.getfixturevalue(needs)
+    full = train(kind, tiny_config(kind, bn_dataset_dir, tmp_path / "full", **extra), progress=False)
+
+    # Crash at step 7: the last periodic checkpoint is from step 5, in the middle of epoch 1.
+    config = tiny_config(kind, bn_dataset_dir, tmp_path / "resumed", **extra)
+    with monkeypatch.context() as patch:
+        crash_at_step(patch, system_class, 7)
+        with pytest.raises(_Crash):
+            train(kind, config, progress=False)
     ckpt = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 5
     with pytest.raises(ValueError, match="--resume"):
-        train("vae", config, progress=False)
-    resumed = train("vae", config, resume=True, progress=False)
+        train(kind, config, progress=False)
+    resumed = train(kind, config, resume=True, progress=False)
 
-    a, b = load_file(full / "vae.safetensors"), load_file(resumed / "vae.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    weights = sorted(p.name for p in full.glob("*.safetensors"))
+    assert weights and weights == sorted(p.name for p in resumed.glob("*.safetensors"))
+    for name in weights:
+        a, b = load_file(full / name), load_file(resumed / name)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), f"{name}: {key}"
     assert (tmp_path / "resumed" / "config.yaml").is_file()
     assert len(list((tmp_path / "resumed" / "logs").glob("version_*/metrics.csv"))) == 2  # crashed run + resumed run
 

@@ -1,0 +1,116 @@
+"""motionlcm.io.atomic: all-or-nothing publishing under a lock, and staging folders that never outlive their run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from motionlcm.io import atomic
+from motionlcm.io.atomic import prepare_staging, publish_files, remove_stale_staging, staging_folder
+
+
+def stage_files(out: Path, names: list[str], text: str) -> Path:
+    stage = out / f".stage-{text}"
+    stage.mkdir(parents=True)
+    for name in names:
+        (stage / name).write_text(text)
+    return stage
+
+
+def test_publish_refuses_an_existing_file_and_moves_nothing(tmp_path):
+    (tmp_path / "b.npy").write_text("theirs")
+    stage = stage_files(tmp_path, ["a.npy", "b.npy"], "ours")
+    with pytest.raises(ValueError, match=r"b\.npy: exists; pass --force"):
+        publish_files(stage, tmp_path, ["a.npy", "b.npy"])
+    assert not (tmp_path / "a.npy").exists() and (tmp_path / "b.npy").read_text() == "theirs"
+    publish_files(stage, tmp_path, ["a.npy", "b.npy"], force=True)
+    assert (tmp_path / "a.npy").read_text() == (tmp_path / "b.npy").read_text() == "ours"
+
+
+def test_a_failure_half_way_restores_the_replaced_files(tmp_path, monkeypatch):
+    (tmp_path / "b.npy").write_text("theirs")
+    stage = stage_files(tmp_path, ["a.npy", "b.npy", "c.npy"], "ours")
+    original = atomic._swap_in
+
+    def fail_on_c(staged, target, backup):
+        if target.name == "c.npy":
+            raise OSError("disk full")
+        original(staged, target, backup)
+
+    monkeypatch.setattr(atomic, "_swap_in", fail_on_c)
+    with pytest.raises(OSError, match="disk full"):
+        publish_files(stage, tmp_path, ["a.npy", "b.npy", "c.npy"], force=True)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["b.npy"]
+    assert (tmp_path / "b.npy").read_text() == "theirs"
+
+
+def test_two_concurrent_publishes_into_one_folder_one_wins(tmp_path, monkeypatch):
+    """The second run checks while the first is moving its files: the lock makes it wait, then refuse."""
+    names = ["a.npy", "a.json"]
+    first, second = stage_files(tmp_path, names, "first"), stage_files(tmp_path, names, "second")
+    moving = threading.Event()
+    original = atomic._swap_in
+
+    def slow_swap(staged, target, backup):
+        if staged.parent == first:
+            moving.set()
+            time.sleep(0.3)
+        original(staged, target, backup)
+
+    monkeypatch.setattr(atomic, "_swap_in", slow_swap)
+    results = {}
+
+    def run(stage, key):
+        try:
+            results[key] = publish_files(stage, tmp_path, names)
+        except ValueError as error:
+            results[key] = error
+
+    winner = threading.Thread(target=run, args=(first, "first"))
+    winner.start()
+    assert moving.wait(10)
+    run(second, "second")
+    winner.join()
+    assert results["first"] == [tmp_path / name for name in names]
+    assert isinstance(results["second"], ValueError) and "exists; pass --force" in str(results["second"])
+    assert all((tmp_path / name).read_text() == "first" for name in names)
+
+
+def test_stale_staging_of_dead_processes_is_removed_and_live_ones_kept(tmp_path, dead_pid):
+    dead, live = tmp_path / f".bn.importing-{dead_pid}", tmp_path / f".bn.importing-{os.getpid()}"
+    other = tmp_path / f".other.importing-{dead_pid}"
+    for folder in (dead, live, other):
+        (folder / "new_joints").mkdir(parents=True)
+    prepare_staging(tmp_path, ".bn.importing-")
+    assert not dead.exists() and live.is_dir() and other.is_dir()
+    assert remove_stale_staging(tmp_path / "missing", ".bn.importing-") == []
+
+
+def test_staging_folder_is_removed_on_error_and_names_its_process(tmp_path):
+    with pytest.raises(RuntimeError), staging_folder(tmp_path, ".x-") as stage:
+        assert stage.name.startswith(f".x-{os.getpid()}-")
+        (stage / "f").write_text("partial")
+        raise RuntimeError
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_unwinds_so_the_staging_folder_is_removed(tmp_path):
+    script = (
+        "import sys, time\n"
+        "from motionlcm.io.atomic import staging_folder\n"
+        f"with staging_folder({str(tmp_path)!r}, '.x-') as stage:\n"
+        "    print(stage, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    stage = Path(child.stdout.readline().strip())
+    assert stage.is_dir()
+    child.terminate()
+    assert child.wait(30) == 128 + 15
+    assert list(tmp_path.iterdir()) == []
