@@ -224,14 +224,13 @@ def _add_convert_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
-
     from motionlcm.eval.protocol import EvalSettings, evaluate, format_table, load_evaluator, load_subject
+    from motionlcm.runtime.device import resolve_device
 
     output = Path(args.output)
     if output.exists() and not args.force:
         raise ValueError(f"{output}: exists; pass --force to replace it")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(resolve_device(args.device))
     settings = EvalSettings(
         split=args.split, replications=args.replications, batch_size=args.batch_size, steps=args.steps,
         guidance=args.guidance, multimodality=not args.no_mm, mm_samples=args.mm_samples,
@@ -312,7 +311,6 @@ def _int_list(text: str) -> list[int]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import torch
 
     from motionlcm.eval.speed import (
         SpeedSettings,
@@ -321,10 +319,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         run_speed_benchmark,
     )
     from motionlcm.pipeline import MotionLCM, default_model_dir
+    from motionlcm.runtime.device import resolve_device
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available")
+    device = resolve_device(args.device).type
     if args.json and Path(args.json).exists() and not args.force:
         raise ValueError(f"{args.json}: exists; pass --force to replace it")
     if args.arch == "official-v2":
@@ -441,14 +438,24 @@ def _add_generate_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_generate)
 
 
+def _check_output_file(path: Path, force: bool) -> None:
+    """An output file name that is not empty, not a device or folder, and new unless --force."""
+    from motionlcm.io.atomic import refuse_existing, refuse_non_regular
+
+    if not str(path).strip():
+        raise ValueError("-o/--output: empty file name")
+    refuse_non_regular([path])
+    if not force:
+        refuse_existing([path])
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from motionlcm.export.bvh_export import check_fps
     from motionlcm.render import render_file
 
     if args.fps is not None:
         check_fps(args.fps, "--fps")
-    if Path(args.output).exists() and not args.force:
-        raise ValueError(f"{args.output}: exists; pass --force to overwrite")
+    _check_output_file(Path(args.output), args.force)
     print(render_file(args.input, args.output, title=args.title, fps=args.fps))
     return 0
 
@@ -473,13 +480,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from motionlcm.export.bvh_export import check_fps, check_output_frames, features_to_bvh, joints_to_bvh
     from motionlcm.io.bvh import write_bvh
 
+    if args.output is not None and not args.output.strip():
+        raise ValueError("-o/--output: empty file name")
     src, out = Path(args.input), Path(args.output) if args.output else Path(args.input).with_suffix(".bvh")
     source_fps = check_fps(args.source_fps, "--source-fps")
     fps = check_fps(args.fps, "--fps") if args.fps is not None else None
     frames = _motion_npy_shape(src)[0]
     check_output_frames(frames, source_fps, fps, where=f"{src} at --fps {fps:g}" if fps else str(src))
-    if out.exists() and not args.force:
-        raise ValueError(f"{out}: exists; pass --force to overwrite")
+    _check_output_file(out, args.force)
     array = _load_motion_array(src)
     convert = joints_to_bvh if array.ndim == 3 else features_to_bvh
     write_bvh(out, convert(array, fps=source_fps, target_fps=fps))

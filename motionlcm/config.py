@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from motionlcm.io.text import read_text_file
+
 SECTIONS = {"seed", "output_dir", "model", "system", "data", "trainer", "checkpoint", "text_encoder", "scheduler",
             "vae_dir", "teacher_dir", "init_dir", "preset", "description"}  # fmt: skip
 
@@ -61,8 +63,8 @@ def set_dotted(config: dict, parts: list[str], value: Any) -> None:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        return yaml.safe_load(read_text_file(path, "config")) or {}
+    except yaml.YAMLError as exc:
         raise ValueError(f"{path}: cannot read config: {str(exc).splitlines()[0]}") from None
 
 

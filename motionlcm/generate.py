@@ -25,6 +25,7 @@ import numpy as np
 FORMATS = ("npy", "bvh", "mp4", "gif", "json")
 DEFAULT_FORMATS = ("npy", "bvh", "mp4", "json")
 DEFAULT_SECONDS = 4.0
+MAX_SEED = 2**62 - 1  # seeds of a call count up from --seed and must stay below torch's 2^63 limit
 MAX_MOTIONS = 100_000  # motions per call (all are planned up front and staged before any is published)
 STAGING_PREFIX = ".motionlcm-generate-"
 
@@ -154,10 +155,12 @@ def output_names(job: Job, formats: tuple[str, ...]) -> list[str]:
 
 def check_conflicts(out: Path, jobs: list[Job], formats: tuple[str, ...], force: bool) -> None:
     """Fail early, before the model runs (`publish_files` checks again under the lock)."""
-    from motionlcm.io.atomic import refuse_existing
+    from motionlcm.io.atomic import refuse_existing, refuse_non_regular
 
+    paths = [out / name for job in jobs for name in output_names(job, formats)]
+    refuse_non_regular(paths)
     if not force:
-        refuse_existing([out / name for job in jobs for name in output_names(job, formats)])
+        refuse_existing(paths)
 
 
 def warn_long_prompts(pipe: Any, requests: list[Request]) -> None:
@@ -216,6 +219,8 @@ def generate(requests: list[Request], out: Path, model: str | None = None, secon
         check_seconds(seconds, "--seconds")
     if frames is not None and not 1 <= frames <= MAX_FRAMES:
         raise ValueError(f"--frames: {frames} is outside 1..{MAX_FRAMES}")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"--seed: must be in 0..{MAX_SEED} (2^62 - 1), got {seed}")
     base_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
     jobs = plan_jobs(requests, num, base_seed, seconds, frames)
     check_output_dir(out)

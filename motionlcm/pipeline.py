@@ -27,6 +27,7 @@ from motionlcm.diffusion.lcm_sampling import lcm_sample
 from motionlcm.diffusion.sampling import ddim_sample
 from motionlcm.models.folder import load_model_folder
 from motionlcm.models.text_encoder import TextEncoder
+from motionlcm.runtime.device import resolve_device
 from motionlcm.runtime.fast_paths import FastPaths, apply_fast_paths, autocast_context, bucket_frames
 
 DEFAULT_MODEL = "bandai-namco"  # checkpoints/<name>: the shipped model (checkpoints/README.md)
@@ -162,7 +163,7 @@ class MotionLCM:
         A converted official folder that names no local text encoder (and no `text_encoder_path`) still
         loads: `sample_latents` works from given embeddings; encoding prompts then raises.
         """
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = resolve_device(device)
         folder = load_model_folder(model_dir if model_dir is not None else default_model_dir(), device="cpu")
         ref = folder.text_encoder or {}
         encoder = None
@@ -272,6 +273,8 @@ class MotionLCM:
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
         features = self.generate_features(prompts, lengths, steps, guidance, generator)
+        if not torch.isfinite(features).all():
+            raise ValueError(f"{self.folder.path}: the model produced NaN or infinite values (broken weights?)")
         joints = [j[:n] for j, n in zip(features_to_joints(features).cpu().numpy(), lengths, strict=True)]
         contacts = features[..., FOOT_CONTACT].cpu().numpy()
         joints = [clean_joints(j, c[:len(j)], conform, foot_lock).astype(np.float32)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from motionlcm.export.bvh_export import bvh_to_joints
 from motionlcm.generate import (
@@ -168,6 +169,10 @@ def test_the_next_run_removes_staging_folders_of_dead_runs_only(student_dir, tmp
         (["a person walks.", "--steps", "0"], "--steps: must be an integer in 1..1000"),
         (["a person walks.", "--guidance", "nan"], "--guidance: must be a finite number"),
         (["a person walks.", "--guidance", "inf"], "--guidance: must be a finite number"),
+        (["a person walks.", "--seed", str(2**64)], "--seed: must be in 0.."),
+        (["a person walks.", "--device", "bogus"], "--device: unknown device 'bogus'"),
+        pytest.param(["a person walks.", "--device", "cuda"], "--device cuda: no CUDA device",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
         (["a person walks.", "--format", "bvh,fbx"], "unknown fbx"),
         (["a person walks.", "--model", "/nonexistent/model"], "/nonexistent/model"),
         (["a person walks.", "--fps", "0"], "--fps"),
@@ -309,3 +314,22 @@ def test_the_shipped_model_moves():
     assert all(motion_checks.waves(m.joints, "both")["ok"] for m in waves)
     raises = pipe(["a person raises the left hand"] * 3, seconds=3, seed=0)
     assert all(motion_checks.raises(m.joints, "left")["ok"] for m in raises)
+
+
+def test_force_never_replaces_a_device_a_folder_or_a_link(student_dir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "000_a_person_walks.npy").mkdir()  # a folder where a file would go
+    with pytest.raises(ValueError, match="not a regular file"):
+        generate([Request("a person walks.")], out, model=str(student_dir), seconds=1.0, formats=("npy",),
+                 force=True, progress=False)
+    assert (out / "000_a_person_walks.npy").is_dir()
+    fifo = tmp_path / "pipe.bvh"
+    os.mkfifo(fifo)
+    features = tmp_path / "m.npy"
+    np.save(features, np.zeros((4, 263), np.float32))
+    for args in (["export", str(features), "-o", str(fifo), "--force"], ["render", str(features), "-o", "/dev/null", "--force"],
+                 ["export", str(features), "-o", ""]):
+        result = run_cli(*args)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, (args, result.stderr)
+    assert fifo.exists() and os.path.exists("/dev/null") and not os.path.isfile("/dev/null")

@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from motionlcm.data.tagger import LEXICON, pos_tag, tokenize
+from motionlcm.io.text import read_text_file
 
 __all__ = [
     "CaptionRules", "ClipLabel", "ContentRule", "StyleRule", "Phrase", "format_text_line", "mirror_caption",
@@ -319,7 +320,7 @@ class CaptionRules:
         """
         path = Path(path)
         try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+            data = yaml.load(read_text_file(path, "caption rules file"), Loader=_YAML_LOADER)
         except yaml.YAMLError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ValueError(f"{path}: invalid YAML: {first}") from None

@@ -27,6 +27,7 @@ from motionlcm.data.humanml3d import (
 )
 from motionlcm.data.normalizer import MEAN_FILE, STD_FILE
 from motionlcm.io.npy import read_npy_header
+from motionlcm.io.text import read_text_file
 
 REQUIRED_SPLITS = ("train", "val", "test")
 OPTIONAL_SPLITS = ("train_val", "all")  # shipped by HumanML3D, unused by MotionLCM's loaders
@@ -155,7 +156,11 @@ def _read_splits(root: Path, report: DatasetReport) -> dict[str, list[str]]:
             if split in REQUIRED_SPLITS:
                 report.errors.append(f"{path.name}: split file missing")
             continue
-        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        try:
+            names = [line.strip() for line in read_text_file(path, "split file").splitlines() if line.strip()]
+        except ValueError as err:
+            report.errors.append(str(err))
+            continue
         duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
         if duplicates:
             report.warnings.append(f"{path.name}: names listed more than once: {_quote_names(duplicates)}")

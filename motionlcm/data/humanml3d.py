@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from motionlcm.data.features import FEATURE_DIM
 from motionlcm.data.normalizer import Normalizer
+from motionlcm.io.text import read_text_file
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def read_split(path: Path) -> list[str]:
     """
     if not path.is_file():
         raise ValueError(f"{path}: split file not found")
-    names = [line.strip() for line in path.read_text().splitlines()]
+    names = [line.strip() for line in read_text_file(path, "split file").splitlines()]
     return list(dict.fromkeys(name for name in names if name))
 
 
@@ -246,8 +247,13 @@ class HumanML3DDataset(Dataset):
         if not path.is_file():
             self._drop("missing_text", f"{path}: text file missing; skipping clip {name}")
             return None
+        try:
+            text = read_text_file(path, "caption file")
+        except ValueError as err:
+            self._drop("missing_text", f"{err}; skipping clip {name}")
+            return None
         captions = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:

@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from motionlcm.data.skeleton import FPS, JOINT_NAMES
+from motionlcm.io.text import read_text_file
 
 _AXES = {"x": 0, "y": 1, "z": 2}
 
@@ -44,8 +45,8 @@ class Rig:
         """Read and validate a rig YAML file; errors name the file and the key."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
+            data = yaml.safe_load(read_text_file(path, "rig file"))
+        except yaml.YAMLError as exc:
             raise ValueError(f"{path}: cannot read rig file: {exc}".splitlines()[0]) from None
         return cls.from_dict(data, source=str(path))
 

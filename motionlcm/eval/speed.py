@@ -66,6 +66,17 @@ class SpeedSettings:
     threads: Sequence[int] = ()
     training: bool = True
     training_batch: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("repeats", "frames", "teacher_steps", "training_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(self, name)}")
+        if self.warmup < 0:
+            raise ValueError(f"--warmup: must be >= 0, got {self.warmup}")
+        for name, option in (("steps", "--steps"), ("batches", "--batch"), ("threads", "--threads")):
+            bad = [v for v in getattr(self, name) if v < 1]
+            if bad:
+                raise ValueError(f"{option}: values must be >= 1, got {bad[0]}")
     seed: int = 0
     progress: Callable[[str], None] | None = field(default=None, repr=False)
 

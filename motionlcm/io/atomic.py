@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -48,8 +49,12 @@ def save_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """JSON (indented, UTF-8) to `path`, atomically."""
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    """JSON (indented, UTF-8) to `path`, atomically. NaN and infinities are refused (a ValueError naming
+    the file): they are not JSON, and other readers reject the whole file."""
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError as error:
+        raise ValueError(f"{path}: refusing to write non-finite numbers into JSON ({error})") from None
     return _write_via_temp(Path(path), lambda handle: handle.write(text.encode("utf-8")))
 
 
@@ -169,6 +174,18 @@ def refuse_existing(paths: list[Path]) -> None:
         raise ValueError(f"{taken[0]}{more}: exists; pass --force to overwrite")
 
 
+def refuse_non_regular(paths: list[Path]) -> None:
+    """ValueError naming the first of `paths` that exists as something other than a regular file (a folder,
+    a device such as /dev/null, a FIFO, a socket or a symbolic link): --force replaces files, nothing else."""
+    for path in paths:
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{path}: exists and is not a regular file; refusing to replace it (even with --force)")
+
+
 def _swap_in(staged: Path, target: Path, backup: Path) -> None:
     if target.exists() or target.is_symlink():
         target.replace(backup)
@@ -194,6 +211,7 @@ def publish_files(stage: str | Path, out: str | Path, names: list[str], force: b
     """
     stage, out = Path(stage), Path(out)
     with directory_lock(out):
+        refuse_non_regular([out / name for name in names])
         if not force:
             refuse_existing([out / name for name in names])
         backups = Path(tempfile.mkdtemp(prefix=".replaced-", dir=stage))

@@ -35,6 +35,7 @@ _FRAME_TIME_RE = re.compile(r"\s*Frame\s+Time\s*:\s*(\S*)\s*", re.IGNORECASE)
 _TRAILING_ZEROS_RE = re.compile(r"\.?0+(?=[ \n])")
 _NEG_ZERO_RE = re.compile(r"(?<!\S)-0(?=\s)")
 _CHUNK_FRAMES = 1024  # frames formatted per write() call
+MIN_FRAME_TIME, MAX_FRAME_TIME = 1e-4, 10.0  # seconds per frame: 10,000 fps .. 0.1 fps (mocap is 30-240 fps)
 
 
 class BVHError(ValueError):
@@ -285,8 +286,8 @@ class BVH:
             return f"motion has shape {self.motion.shape}, expected (F, {n_chan}) for the channels"
         if any(not 0 <= j < J for j in self.end_sites):
             return f"end_sites keys {sorted(self.end_sites)} out of range for {J} joints"
-        if not (np.isfinite(self.frame_time) and self.frame_time > 0):
-            return f"frame_time must be positive, got {self.frame_time}"
+        if not (np.isfinite(self.frame_time) and MIN_FRAME_TIME <= self.frame_time <= MAX_FRAME_TIME):
+            return f"frame_time must be between {MIN_FRAME_TIME:g} and {MAX_FRAME_TIME:g} s, got {self.frame_time}"
         return _dfs_order_problem(self.parents)
 
     # -- sizes and channel lookup
@@ -640,8 +641,9 @@ def _parse_motion_header(text: str, pos: int, line: int, source: str) -> tuple[i
         frame_time = float(time_s)
     except ValueError:
         raise BVHError(source, time_line, f"Frame Time must be a number, found {time_s!r}") from None
-    if not (np.isfinite(frame_time) and frame_time > 0):
-        raise BVHError(source, time_line, f"Frame Time must be positive, found {time_s!r}")
+    if not (np.isfinite(frame_time) and MIN_FRAME_TIME <= frame_time <= MAX_FRAME_TIME):
+        raise BVHError(source, time_line, f"Frame Time must be between {MIN_FRAME_TIME:g} and {MAX_FRAME_TIME:g} "
+                       f"seconds (0.1 to 10,000 fps), found {time_s!r}")
     return int(frames_s), frame_time, pos, line
 
 

@@ -86,6 +86,11 @@ def official_configs(
     vae_config = getattr(VAEConfig, version)(nfeats=nfeats)
     if kind == "vae":
         return vae_config, None
+    if kind == "lcm" and state_dict[LCM_KEY].ndim != 2:
+        raise ValueError(f"{LCM_KEY}: expected a 2-D weight (out, guidance-embedding size), "
+                         f"got shape {tuple(state_dict[LCM_KEY].shape)}")
+    if state_dict[VAE_KEY].ndim != 2:
+        raise ValueError(f"{VAE_KEY}: expected a 2-D weight, got shape {tuple(state_dict[VAE_KEY].shape)}")
     cond_dim = int(state_dict[LCM_KEY].shape[1]) if kind == "lcm" else None
     return vae_config, getattr(DenoiserConfig, version)(time_cond_proj_dim=cond_dim)
 

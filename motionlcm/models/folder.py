@@ -168,7 +168,7 @@ def _prepare_target(path: Path, overwrite: bool, config_file: str, what: str) ->
     if not path.exists():
         return
     if not overwrite:
-        raise ValueError(f"{path}: already exists (pass overwrite=True to replace it)")
+        raise ValueError(f"{path}: already exists (use --force, or overwrite=True in Python, to replace it)")
     if not path.is_dir() or (any(path.iterdir()) and not (path / config_file).is_file()):
         raise ValueError(f"{path}: exists and is not {what}; refusing to replace it")
 
@@ -307,17 +307,32 @@ def _load_module(path: Path, name: str, module_cls: type[nn.Module], config: Any
     problem = describe_mismatch(expected_shapes(module_cls, config), state_dict)
     if problem:
         raise ValueError(f"{file}: weights do not match the config in {CONFIG_FILE}: {problem}")
+    broken = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
+        raise ValueError(f"{file}: tensor {broken[0]}{more} holds NaN or infinite values")
     return build_with_weights(module_cls, config, state_dict).to(device).eval()
 
 
-def _load_stats(path: Path, name: str) -> np.ndarray:
+def _load_stats(path: Path, name: str, nfeats: int | None) -> np.ndarray:
+    """Mean.npy / Std.npy: one finite float per feature (and a positive Std), checked before use."""
+    from motionlcm.io.npy import read_npy_header
+
     file = path / name
     if not file.is_file():
         raise ValueError(f"{file}: missing (listed in {CONFIG_FILE})")
+    header = read_npy_header(file)
+    if len(header.shape) != 1 or (nfeats is not None and header.shape[0] != nfeats):
+        raise ValueError(f"{file}: expected shape ({nfeats or 'nfeats'},), got {header.shape}")
+    if header.dtype.kind != "f":
+        raise ValueError(f"{file}: expected floating-point values, got dtype {header.dtype}")
     try:
-        return np.load(file, allow_pickle=False)
-    except ValueError as error:
+        array = np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as error:
         raise ValueError(f"{file}: unreadable ({error})") from None
+    if not np.isfinite(array).all() or (name == STD_FILE and not (array > 0).all()):
+        raise ValueError(f"{file}: holds NaN, infinite{' or non-positive' if name == STD_FILE else ''} values")
+    return array
 
 
 def load_model_folder(path: str | Path, device: str | torch.device = "cpu") -> ModelFolder:
@@ -345,8 +360,11 @@ def load_model_folder(path: str | Path, device: str | torch.device = "cpu") -> M
     vae = _load_module(path, VAE_FILE, build_vae, vae_config, device) if vae_config else None
     denoiser = _load_module(path, DENOISER_FILE, LatentDenoiser, den_config, device) if den_config else None
     files = header.get("files") or {}
-    mean = _load_stats(path, MEAN_FILE) if files.get("mean") else None
-    std = _load_stats(path, STD_FILE) if files.get("std") else None
+    if not isinstance(files, dict):
+        raise ValueError(f"{path / CONFIG_FILE}: files: expected an object, got {type(files).__name__}")
+    nfeats = vae_config.nfeats if vae_config else None
+    mean = _load_stats(path, MEAN_FILE, nfeats) if files.get("mean") else None
+    std = _load_stats(path, STD_FILE, nfeats) if files.get("std") else None
     return ModelFolder(
         path, kind, vae, denoiser, mean, std, header.get("text_encoder"), header.get("meta") or {}
     )

@@ -7,6 +7,7 @@ See docs: motionlcm-reference §2 (architecture, encode, decode) and §11.2 (sta
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,12 +124,40 @@ def _check_transformer_config(config: Any) -> None:
         raise ValueError(f"activation: unknown {config.activation!r}, expected 'gelu', 'relu' or 'silu'")
 
 
+MAX_SIZE = 1 << 20  # largest integer a size field may hold (a million channels, layers or frames)
+
+
 def _known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    """`data` as constructor arguments of the config dataclass `cls`: unknown keys, values of the wrong type
+    (e.g. a float 1e12 for an integer size) and integers above MAX_SIZE are a ValueError naming the key."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}: expected an object of fields, got {type(data).__name__}")
+    fields = {f.name: str(f.type).replace(" ", "") for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown keys {unknown}")
+    for name, value in data.items():
+        _check_field(name, value, fields[name])
     return dict(data)
+
+
+def _check_field(name: str, value: Any, annotation: str) -> None:
+    base, optional = annotation.removesuffix("|None"), annotation.endswith("|None")
+    if value is None:
+        ok = optional
+    elif base == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_SIZE
+    elif base == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif base == "bool":
+        ok = isinstance(value, bool)
+    elif base == "str":
+        ok = isinstance(value, str)
+    else:
+        ok = True
+    if not ok:
+        raise ValueError(f"{name}: expected {annotation.replace('|', ' or ')}"
+                         f"{f' of at most {MAX_SIZE}' if base == 'int' else ''}, got {value!r}")
 
 
 def lengths_to_mask(lengths: Lengths, num_frames: int, device: torch.device | None = None) -> torch.Tensor:

@@ -8,6 +8,8 @@ Checkpoints go to `<output_dir>/checkpoints` (best-k by validation loss plus `la
 
 from __future__ import annotations
 
+import math
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -47,11 +49,26 @@ def _paths(config: dict, resume: bool, force: bool) -> tuple[Path, Path | None]:
     last = out / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise ValueError(f"{last}: no checkpoint to resume from")
+    if resume:
+        check_checkpoint(last)
     if last.is_file() and not resume:
         if not force:
             raise ValueError(f"{out}: holds a run already; use --resume to continue it or --force to start over")
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return out, last if resume else None
+
+
+def check_checkpoint(path: Path) -> dict:
+    """Read a training checkpoint with torch's safe loader (tensors and plain containers only: a file holding
+    other pickled objects is refused, never run); a truncated, empty or garbage file is one ValueError."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many kinds for a bad file
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path}: not a readable training checkpoint ({reason[:200]})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "global_step" not in ckpt:
+        raise ValueError(f"{path}: not a Lightning training checkpoint (no state_dict / global_step)")
+    return ckpt
 
 
 def _precision(value: str | int) -> str | int:
@@ -69,6 +86,33 @@ def _loggers(out: Path) -> list:
     except (ImportError, ModuleNotFoundError):
         pass
     return loggers
+
+
+def check_run_settings(config: dict) -> None:
+    """Fail at once, with the key named, on settings that would crash, hang or train on NaN later: the step
+    count, the accelerator and device count this machine has, and non-finite or non-positive rates."""
+    trainer = config.get("trainer") or {}
+    steps = trainer.get("max_steps")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"trainer.max_steps: expected an integer >= 1, got {steps!r}")
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError(f"trainer.accelerator={accelerator}: no CUDA device is available (use cpu)")
+    if accelerator not in ("auto", "cpu", "gpu", "cuda", "mps"):
+        raise ValueError(f"trainer.accelerator: unknown {accelerator!r}; use auto, cpu, gpu or mps")
+    devices = trainer.get("devices", "auto")
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    available = torch.cuda.device_count() if on_gpu else (os.cpu_count() or 1)  # CPU: DDP processes
+    if devices not in ("auto", -1) and (isinstance(devices, bool) or not isinstance(devices, int)
+                                        or not 1 <= devices <= available):
+        where = f"{available} CUDA device(s)" if on_gpu else f"at most one CPU process per core: {available}"
+        raise ValueError(f"trainer.devices: {devices!r} is not available ({where})")
+    for key, value in (config.get("system") or {}).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"system.{key}: must be finite, got {value}")
+    lr = (config.get("system") or {}).get("lr")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0):
+        raise ValueError(f"system.lr: expected a number > 0, got {lr!r}")
 
 
 def build_trainer(config: dict, out: Path, progress: bool = True) -> pl.Trainer:
@@ -223,6 +267,7 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
     """Run one training job; returns the exported model folder."""
     if kind not in KINDS:
         raise ValueError(f"unknown training kind {kind!r}; expected one of {', '.join(KINDS)}")
+    check_run_settings(config)
     out, ckpt_path = _paths(config, resume, force)
     if ckpt_path is not None:
         _warn_if_schedule_changes(out / "config.yaml", config)
@@ -263,7 +308,7 @@ def export_student_weights(run_dir: str | Path, weights: str = "target", output:
     ckpt_path = run_dir / "checkpoints" / checkpoint
     if not ckpt_path.is_file():
         raise ValueError(f"{ckpt_path}: checkpoint not found")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # our own Lightning checkpoint
+    ckpt = check_checkpoint(ckpt_path)
     prefix = "student." if weights == "online" else "target."
     source.denoiser.load_state_dict(
         {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}, strict=True)

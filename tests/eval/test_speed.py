@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -86,3 +87,11 @@ def test_bench_command_writes_json(student_dir, teacher_dir, tmp_path, capsys):
         main(["bench", "--batch", "0"])
     assert main(["bench", "--model", str(teacher_dir), "--teacher", "none", "--no-training", "-q"]) == 2
     assert "must be a student" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"repeats": 0}, "--repeats: must be >= 1, got 0"),
+                                                 ({"batches": (1, 0)}, "--batch: values must be >= 1, got 0"),
+                                                 ({"warmup": -1}, "--warmup: must be >= 0")])
+def test_speed_settings_refuse_empty_runs(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SpeedSettings(**kwargs)

@@ -114,3 +114,33 @@ def test_sigterm_unwinds_so_the_staging_folder_is_removed(tmp_path):
     child.terminate()
     assert child.wait(30) == 128 + 15
     assert list(tmp_path.iterdir()) == []
+
+
+def test_json_with_non_finite_numbers_is_refused_and_nothing_is_written(tmp_path):
+    from motionlcm.io.atomic import write_json_atomic
+
+    with pytest.raises(ValueError, match=r"out\.json: refusing to write non-finite numbers"):
+        write_json_atomic(tmp_path / "out.json", {"fid": float("nan")})
+    assert not list(tmp_path.iterdir())
+    write_json_atomic(tmp_path / "out.json", {"fid": 0.5})
+    assert (tmp_path / "out.json").read_text() == '{\n  "fid": 0.5\n}\n'
+
+
+def test_generate_refuses_a_model_whose_weights_produce_nan(student_dir, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from motionlcm.generate import Request, generate
+
+    model = tmp_path / "model"
+    shutil.copytree(student_dir, model)
+    weights = load_file(model / "denoiser.safetensors")
+    key = next(k for k, v in weights.items() if v.is_floating_point() and v.ndim == 2)
+    weights[key] = weights[key] * 1e38  # finite weights whose products overflow to inf, then NaN
+    save_file(weights, model / "denoiser.safetensors")
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="the model produced NaN or infinite values"):
+        generate([Request("a person walks.")], out, model=str(model), seconds=1.0, formats=("npy", "json"),
+                 progress=False)
+    assert not out.exists() or not [p for p in out.iterdir() if not p.name.startswith(".")]

@@ -442,6 +442,8 @@ BAD_FILES = {
     "missing_frames": (edit(SYNTHETIC_LINES, 36, []), 36, "expected 'Frames: N', found 'Frame Time: 0.04'"),
     "missing_frame_time": (edit(SYNTHETIC_LINES, 37, []), 37, "expected 'Frame Time: SECONDS'"),
     "bad_frames": (edit(SYNTHETIC_LINES, 36, ["Frames: three"]), 36, "Frames must be a non-negative integer"),
+    "tiny_frame_time": (edit(SYNTHETIC_LINES, 37, ["Frame Time: 1e-12"]), 37,
+                        "Frame Time must be between 0.0001 and 10 seconds (0.1 to 10,000 fps), found '1e-12'"),
     "bad_offset": (edit(SYNTHETIC_LINES, 12, ["OFFSET 0 5"]), 12, "OFFSET needs 3 numbers, found 2"),
     "missing_motion": (SYNTHETIC_LINES[:34], 35, "missing MOTION section"),
 }

@@ -137,6 +137,13 @@ def test_kit_feature_size_is_read_from_the_checkpoint() -> None:
     split_official_state_dict(sd, "v2")
 
 
+def test_a_one_dimensional_guidance_projection_is_refused_with_its_key() -> None:
+    sd = fake_official_state_dict("v2", "lcm")
+    sd["denoiser.time_embedding.cond_proj.weight"] = cheap_tensor((256,))
+    with pytest.raises(ValueError, match=r"cond_proj\.weight: expected a 2-D weight .*got shape \(256,\)"):
+        official_configs("v2", sd)
+
+
 def test_v1_checkpoint_converted_as_v2_fails_with_hint(tmp_path: Path) -> None:
     sd = fake_official_state_dict("v1", "lcm")
     with pytest.raises(ValueError) as info:

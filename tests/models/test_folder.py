@@ -160,3 +160,46 @@ def test_load_errors_name_the_folder_and_file(tmp_path: Path, modules) -> None:
     (out / "vae.safetensors").unlink()
     with pytest.raises(ValueError, match=r"vae\.safetensors: missing"):
         load_model_folder(out)
+
+
+def test_non_finite_weights_bad_statistics_and_bad_config_types_are_refused(tmp_path: Path, modules) -> None:
+    vae, student = modules
+    mean, std = _stats()
+    out = save_model_folder(tmp_path / "m", vae=vae, denoiser=student, mean=mean, std=std)
+    header = json.loads((out / "model.json").read_text())
+    good_weights = load_file(out / "denoiser.safetensors")
+    broken = {k: v.clone() for k, v in good_weights.items()}
+    broken["latent_post.weight"][0, 0] = float("nan")
+    save_file(broken, out / "denoiser.safetensors")
+    with pytest.raises(ValueError, match=r"denoiser\.safetensors: tensor latent_post\.weight holds NaN"):
+        load_model_folder(out)
+    save_file(good_weights, out / "denoiser.safetensors")
+    load_model_folder(out)  # repaired
+
+    bad_stats = {
+        "Mean.npy": (np.full(263, np.nan, np.float32), "NaN"),
+        "Std.npy": (np.zeros(263, np.float32), "non-positive"),
+    }
+    for name, (array, message) in bad_stats.items():
+        np.save(out / name, array)
+        with pytest.raises(ValueError, match=rf"{name}: holds .*{message}"):
+            load_model_folder(out)
+        np.save(out / name, mean if name == "Mean.npy" else std)
+    for array, message in ((np.zeros(262, np.float32), r"expected shape \(263,\)"),
+                           (np.zeros((263, 1), np.float32), r"expected shape \(263,\)"),
+                           (np.array(["x"] * 263), "dtype")):
+        np.save(out / "Mean.npy", array)
+        with pytest.raises(ValueError, match=rf"Mean\.npy: .*{message}"):
+            load_model_folder(out)
+    np.save(out / "Mean.npy", mean)
+
+    for section, key, value, message in (("vae", "hidden_dim", 1e12, "hidden_dim: expected int"),
+                                         ("vae", "hidden_dim", "64", "hidden_dim: expected int"),
+                                         ("denoiser", "dropout", "0.1", "dropout: expected float"),
+                                         ("vae", "num_layers", 2**40, "num_layers: expected int of at most")):
+        (out / "model.json").write_text(json.dumps({**header, section: {**header[section], key: value}}))
+        with pytest.raises(ValueError, match=rf"model\.json: bad config \({message}"):
+            load_model_folder(out)
+    (out / "model.json").write_text(json.dumps({**header, "files": "vae.safetensors"}))
+    with pytest.raises(ValueError, match=r"model\.json: files: expected an object"):
+        load_model_folder(out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -187,3 +189,53 @@ def test_a_copied_run_resumes_and_keeps_last_ckpt_current(bn_dataset_dir, tmp_pa
     names = sorted(p.name for p in (tmp_path / "b" / "checkpoints").glob("last*.ckpt"))
     assert names == ["last.ckpt"]
     assert torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 10
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_steps=abc", "trainer.max_steps: expected an integer >= 1, got 'abc'"),
+        ("trainer.max_steps=-5", "trainer.max_steps: expected an integer >= 1, got -5"),
+        ("system.lr=nan", "system.lr: expected a number > 0, got 'nan'"),
+        ("system.lr=.nan", "system.lr: must be finite"),
+        ("system.lr=0", "system.lr: expected a number > 0"),
+        ("trainer.devices=99", "trainer.devices: 99 is not available"),
+        pytest.param("trainer.accelerator=gpu", "trainer.accelerator=gpu: no CUDA device",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+    ],
+)
+def test_bad_training_settings_fail_at_once_with_one_line(bn_dataset_dir, tmp_path, override, message):
+    from motionlcm.config import load_config
+    from motionlcm.train.run import train
+
+    config = load_config(TINY_VAE, [f"data.root={bn_dataset_dir}", f"output_dir={tmp_path / 'run'}", override])
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train("vae", config, progress=False)
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_resuming_from_a_broken_or_foreign_checkpoint_is_one_line_and_runs_nothing(bn_dataset_dir, tmp_path):
+    import pickle
+
+    from motionlcm.config import load_config
+    from motionlcm.train.run import train
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    config = load_config(TINY_VAE, [f"data.root={bn_dataset_dir}", f"output_dir={tmp_path / 'run'}"])
+    payloads = {"empty": b"", "garbage": os.urandom(4096), "pickled": pickle.dumps({"state_dict": Payload()})}
+    buffer = tmp_path / "zip.ckpt"
+    torch.save({"state_dict": {}, "global_step": 3, "evil": Payload()}, buffer)
+    payloads["zip with a payload"] = buffer.read_bytes()
+    payloads["truncated"] = payloads["zip with a payload"][:200]
+    for name, data in payloads.items():
+        last.write_bytes(data)
+        with pytest.raises(ValueError, match=r"last\.ckpt: not a readable training checkpoint"):
+            train("vae", config, resume=True, progress=False)
+        assert not marker.exists(), name
