@@ -440,13 +440,11 @@ def _add_generate_command(sub: argparse._SubParsersAction) -> None:
 
 def _check_output_file(path: Path, force: bool) -> None:
     """An output file name that is not empty, not a device or folder, and new unless --force."""
-    from motionlcm.io.atomic import refuse_existing, refuse_non_regular
+    from motionlcm.io.atomic import check_targets
 
     if not str(path).strip():
         raise ValueError("-o/--output: empty file name")
-    refuse_non_regular([path])
-    if not force:
-        refuse_existing([path])
+    check_targets([path], force)
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ call with its own seed, so the seed recorded in its .json reproduces it alone:
 
 from __future__ import annotations
 
-import math
 import re
 import shlex
 import tempfile
@@ -52,13 +51,15 @@ MAX_STEM = 48  # characters of prompt in a file name (a long single word must no
 
 
 def check_seconds(value: float, where: str) -> float:
-    """A finite length in seconds the model can make (1 to 196 frames at 20 fps), else one line naming `where`."""
+    """A finite length in seconds the model can make (`resolve_lengths`' rule), else one line naming `where`."""
     from motionlcm.data.skeleton import FPS
-    from motionlcm.pipeline import MAX_FRAMES
+    from motionlcm.pipeline import MAX_FRAMES, resolve_lengths
 
     value = float(value)
-    if not math.isfinite(value) or not 1 <= round(value * FPS) <= MAX_FRAMES:
-        raise ValueError(f"{where}: length {value:g} s is outside {1 / FPS:g}..{MAX_FRAMES / FPS:g} s")
+    try:
+        resolve_lengths(1, seconds=value)
+    except ValueError:
+        raise ValueError(f"{where}: length {value:g} s is outside {1 / FPS:g}..{MAX_FRAMES / FPS:g} s") from None
     return value
 
 
@@ -155,12 +156,9 @@ def output_names(job: Job, formats: tuple[str, ...]) -> list[str]:
 
 def check_conflicts(out: Path, jobs: list[Job], formats: tuple[str, ...], force: bool) -> None:
     """Fail early, before the model runs (`publish_files` checks again under the lock)."""
-    from motionlcm.io.atomic import refuse_existing, refuse_non_regular
+    from motionlcm.io.atomic import check_targets
 
-    paths = [out / name for job in jobs for name in output_names(job, formats)]
-    refuse_non_regular(paths)
-    if not force:
-        refuse_existing(paths)
+    check_targets([out / name for job in jobs for name in output_names(job, formats)], force)
 
 
 def warn_long_prompts(pipe: Any, requests: list[Request]) -> None:
@@ -204,7 +202,7 @@ def generate(requests: list[Request], out: Path, model: str | None = None, secon
     """Generate every request `num` times and write the files; returns the paths written."""
     from motionlcm.export.bvh_export import check_fps
     from motionlcm.io.atomic import publish_files, staging_folder
-    from motionlcm.pipeline import MAX_FRAMES, MotionLCM
+    from motionlcm.pipeline import MAX_FRAMES, MotionLCM, resolve_lengths
 
     if num < 1:
         raise ValueError(f"--num: must be >= 1, got {num}")
@@ -217,8 +215,11 @@ def generate(requests: list[Request], out: Path, model: str | None = None, secon
         raise ValueError("give --seconds or --frames, not both")
     if seconds is not None:
         check_seconds(seconds, "--seconds")
-    if frames is not None and not 1 <= frames <= MAX_FRAMES:
-        raise ValueError(f"--frames: {frames} is outside 1..{MAX_FRAMES}")
+    if frames is not None:
+        try:
+            resolve_lengths(1, frames=frames)
+        except ValueError:
+            raise ValueError(f"--frames: {frames} is outside 1..{MAX_FRAMES}") from None
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise ValueError(f"--seed: must be in 0..{MAX_SEED} (2^62 - 1), got {seed}")
     base_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)

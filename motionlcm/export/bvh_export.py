@@ -16,7 +16,7 @@ from motionlcm.data.cleanup import clean_joints
 from motionlcm.data.features import features_to_joints
 from motionlcm.data.quaternion import qbetween, quaternion_to_matrix
 from motionlcm.data.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS, branch_frame, kabsch
-from motionlcm.io.bvh import BVH, matrix_to_euler, nearest_euler
+from motionlcm.io.bvh import BVH, matrix_to_euler, nearest_euler, resampled_frame_count
 
 __all__ = [
     "BVH_JOINTS",
@@ -137,7 +137,7 @@ def output_frames(frames: int, fps: float, target_fps: float | None) -> int:
     `BVH.resampled` counts them)."""
     if target_fps is None or target_fps == fps or frames < 1:
         return frames
-    return int(np.floor((frames - 1) * (1.0 / fps) * target_fps + 1e-6)) + 1
+    return resampled_frame_count(frames, 1.0 / fps, target_fps)
 
 
 def check_output_frames(frames: int, fps: float, target_fps: float | None, where: str = "joints") -> int:

@@ -186,6 +186,14 @@ def refuse_non_regular(paths: list[Path]) -> None:
             raise ValueError(f"{path}: exists and is not a regular file; refusing to replace it (even with --force)")
 
 
+def check_targets(paths: list[Path], force: bool) -> None:
+    """The files a command is about to write: never over a non-regular file, over an existing one only with
+    --force (ValueError naming the first offender)."""
+    refuse_non_regular(paths)
+    if not force:
+        refuse_existing(paths)
+
+
 def _swap_in(staged: Path, target: Path, backup: Path) -> None:
     if target.exists() or target.is_symlink():
         target.replace(backup)
@@ -211,9 +219,7 @@ def publish_files(stage: str | Path, out: str | Path, names: list[str], force: b
     """
     stage, out = Path(stage), Path(out)
     with directory_lock(out):
-        refuse_non_regular([out / name for name in names])
-        if not force:
-            refuse_existing([out / name for name in names])
+        check_targets([out / name for name in names], force)
         backups = Path(tempfile.mkdtemp(prefix=".replaced-", dir=stage))
         done: list[str] = []
         try:

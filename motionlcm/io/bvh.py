@@ -226,6 +226,14 @@ def _dfs_order_problem(parents: np.ndarray) -> str | None:
     return None
 
 
+def resampled_frame_count(frames: int, frame_time: float, fps: float) -> int:
+    """Frames of a clip of `frames` frames, `frame_time` seconds apart, resampled to `fps` over the same
+    duration (what `BVH.resampled` makes): floor((frames - 1) * frame_time * fps) + 1, 0 for an empty clip."""
+    if frames < 1:
+        return 0
+    return int(np.floor((frames - 1) * frame_time * fps + 1e-6)) + 1
+
+
 @dataclass(eq=False)
 class BVH:
     """A BVH clip: hierarchy plus raw motion channels (degrees for rotations).
@@ -399,8 +407,7 @@ class BVH:
         if not (np.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be positive, got {fps}")
         F = self.num_frames
-        duration = (F - 1) * self.frame_time if F else -1.0
-        count = int(np.floor(duration * fps + 1e-6)) + 1 if F else 0
+        count = resampled_frame_count(F, self.frame_time, fps)
         u = np.arange(count) / fps / self.frame_time  # fractional source frame of each new frame
         u = np.where(np.abs(u - np.round(u)) < 1e-6, np.round(u), u)
         i0 = np.minimum(np.floor(u).astype(np.int64), max(F - 2, 0))
