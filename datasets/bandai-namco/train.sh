@@ -11,9 +11,9 @@ bash "$here/prepare.sh" "${1:-../shared/datasets}" data/bandai-namco
 
 motionlcm train vae --config configs/bandai-namco/vae.yaml -q          # stage 1: reconstruct
 motionlcm train vae --config configs/bandai-namco/vae-robust.yaml -q   # stage 2: decode near-latents too
-motionlcm train mld --config configs/bandai-namco/mld.yaml --vae runs/bn-vae-robust/model -q
+motionlcm train vae --config configs/bandai-namco/vae-smooth.yaml -q   # stage 3: no excess jerk
+motionlcm train mld --config configs/bandai-namco/mld.yaml --vae runs/bn-vae-smooth/model -q
 motionlcm train lcm --config configs/bandai-namco/lcm.yaml --teacher runs/bn-mld/model -q
-motionlcm train lcm --config configs/bandai-namco/lcm.yaml --teacher runs/bn-mld/model --resume trainer.max_steps=3000 -q
 motionlcm train evaluator --config configs/bandai-namco/evaluator.yaml -q
 
 # half-precision copies in checkpoints/ (the student is the default model of `motionlcm generate`)
