@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from motionlcm import __version__
+from motionlcm import __version__, presets
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -200,7 +200,7 @@ def _add_convert_commands(sub: argparse._SubParsersAction) -> None:
         "missing, unexpected or mis-shaped keys are listed in one error.",
     )
     p.add_argument("checkpoint", type=Path, help="the official .ckpt file")
-    p.add_argument("--version", required=True, choices=("v1", "v2"),
+    p.add_argument("--version", required=True, choices=presets.VERSIONS,
                    help="v1 (configs_v1/, latent 1x256) or v2 (configs/, latent 16x32); not auto-detected")
     p.add_argument("-o", "--output", type=Path, required=True, help="model folder to create")
     p.add_argument("--mean-std", type=Path, default=None,

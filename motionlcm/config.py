@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from motionlcm import presets
 from motionlcm.io.text import read_text_file
 
 SECTIONS = {"seed", "output_dir", "model", "system", "data", "trainer", "checkpoint", "text_encoder", "scheduler",
@@ -95,8 +96,8 @@ def build_dataclass(cls: type, section: dict | None, where: str) -> Any:
     """Build a config dataclass from `{preset: name, **fields}`; unknown fields are a ValueError."""
     section = dict(section or {})
     preset = section.pop("preset", None)
-    if preset is not None and preset not in ("v1", "v2", "tiny"):
-        raise ValueError(f"{where}.preset: unknown preset {preset!r}; expected v1, v2 or tiny")
+    if preset is not None and preset not in (*presets.VERSIONS, "tiny"):
+        raise ValueError(f"{where}.preset: unknown preset {preset!r}; expected {', '.join(presets.VERSIONS)} or tiny")
     base = getattr(cls, preset)() if preset else cls()
     fields = set(base.to_dict())
     unknown = sorted(set(section) - fields)

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from motionlcm import presets
 from motionlcm.data.cleanup import clean_joints
 from motionlcm.data.features import FOOT_CONTACT, features_to_joints
 from motionlcm.data.skeleton import FPS
 from motionlcm.diffusion.ddim import DDIMScheduler
-from motionlcm.diffusion.lcm import V1_GUIDANCE, V2_GUIDANCE, LCMScheduler
+from motionlcm.diffusion.lcm import LCMScheduler
 from motionlcm.diffusion.lcm_sampling import lcm_sample
 from motionlcm.diffusion.sampling import ddim_sample
 from motionlcm.models.folder import load_model_folder
@@ -139,7 +140,7 @@ class MotionLCM:
         self.vae = folder.vae.to(self.device).eval()
         self.denoiser = folder.denoiser.to(self.device).eval()
         self.text_encoder = text_encoder.to(self.device) if text_encoder is not None else None
-        self.lcm_preset = (folder.meta or {}).get("sampling", {}).get("scheduler", "v2")
+        self.lcm_preset = (folder.meta or {}).get("sampling", {}).get("scheduler", presets.DEFAULT)
         if self.kind == "lcm":
             self.scheduler = LCMScheduler.v1() if self.lcm_preset == "v1" else LCMScheduler.v2()
         else:
@@ -178,9 +179,9 @@ class MotionLCM:
 
     def default_guidance(self, steps: int) -> float:
         """Teacher 7.5; V2 students the per-step-count map (8.0 / 12.5 / 13.5), V1 students 7.5."""
-        if self.kind == "lcm" and self.lcm_preset == "v2":
-            return V2_GUIDANCE.get(steps, V2_GUIDANCE[1])
-        return V1_GUIDANCE if self.kind == "lcm" else DEFAULTS["mld"]["guidance"]
+        if self.kind == "lcm":
+            return presets.sampling_guidance("v2" if self.lcm_preset == "v2" else "v1", steps)
+        return DEFAULTS["mld"]["guidance"]
 
     @torch.no_grad()
     def sample_latents(self, text_emb: Tensor, noise: Tensor, steps: int, guidance: float,

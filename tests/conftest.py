@@ -27,7 +27,10 @@ def humanml3d_sample_dir() -> Path:
     """The real HumanML3D sample (Mean/Std, clips 000000 and 012314) from ../shared."""
     path = SHARED / "datasets" / "humanml3d-sample"
     if not path.is_dir():
-        pytest.fail(f"HumanML3D sample not found at {path}; set MOTIONLCM_SHARED to the shared/ folder")
+        reason = f"HumanML3D sample not found at {path}; set MOTIONLCM_SHARED to the shared/ folder"
+        if os.environ.get("MOTIONLCM_REQUIRE_SHARED"):  # a CI that must not silently lose these tests
+            pytest.fail(reason)
+        pytest.skip(reason)
     return path
 
 

@@ -2,21 +2,51 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from motionlcm.cli import main
+from motionlcm.cli import build_parser, main
 
 
-@pytest.mark.parametrize("argv", [[], ["data"], ["data", "import-bvh"], ["data", "check"]])
+def _command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path of the CLI, found by walking argparse's sub-parsers (new commands are included)."""
+    paths = [prefix]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                paths += _command_paths(child, prefix + (name,))
+    return paths
+
+
+COMMANDS = _command_paths(build_parser())
+
+
+def test_the_walk_finds_every_command():
+    assert {("generate",), ("render",), ("export",), ("eval",), ("bench",), ("data", "import-bvh"),
+            ("train", "lcm"), ("convert", "official")} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=lambda p: " ".join(p) or "motionlcm")
 def test_every_command_has_help(argv, capsys):
     with pytest.raises(SystemExit) as info:
-        main(argv + ["--help"])
+        main(list(argv) + ["--help"])
     assert info.value.code == 0
-    assert "usage: motionlcm" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("usage: motionlcm" + "".join(" " + a for a in argv))
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=lambda p: " ".join(p) or "motionlcm")
+def test_every_option_is_explained(argv):
+    parser = build_parser()
+    for name in argv:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    silent = [a.dest for a in parser._actions if a.help in (None, "") and not isinstance(a, argparse._SubParsersAction)]
+    assert not silent, f"options without help text in {' '.join(argv) or 'motionlcm'}: {silent}"
 
 
 def test_console_script_is_installed():
@@ -40,7 +70,9 @@ def test_check_exits_nonzero_on_a_broken_dataset(tmp_path, capsys):
 
 def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "motionlcm.cli", "--help"], capture_output=True, text=True, check=True)
-    assert "import-bvh" in out.stdout or "data" in out.stdout
+    assert out.stdout.startswith("usage: motionlcm")
+    for command in ("generate", "render", "export", "data", "train", "eval", "bench", "convert"):
+        assert command in out.stdout
 
 
 def test_convert_official_command(tmp_path, humanml3d_sample_dir, capsys):

@@ -1,30 +1,23 @@
 """Latent consistency distillation (Luo et al. 2023, LCM; MotionLCM §3.2) as plain functions of tensors.
 
-One training step (reference §4.3) composes these pieces; with N solver points and skip k = T // N:
-
-    n = sample_distillation_step_indices(B, N)                     # n ~ U{0..N-1}
-    s, t = distillation_timesteps(n, N)                            # s = solver_t[n], t = max(s - k, 0)
-    z_s = add_noise(z0, noise, s, alphas_cumprod)
-    w = sample_guidance_weights(B); w_emb = guidance_scale_embedding(w)
-    pred = consistency_function(z_s, online(z_s, s, c, w_emb), s, alphas_cumprod)
-    z_t = cfg_teacher_target(teacher(z_s, s, c), teacher(z_s, s, u), z_s, s, t, w, alphas_cumprod)
-    target = consistency_function(z_t, target_net(z_t, t, c, w_emb), t, alphas_cumprod)   # no grad
-    loss = pseudo_huber_loss(pred, target, huber_c).mean()
-    ...optimizer step...; ema_update(target_net, online, decay=0.95)
+One training step is `consistency_distillation_loss` (bottom of this file), which composes the pieces
+above it: solver timesteps, the consistency function (with the sampler's boundary scalings c_skip/c_out,
+`motionlcm.diffusion.lcm`), the teacher's CFG-augmented DDIM step and the pseudo-Huber distance. The EMA
+target update follows each optimiser step (`ema_update`).
 
 Timesteps and w are per sample, shape (B,). Losses are per sample, shape (B,); the caller reduces.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
 from motionlcm.diffusion.guidance import classifier_free_guidance
-from motionlcm.diffusion.schedules import predict_x0_from_eps
-
-SIGMA_DATA = 0.5  # σ_data of the LCM boundary condition (diffusers hard-codes the same value)
-TIMESTEP_SCALING = 10.0  # τ = 10 t in the boundary condition (diffusers `timestep_scaling`)
+from motionlcm.diffusion.lcm import SIGMA_DATA, TIMESTEP_SCALING, boundary_scalings
+from motionlcm.diffusion.schedules import add_noise, predict_x0_from_eps
 
 
 def _per_sample(x: Tensor, like: Tensor) -> Tensor:
@@ -111,32 +104,7 @@ def sample_guidance_weights(
 
 
 # --------------------------------------------------------------------------------------------------
-# consistency parameterisation
-
-
-def boundary_scalings(
-    timesteps: int | Tensor, sigma_data: float = SIGMA_DATA, timestep_scaling: float = TIMESTEP_SCALING
-) -> tuple[Tensor, Tensor]:
-    """LCM boundary-condition scalings (LCM eq. 9 with τ = timestep_scaling · t; reference §4.3 step 6).
-
-        c_skip(τ) = σ_d² / (τ² + σ_d²),   c_out(τ) = τ / √(τ² + σ_d²)
-
-    so f(z, 0) = z exactly: c_skip(0) = 1 and c_out(0) = 0. For t ≥ 19 they are ≈ (0, 1) (c_skip ≈ 6.9e-6
-    at t = 19, ≈ 2.6e-7 at t = 99). This is the one implementation; `LCMScheduler` calls it too.
-
-    Args:
-        timesteps: int, 0-d or (B,) timesteps.
-        sigma_data: σ_d (0.5).
-        timestep_scaling: the factor applied to t (10).
-
-    Returns:
-        (c_skip, c_out), each shaped like `timesteps`, float32 (or the dtype of a floating `timesteps`).
-    """
-    t = torch.as_tensor(timesteps)
-    scaled = t * timestep_scaling if t.is_floating_point() else t.float() * timestep_scaling
-    c_skip = sigma_data**2 / (scaled**2 + sigma_data**2)
-    c_out = scaled / (scaled**2 + sigma_data**2) ** 0.5
-    return c_skip, c_out
+# consistency parameterisation (c_skip, c_out: `boundary_scalings`, with the sampler in lcm.py)
 
 
 def consistency_function(
@@ -290,3 +258,60 @@ def ema_update(target_module: nn.Module, online_module: nn.Module, decay: float)
     names = list(target_params)
     # θ + (1 − μ)(θ_online − θ), all parameters in one multi-tensor kernel
     torch._foreach_lerp_([target_params[n] for n in names], [online_params[n].detach() for n in names], 1.0 - decay)
+
+
+# --------------------------------------------------------------------------------------------------
+# one distillation step
+
+
+def consistency_distillation_loss(
+    z0: Tensor,
+    noise: Tensor,
+    indices: Tensor,
+    w: Tensor,
+    student: Callable[[Tensor, Tensor], Tensor],
+    teacher: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
+    target: Callable[[Tensor, Tensor], Tensor],
+    alphas_cumprod: Tensor,
+    num_ddim_timesteps: int,
+    huber_c: float | None = 0.5,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """The latent consistency distillation loss of one batch (LCM Algorithm 1; MotionLCM §3.2):
+
+        s, t   = t_n, max(t_n − k, 0)                                # the skipping-step pair
+        z_s    = √ᾱ_s z0 + √(1 − ᾱ_s) ε
+        pred   = f_θ(z_s, s)                                          # the online student
+        z_t    = DDIM step of the (1 + w)-guided teacher from s to t  # the augmented PF-ODE solver
+        target = f_θ⁻(z_t, t)                                         # the EMA target, no gradient
+        loss   = d(pred, target)                                      # pseudo-Huber (c) or squared error
+
+    The networks are callables of (latents, timesteps) with the text condition and the embedded w already
+    bound, so this function holds only the math; `DistillSystem` wires the modules in.
+
+    Args:
+        z0: clean latents, shape (B, ...).
+        noise: ε, same shape.
+        indices: solver indices n, shape (B,) (`sample_distillation_step_indices`).
+        w: guidance weights (LCM form), shape (B,) (`sample_guidance_weights`).
+        student: ε prediction of the online student.
+        teacher: the teacher's (ε with the caption, ε with the empty caption).
+        target: ε prediction of the EMA target network.
+        alphas_cumprod: ᾱ, shape (T,).
+        num_ddim_timesteps: N, the number of solver points.
+        huber_c: pseudo-Huber c; None for the squared error.
+        mask: optional (B, L) token mask for (B, L, D) latents.
+
+    Returns:
+        Per-sample losses, shape (B,).
+    """
+    s, t = distillation_timesteps(indices, num_ddim_timesteps, len(alphas_cumprod))
+    z_s = add_noise(z0, noise, s, alphas_cumprod)
+    pred = consistency_function(z_s, student(z_s, s), s, alphas_cumprod)
+    with torch.no_grad():
+        eps_cond, eps_uncond = teacher(z_s, s)
+        z_t = cfg_teacher_target(eps_cond, eps_uncond, z_s, s, t, w, alphas_cumprod)
+        goal = consistency_function(z_t, target(z_t, t), t, alphas_cumprod)
+    if huber_c is None:
+        return l2_loss(pred, goal, mask)
+    return pseudo_huber_loss(pred, goal, huber_c, mask)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from motionlcm.diffusion.distill import SIGMA_DATA, TIMESTEP_SCALING, boundary_scalings
+from motionlcm import presets
 from motionlcm.diffusion.schedules import (
     add_noise,
     alphas_cumprod,
@@ -25,11 +25,10 @@ from motionlcm.diffusion.schedules import (
 BETA_SCHEDULES = ("linear", "scaled_linear")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 
-# MotionLCM-V2 (reference §5): timesteps and CFG scale s per number of steps. The 4-step schedule repeats
-# 299 on purpose: the third step re-noises to t = 299 and the fourth denoises from there again.
-V2_TIMESTEPS: dict[int, list[int]] = {1: [799], 2: [699, 299], 4: [699, 399, 299, 299]}
-V2_GUIDANCE: dict[int, float] = {1: 8.0, 2: 12.5, 4: 13.5}
-V1_GUIDANCE = 7.5
+# MotionLCM-V2 timesteps and CFG scale s per number of steps, V1's scale (their home: motionlcm/presets.py).
+V2_TIMESTEPS: dict[int, list[int]] = presets.SAMPLING["v2"]["timesteps_step_map"]
+V2_GUIDANCE: dict[int, float] = presets.GUIDANCE["v2"]
+V1_GUIDANCE: float = presets.GUIDANCE["v1"]
 
 # Options of diffusers' LCMScheduler that this class does not implement. `from_config` accepts a diffusers
 # config dict when they hold these values (the diffusers defaults), and rejects it otherwise.
@@ -65,6 +64,36 @@ def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     """Standard normal noise shaped like `x`, drawn on the generator's device (as diffusers' `randn_tensor`)."""
     device = generator.device if generator is not None else x.device
     return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+
+
+
+SIGMA_DATA = 0.5  # σ_data of the LCM boundary condition (diffusers hard-codes the same value)
+TIMESTEP_SCALING = 10.0  # τ = 10 t in the boundary condition (diffusers `timestep_scaling`)
+
+
+def boundary_scalings(
+    timesteps: int | Tensor, sigma_data: float = SIGMA_DATA, timestep_scaling: float = TIMESTEP_SCALING
+) -> tuple[Tensor, Tensor]:
+    """LCM boundary-condition scalings (LCM eq. 9 with τ = timestep_scaling · t; reference §4.3 step 6).
+
+        c_skip(τ) = σ_d² / (τ² + σ_d²),   c_out(τ) = τ / √(τ² + σ_d²)
+
+    so f(z, 0) = z exactly: c_skip(0) = 1 and c_out(0) = 0. For t ≥ 19 they are ≈ (0, 1) (c_skip ≈ 6.9e-6
+    at t = 19, ≈ 2.6e-7 at t = 99). The one implementation: `LCMScheduler` and the distillation loss (distill.py) call it.
+
+    Args:
+        timesteps: int, 0-d or (B,) timesteps.
+        sigma_data: σ_d (0.5).
+        timestep_scaling: the factor applied to t (10).
+
+    Returns:
+        (c_skip, c_out), each shaped like `timesteps`, float32 (or the dtype of a floating `timesteps`).
+    """
+    t = torch.as_tensor(timesteps)
+    scaled = t * timestep_scaling if t.is_floating_point() else t.float() * timestep_scaling
+    c_skip = sigma_data**2 / (scaled**2 + sigma_data**2)
+    c_out = scaled / (scaled**2 + sigma_data**2) ** 0.5
+    return c_skip, c_out
 
 
 @dataclass
@@ -154,13 +183,14 @@ class LCMScheduler:
     @classmethod
     def v1(cls, **overrides: Any) -> LCMScheduler:
         """MotionLCM-V1: diffusers' default LCM spacing over the N = 50 distillation grid."""
-        return cls(**{"original_inference_steps": 50, "timesteps_step_map": None, **overrides})
+        return cls(**{**presets.SAMPLING["v1"], **overrides})
 
     @classmethod
     def v2(cls, **overrides: Any) -> LCMScheduler:
         """MotionLCM-V2: the hand-picked `V2_TIMESTEPS` (distilled on the N = 10 grid)."""
-        step_map = {n: list(ts) for n, ts in V2_TIMESTEPS.items()}
-        return cls(**{"original_inference_steps": 10, "timesteps_step_map": step_map, **overrides})
+        preset = presets.SAMPLING["v2"]
+        step_map = {n: list(ts) for n, ts in preset["timesteps_step_map"].items()}  # a copy per scheduler
+        return cls(**{**preset, "timesteps_step_map": step_map, **overrides})
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LCMScheduler:
@@ -244,7 +274,7 @@ class LCMScheduler:
 
     def get_scalings_for_boundary_condition(self, timestep: int | Tensor) -> tuple[Tensor, Tensor]:
         """(c_skip, c_out) at `timestep`: c_skip = σ_d² / (τ² + σ_d²), c_out = τ / √(τ² + σ_d²), τ = 10 t
-        (LCM eq. 9; see `distill.boundary_scalings`). c_skip(0) = 1 and c_out(0) = 0 exactly.
+        (LCM eq. 9; see `boundary_scalings` above). c_skip(0) = 1 and c_out(0) = 0 exactly.
 
         Args:
             timestep: int, 0-d or (B,).

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from motionlcm import presets
 from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
 from motionlcm.models.folder import (
     MEAN_FILE,
@@ -28,7 +29,7 @@ from motionlcm.models.folder import (
 )
 from motionlcm.models.vae import MotionVAE, VAEConfig
 
-VERSIONS = ("v1", "v2")
+VERSIONS = presets.VERSIONS
 VAE_PREFIX = "vae."
 DENOISER_PREFIX = "denoiser."
 EVALUATOR_PREFIXES = ("t2m_textencoder.", "t2m_moveencoder.", "t2m_motionencoder.")  # frozen T2M evaluator

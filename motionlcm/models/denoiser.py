@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from motionlcm import presets
 from motionlcm.models.layers import (
     LearnedPositionalEncoding,
     SkipTransformerEncoder,
@@ -86,20 +87,13 @@ class DenoiserConfig:
 
     @classmethod
     def v1(cls, **overrides: Any) -> DenoiserConfig:
-        """MotionLCM V1 / MLD*: one 256-d latent, ReLU on the text vector (configs_v1/modules/denoiser.yaml)."""
-        base = {
-            "latent_size": 1,
-            "latent_dim": 256,
-            "hidden_dim": 256,
-            "force_pre_post_proj": False,
-            "text_act": "relu",
-        }
-        return cls(**{**base, **overrides})
+        """MotionLCM V1 / MLD*: one 256-d latent, ReLU on the text vector (`presets.DENOISER`)."""
+        return cls(**{**presets.DENOISER["v1"], **overrides})
 
     @classmethod
     def v2(cls, **overrides: Any) -> DenoiserConfig:
-        """MotionLCM V2 / MLD++ (configs/modules/denoiser.yaml)."""
-        return cls(**overrides)
+        """MotionLCM V2 / MLD++ (`presets.DENOISER`)."""
+        return cls(**{**presets.DENOISER["v2"], **overrides})
 
     @classmethod
     def tiny(cls, text_dim: int = 16, **overrides: Any) -> DenoiserConfig:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from motionlcm import presets
 from motionlcm.models.layers import LearnedPositionalEncoding, SkipTransformerDecoder, SkipTransformerEncoder
 
 Lengths = torch.Tensor | Sequence[int]
@@ -78,14 +79,13 @@ class VAEConfig:
 
     @classmethod
     def v1(cls, **overrides: Any) -> VAEConfig:
-        """MotionLCM V1 / MLD: one 256-d latent token, no projections (configs_v1/modules/motion_vae.yaml)."""
-        base = {"latent_size": 1, "latent_dim": 256, "hidden_dim": 256, "force_pre_post_proj": False}
-        return cls(**{**base, **overrides})
+        """MotionLCM V1 / MLD: one 256-d latent token, no projections (`presets.VAE`)."""
+        return cls(**{**presets.VAE["v1"], **overrides})
 
     @classmethod
     def v2(cls, **overrides: Any) -> VAEConfig:
-        """MotionLCM V2: 16 x 32 latents, width 256 with projections (configs/modules/motion_vae.yaml)."""
-        return cls(**overrides)
+        """MotionLCM V2: 16 x 32 latents, width 256 with projections (`presets.VAE`)."""
+        return cls(**{**presets.VAE["v2"], **overrides})
 
     @classmethod
     def tiny(cls, **overrides: Any) -> VAEConfig:

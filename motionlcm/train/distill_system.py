@@ -1,6 +1,6 @@
 """DistillSystem: latent consistency distillation of an MLD teacher into a 1-4 step student (MotionLCM).
 
-Wiring only; every formula comes from `motionlcm.diffusion.distill` (reference section 4.3). The online
+Wiring only: the loss is `motionlcm.diffusion.distill.consistency_distillation_loss` (a plain function). The online
 student is trained, the target is its EMA (decay 0.95), the teacher is frozen. The student starts as a
 copy of the teacher (optionally with wider feed-forward blocks, grown function-preservingly) with a
 zero-initialised guidance projection; the target starts as an exact copy of the student.
@@ -15,19 +15,15 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from motionlcm import presets
 from motionlcm.diffusion.ddim import DDIMScheduler
 from motionlcm.diffusion.distill import (
-    cfg_teacher_target,
-    consistency_function,
-    distillation_timesteps,
+    consistency_distillation_loss,
     ema_update,
-    l2_loss,
-    pseudo_huber_loss,
     sample_distillation_step_indices,
     sample_guidance_weights,
 )
 from motionlcm.diffusion.guidance import guidance_scale_embedding
-from motionlcm.diffusion.schedules import add_noise
 from motionlcm.models.denoiser import LatentDenoiser, widen_feed_forward
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import MotionVAE
@@ -35,10 +31,7 @@ from motionlcm.train.optim import build_optimizer
 from motionlcm.train.rng import RNGStateMixin
 
 LOSSES = ("huber", "l2")
-PRESETS = {  # reference section 4: solver points N, pseudo-Huber c
-    "v1": {"num_ddim_timesteps": 50, "huber_c": 0.001},
-    "v2": {"num_ddim_timesteps": 10, "huber_c": 0.5},
-}
+PRESETS = presets.DISTILLATION  # solver points N, pseudo-Huber c per version (motionlcm/presets.py)
 
 
 def student_from_teacher(
@@ -154,24 +147,22 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         return eps.chunk(2)
 
     def compute_loss(self, batch: dict) -> dict[str, Tensor]:
+        """`consistency_distillation_loss` on one batch; this method only binds the networks to the text."""
         z0, cond, uncond = self.encode(batch)
-        batch_size, ac = z0.shape[0], self.alphas_cumprod
+        batch_size = z0.shape[0]
         n = sample_distillation_step_indices(batch_size, self.num_ddim_timesteps, device=z0.device)
-        s, t = distillation_timesteps(n, self.num_ddim_timesteps)
-        z_s = add_noise(z0, torch.randn_like(z0), s, ac)
+        noise = torch.randn_like(z0)
         w = sample_guidance_weights(batch_size, *self.w_range, device=z0.device)
         w_emb = guidance_scale_embedding(w).to(z0.dtype)
         mask = self.vae.latent_mask(batch["lengths"])  # segment latents: only the clip's own tokens count
         mask = None if mask is None else mask.to(z0.device)
-        pred = consistency_function(z_s, self.student(z_s, s, cond, w_emb, latent_mask=mask), s, ac)
-        with torch.no_grad():
-            eps_cond, eps_uncond = self.teacher_predictions(z_s, s, cond, uncond, mask)
-            z_t = cfg_teacher_target(eps_cond, eps_uncond, z_s, s, t, w, ac)
-            target = consistency_function(z_t, self.target(z_t, t, cond, w_emb, latent_mask=mask), t, ac)
-        if self.loss_name == "huber":
-            per_sample = pseudo_huber_loss(pred, target, self.huber_c, mask)
-        else:
-            per_sample = l2_loss(pred, target, mask)
+        per_sample = consistency_distillation_loss(
+            z0, noise, n, w,
+            student=lambda z, t: self.student(z, t, cond, w_emb, latent_mask=mask),
+            teacher=lambda z, t: self.teacher_predictions(z, t, cond, uncond, mask),
+            target=lambda z, t: self.target(z, t, cond, w_emb, latent_mask=mask),
+            alphas_cumprod=self.alphas_cumprod, num_ddim_timesteps=self.num_ddim_timesteps,
+            huber_c=self.huber_c if self.loss_name == "huber" else None, mask=mask)
         return {"loss": per_sample.mean()}
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:

@@ -20,6 +20,7 @@ import torch
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 
+from motionlcm import presets
 from motionlcm.config import build_dataclass, load_config, save_config
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.diffusion.ddim import DDIMScheduler
@@ -36,7 +37,7 @@ from motionlcm.models.folder import load_model_folder, save_model_folder
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import VAEConfig, build_vae
 from motionlcm.train.datamodule import HumanML3DDataModule
-from motionlcm.train.distill_system import PRESETS, DistillSystem
+from motionlcm.train.distill_system import DistillSystem
 from motionlcm.train.evaluator_system import EvaluatorSystem
 from motionlcm.train.teacher_system import TeacherSystem
 from motionlcm.train.vae_system import VAESystem
@@ -202,10 +203,8 @@ def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
 def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
     folder = _load_trained_folder(config.get("teacher_dir"), ("mld",), "teacher_dir", "mld")
     dm.set_normalizer(Normalizer(folder.mean, folder.std))
-    preset = config.get("preset", "v2")
-    if preset not in PRESETS:
-        raise ValueError(f"config: preset {preset!r} is not one of {', '.join(PRESETS)}")
-    system_args = {**PRESETS[preset], **(config.get("system") or {})}
+    preset = presets.check_version(config.get("preset", presets.DEFAULT), "config: preset")
+    system_args = {**presets.DISTILLATION[preset], **(config.get("system") or {})}
     text_encoder = TextEncoder.from_reference(folder.text_encoder, **_text_encoder_args(config))
     return DistillSystem(folder.denoiser, folder.vae, text_encoder, DDIMScheduler(**(config.get("scheduler") or {})),
                          total_steps=config["trainer"]["max_steps"], **system_args)
@@ -243,7 +242,7 @@ def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule,
         return save_model_folder(out / "model", vae=vae, mean=dm.normalizer.mean,
                                  std=dm.normalizer.std, meta=meta, overwrite=True)
     if kind == "lcm":
-        meta["sampling"] = {"scheduler": config.get("preset", "v2"), "exported": system.export}
+        meta["sampling"] = {"scheduler": config.get("preset", presets.DEFAULT), "exported": system.export}
         denoiser = system.export_student()
     else:
         denoiser = system.export_denoiser()

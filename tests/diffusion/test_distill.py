@@ -10,8 +10,8 @@ from torch import nn
 
 from motionlcm.diffusion.ddim import DDIMScheduler
 from motionlcm.diffusion.distill import (
-    boundary_scalings,
     cfg_teacher_target,
+    consistency_distillation_loss,
     consistency_function,
     ddim_solver_step,
     ddim_solver_timesteps,
@@ -22,6 +22,7 @@ from motionlcm.diffusion.distill import (
     sample_distillation_step_indices,
     sample_guidance_weights,
 )
+from motionlcm.diffusion.lcm import boundary_scalings
 from motionlcm.diffusion.schedules import add_noise, alphas_cumprod, predict_x0_from_eps, scaled_linear_betas
 
 ALPHAS_CUMPROD = alphas_cumprod(scaled_linear_betas())
@@ -168,3 +169,36 @@ def test_ema_update_moves_target_five_percent_towards_online():
         assert torch.equal(p, p0)
     with pytest.raises(ValueError, match="different parameters"):
         ema_update(target, nn.Linear(3, 4), decay=0.95)
+
+
+def _oracle(noise):
+    """A network that predicts the true noise of its input at every timestep."""
+    return lambda z, t: noise
+
+
+def test_distillation_loss_vanishes_for_oracle_networks_and_not_for_a_wrong_student():
+    torch.manual_seed(0)
+    z0, noise = torch.randn(B, L, D), torch.randn(B, L, D)
+    n, w = torch.tensor([1, 3, 5, 9]), torch.full((B,), 7.0)
+    args = dict(teacher=lambda z, t: (noise, noise), target=_oracle(noise), alphas_cumprod=ALPHAS_CUMPROD,
+                num_ddim_timesteps=10)
+    # every network knows ε: the student's f(z_s, s) and the target's f(z_t, t) are both z0 (c_skip ≈ 0 for t ≥ 99)
+    exact = consistency_distillation_loss(z0, noise, n, w, student=_oracle(noise), **args)
+    assert exact.shape == (B,) and exact.max() < 1e-6
+    wrong = consistency_distillation_loss(z0, noise, n, w, student=_oracle(-noise), **args)
+    assert wrong.min() > 0.1
+    squared = consistency_distillation_loss(z0, noise, n, w, student=_oracle(-noise), huber_c=None, **args)
+    assert (squared > wrong).all()  # the squared error grows faster than pseudo-Huber for |r| ≫ c
+
+
+def test_distillation_loss_trains_only_the_student():
+    torch.manual_seed(0)
+    student, teacher, target = nn.Linear(D, D), nn.Linear(D, D), nn.Linear(D, D)
+    z0, noise = torch.randn(B, L, D), torch.randn(B, L, D)
+    loss = consistency_distillation_loss(
+        z0, noise, torch.tensor([0, 2, 4, 9]), torch.full((B,), 5.0),
+        student=lambda z, t: student(z), teacher=lambda z, t: (teacher(z), teacher(z) * 0.5),
+        target=lambda z, t: target(z), alphas_cumprod=ALPHAS_CUMPROD, num_ddim_timesteps=10).mean()
+    loss.backward()
+    assert student.weight.grad is not None and student.weight.grad.abs().sum() > 0
+    assert teacher.weight.grad is None and target.weight.grad is None
