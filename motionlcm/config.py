@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from motionlcm import presets
+from motionlcm.io.atomic import write_text_atomic
 from motionlcm.io.text import read_text_file
 
 SECTIONS = {"seed", "output_dir", "model", "system", "data", "trainer", "checkpoint", "text_encoder", "scheduler",
@@ -86,10 +87,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
 
 def save_config(config: dict, path: str | Path) -> None:
     """Write the fully resolved config (atomically) beside the checkpoints."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    tmp.replace(path)
+    write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
 
 
 def build_dataclass(cls: type, section: dict | None, where: str) -> Any:

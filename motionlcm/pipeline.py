@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import operator
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,10 @@ class MotionLCM:
         if folder.mean is not None:
             self.mean = torch.as_tensor(folder.mean, dtype=torch.float32, device=self.device)
             self.std = torch.as_tensor(folder.std, dtype=torch.float32, device=self.device)
+        # what `set_fast_paths` (runtime/fast_paths.py) chooses: the callables sampling and decoding run
+        self.fast_paths: FastPaths = FastPaths.eager()
+        self.denoiser_fn: Callable[..., Tensor] = self.denoiser
+        self.decode_fn: Callable[..., Tensor] = self.vae.decode_masked
         self.set_fast_paths(fast_paths or FastPaths())
 
     def set_fast_paths(self, paths: FastPaths) -> MotionLCM:
@@ -172,7 +177,9 @@ class MotionLCM:
             encoder = TextEncoder.from_reference(ref, path_override=text_encoder_path)
         return cls(folder, encoder, device, fast_paths)
 
-    def _encode(self, texts: list[str]) -> Tensor:
+    def encode_text(self, texts: list[str]) -> Tensor:
+        """Text embeddings for the denoiser, (B, tokens, C) on the pipeline's device ("" is the unconditional
+        prompt of classifier-free guidance); the model's text encoder with its prompt cache."""
         if self.text_encoder is None:
             raise ValueError(f"{self.folder.path}: no text encoder: pass text_encoder_path= (e.g. sentence-t5-large)")
         return self.text_encoder(texts).to(self.device)
@@ -195,7 +202,7 @@ class MotionLCM:
                 latents = lcm_sample(denoiser, self.scheduler, text_emb, noise, num_inference_steps=steps,
                                      guidance_scale=guidance, generator=generator)
             else:
-                latents = ddim_sample(denoiser, self.scheduler, text_emb, self._encode([""]), noise,
+                latents = ddim_sample(denoiser, self.scheduler, text_emb, self.encode_text([""]), noise,
                                       num_inference_steps=steps, guidance_scale=guidance)
         return latents.float()
 
@@ -247,7 +254,7 @@ class MotionLCM:
             raise ValueError(f"lengths: each must lie in [1, {self.vae.config.max_len}], got {lengths}")
         cfg = self.vae.config
         noise = torch.randn(len(texts), cfg.latent_size, cfg.latent_dim, generator=generator, device=self.device)
-        text_emb = self._encode(list(texts))
+        text_emb = self.encode_text(list(texts))
         if self.mean is None:
             raise ValueError(f"{self.folder.path}: the model folder has no Mean.npy/Std.npy to de-normalise with")
         latents = self.sample_latents(text_emb, noise, steps, guidance, generator, lengths)

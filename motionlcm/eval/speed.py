@@ -143,7 +143,7 @@ def time_variants(pipe: Any, variants: Sequence[tuple[str, str, FastPaths, bool]
         if pipe.fast_paths != paths:
             pipe.set_fast_paths(paths)
         if cached:
-            pipe._encode(texts)
+            pipe.encode_text(texts)
         return runs[loop](pipe, texts, lengths, steps, guidance, seed, cached)
 
     times: list[list[dict[str, float]]] = [[] for _ in variants]
@@ -478,7 +478,7 @@ def stage_flops(pipe: Any, frames: int, steps: int) -> dict[str, float]:
     texts, guidance = _prompts(1), pipe.default_guidance(steps)
     pipe.text_encoder.clear_cache()
     with FlopCounterMode(display=False) as counter:
-        text_emb = pipe._encode(texts)
+        text_emb = pipe.encode_text(texts)
     out["text"] = counter.get_total_flops() / 1e9
     noise = torch.randn(1, pipe.vae.config.latent_size, pipe.vae.config.latent_dim, device=pipe.device)
     with FlopCounterMode(display=False) as counter:

@@ -60,9 +60,9 @@ def time_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int, gui
         pipe.text_encoder.clear_cache()
     sync(device)
     marks = [time.perf_counter()]
-    text_emb = pipe._encode(texts)
+    text_emb = pipe.encode_text(texts)
     if pipe.kind == "mld":
-        pipe._encode([""])  # the unconditional embedding of classifier-free guidance
+        pipe.encode_text([""])  # the unconditional embedding of classifier-free guidance
     sync(device)
     marks.append(time.perf_counter())
     noise = torch.randn(len(texts), cfg.latent_size, cfg.latent_dim, generator=generator, device=device)

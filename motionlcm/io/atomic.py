@@ -16,9 +16,9 @@ import signal
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -29,23 +29,50 @@ def _umask() -> int:
     return mask
 
 
-def _write_via_temp(path: Path, write) -> Path:
+def write_atomic(path: str | Path, write: Callable[[Path], None], require_output: bool = False) -> Path:
+    """The one atomic file writer: `write(tmp)` fills a temporary file in `path`'s folder, which is then
+    renamed over `path`; on any error (or SIGTERM, see `sigterm_exits`) the temporary file is removed and
+    an existing `path` is left untouched.
+
+    The temporary name keeps `path`'s suffix (`.<stem>.XXXX.partial<suffix>`), so writers that choose a
+    format by suffix (ffmpeg, Pillow, matplotlib) work. Permissions: 0666 minus the umask, as `open()`
+    gives a new file. `require_output` refuses an empty result (a writer that silently wrote nothing).
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
+        write(tmp)
+        if require_output and (not tmp.is_file() or tmp.stat().st_size == 0):
+            raise RuntimeError(f"{path}: the writer produced no output")
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
 
+def write_bytes_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """`write(handle)` into a binary file handle, then `write_atomic`'s rename (flushed to disk first)."""
+    def to_file(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return write_atomic(path, to_file)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """UTF-8 text to `path`, atomically (newlines written as given)."""
+    return write_bytes_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
 def save_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
     """`np.save` to exactly `path` (no ".npy" appended), atomically."""
-    return _write_via_temp(Path(path), lambda handle: np.save(handle, np.asarray(array), allow_pickle=False))
+    return write_bytes_atomic(path, lambda handle: np.save(handle, np.asarray(array), allow_pickle=False))
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
@@ -55,7 +82,7 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
         text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     except ValueError as error:
         raise ValueError(f"{path}: refusing to write non-finite numbers into JSON ({error})") from None
-    return _write_via_temp(Path(path), lambda handle: handle.write(text.encode("utf-8")))
+    return write_text_atomic(path, text)
 
 
 # --------------------------------------------------------------------------- SIGTERM

@@ -6,13 +6,14 @@ Any rig: 0/3/6 (or any subset of) channels per joint, any Euler order, End Sites
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from motionlcm.io.atomic import write_bytes_atomic
 
 __all__ = [
     "BVH",
@@ -825,7 +826,7 @@ def format_bvh(bvh: BVH, precision: int = 6) -> str:
 
 
 def write_bvh(path: str | Path, bvh: BVH, precision: int = 6) -> None:
-    """Write ``bvh`` atomically: to ``<path>.tmp`` first, then ``os.replace`` onto ``path``.
+    """Write ``bvh`` atomically (`motionlcm.io.atomic.write_atomic`: a temporary file, then a rename).
 
     On any failure the temporary file is removed and an existing ``path`` is left untouched.
 
@@ -834,15 +835,8 @@ def write_bvh(path: str | Path, bvh: BVH, precision: int = 6) -> None:
         bvh: the clip.
         precision: decimals kept for motion values.
     """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            for chunk in _iter_bvh_text(bvh, precision):
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    def write(handle) -> None:
+        for chunk in _iter_bvh_text(bvh, precision):
+            handle.write(chunk.encode("utf-8"))
+
+    write_bytes_atomic(path, write)

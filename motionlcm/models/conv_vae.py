@@ -27,7 +27,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from motionlcm.models.vae import Lengths, VAEConfig, decode_mask, lengths_to_mask
+from motionlcm.data.collate import lengths_to_mask
+from motionlcm.models.vae import Lengths, VAEConfig, check_lengths, decode_mask
 
 
 class ResidualBlock(nn.Module):
@@ -117,7 +118,7 @@ class ConvMotionVAE(nn.Module):
         batch, num_frames, nfeats = features.shape
         if nfeats != self.config.nfeats:
             raise ValueError(f"features: expected {self.config.nfeats} features per frame, got {nfeats}")
-        mask = lengths_to_mask(lengths, num_frames, features.device)
+        mask = lengths_to_mask(check_lengths(lengths, num_frames, features.device), num_frames)
         padded = self._padded_frames(num_frames)
         x = nn.functional.pad(features * mask[:, :, None], (0, 0, 0, padded - num_frames)).transpose(1, 2)
         stats = _run_masked(self.encoder, x, mask.sum(1)).transpose(1, 2)  # (B, S, 2D), S = padded / k tokens

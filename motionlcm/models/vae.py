@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from motionlcm import presets
+from motionlcm.data.collate import lengths_to_mask
 from motionlcm.models.layers import LearnedPositionalEncoding, SkipTransformerDecoder, SkipTransformerEncoder
 
 Lengths = torch.Tensor | Sequence[int]
@@ -160,23 +161,17 @@ def _check_field(name: str, value: Any, annotation: str) -> None:
                          f"{f' of at most {MAX_SIZE}' if base == 'int' else ''}, got {value!r}")
 
 
-def lengths_to_mask(lengths: Lengths, num_frames: int, device: torch.device | None = None) -> torch.Tensor:
-    """(B, T) bool validity mask (True = valid frame) from lengths, checking 1 <= length <= T.
+def check_lengths(lengths: Lengths, num_frames: int, device: torch.device | None = None) -> torch.Tensor:
+    """`lengths` as a (B,) long tensor on `device` (default: theirs), checking B >= 1 and 1 <= length <= T.
 
-    Args:
-        lengths: (B,) lengths, a list of ints or an integer tensor.
-        num_frames: T, the mask width.
-        device: device of the mask (default: that of `lengths`).
-
-    Returns:
-        (B, T) bool mask.
+    The mask itself is `motionlcm.data.collate.lengths_to_mask`, the one implementation.
     """
     lengths = torch.as_tensor(lengths, dtype=torch.long, device=device)
     if lengths.ndim != 1 or lengths.numel() == 0:
         raise ValueError(f"lengths: expected a non-empty 1-d sequence, got shape {tuple(lengths.shape)}")
     if int(lengths.min()) < 1 or int(lengths.max()) > num_frames:
         raise ValueError(f"lengths: must lie in [1, {num_frames}], got {lengths.tolist()}")
-    return torch.arange(num_frames, device=lengths.device)[None, :] < lengths[:, None]
+    return lengths
 
 
 def decode_mask(z: torch.Tensor, lengths: Lengths, num_frames: int | None = None) -> torch.Tensor:
@@ -184,7 +179,7 @@ def decode_mask(z: torch.Tensor, lengths: Lengths, num_frames: int | None = None
     lengths = torch.as_tensor(lengths, dtype=torch.long, device=z.device)
     if num_frames is None:
         num_frames = int(lengths.max()) if lengths.numel() else 0
-    mask = lengths_to_mask(lengths, num_frames, z.device)
+    mask = lengths_to_mask(check_lengths(lengths, num_frames, z.device), num_frames)
     if z.ndim != 3 or z.shape[0] != mask.shape[0]:
         raise ValueError(f"z: expected shape (B={mask.shape[0]}, L, D), got {tuple(z.shape)}")
     return mask
@@ -239,7 +234,7 @@ class MotionVAE(nn.Module):
         batch, num_frames, nfeats = features.shape
         if nfeats != self.config.nfeats:
             raise ValueError(f"features: expected {self.config.nfeats} features per frame, got {nfeats}")
-        mask = lengths_to_mask(lengths, num_frames, features.device)
+        mask = lengths_to_mask(check_lengths(lengths, num_frames, features.device), num_frames)
         num_tokens = 2 * self.config.latent_size
         x = self.skel_embedding(features).permute(1, 0, 2)  # (T, B, H)
         tokens = self.global_motion_token[:, None, :].expand(-1, batch, -1)  # (2L, B, H)

@@ -15,7 +15,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import textwrap
 import warnings
 from collections.abc import Callable, Sequence
@@ -26,6 +25,8 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 from matplotlib.animation import FFMpegWriter, PillowWriter
+
+from motionlcm.io.atomic import write_atomic
 
 __all__ = [
     "SMPL_CHAIN_COLORS",
@@ -389,28 +390,8 @@ def _prepare(
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp)`` on a temporary name in ``path``'s folder (same suffix, so ffmpeg and Pillow pick
-    the format), then rename over ``path``; the temporary file is removed on any error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        if not tmp.is_file() or tmp.stat().st_size == 0:
-            raise RuntimeError(f"{path}: the writer produced no output")
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """`motionlcm.io.atomic.write_atomic`, refusing an empty movie or image."""
+    return write_atomic(path, write, require_output=True)
 
 
 # ----------------------------------------------------------------------------- writers

@@ -7,6 +7,8 @@ import copy
 import torch
 from torch import nn
 
+from motionlcm.diffusion.distill import ema_update
+
 
 class EMA(nn.Module):
     """Holds `average`, a frozen copy of `model` updated as avg <- decay * avg + (1 - decay) * model.
@@ -24,10 +26,12 @@ class EMA(nn.Module):
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for avg, param in zip(self.average.parameters(), model.parameters(), strict=False):
-            avg.lerp_(param.detach(), 1.0 - self.decay)
-        for avg, buf in zip(self.average.buffers(), model.buffers(), strict=False):
-            avg.copy_(buf)
+        ema_update(self.average, model, self.decay)  # the one EMA rule; refuses a parameter mismatch
+        averaged, current = dict(self.average.named_buffers()), dict(model.named_buffers())
+        if averaged.keys() != current.keys():
+            raise ValueError("ema: the model's buffers differ from the average's")
+        for name, buf in current.items():
+            averaged[name].copy_(buf)
 
     def train(self, mode: bool = True) -> EMA:  # the average always stays in eval mode
         super().train(mode)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -144,3 +145,20 @@ def test_generate_refuses_a_model_whose_weights_produce_nan(student_dir, tmp_pat
         generate([Request("a person walks.")], out, model=str(model), seconds=1.0, formats=("npy", "json"),
                  progress=False)
     assert not out.exists() or not [p for p in out.iterdir() if not p.name.startswith(".")]
+
+
+def test_write_atomic_keeps_the_suffix_gives_open_permissions_and_cleans_up(tmp_path):
+    from motionlcm.io.atomic import write_atomic
+
+    seen = []
+    out = write_atomic(tmp_path / "clip.mp4", lambda tmp: (seen.append(tmp.name), tmp.write_bytes(b"x")))
+    assert out == tmp_path / "clip.mp4" and out.read_bytes() == b"x"
+    assert seen[0].startswith(".clip.") and seen[0].endswith(".partial.mp4")  # ffmpeg picks the format by suffix
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask  # as open() creates a file
+    with pytest.raises(RuntimeError, match="clip.gif: the writer produced no output"):
+        write_atomic(tmp_path / "clip.gif", lambda tmp: None, require_output=True)
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "clip.mp4", lambda tmp: (tmp.write_bytes(b"half"), (_ for _ in ()).throw(OSError("disk full"))))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"] and out.read_bytes() == b"x"

@@ -493,15 +493,15 @@ def test_parse_bvh_default_source_and_pickling() -> None:
 # ----------------------------------------------------------------------------- atomic writing
 
 
-def _failing_formatter(monkeypatch: pytest.MonkeyPatch, tmp_file: Path) -> list[bool]:
-    """Make the 2nd motion chunk fail; records whether the .tmp file existed at that moment."""
+def _failing_formatter(monkeypatch: pytest.MonkeyPatch, dest: Path) -> list[bool]:
+    """Make the 2nd motion chunk fail; records whether a partial file beside `dest` existed at that moment."""
     real = bvh_mod._format_motion_rows
     seen: list[bool] = []
 
     def flaky(rows: np.ndarray, precision: int) -> str:
         if seen:
             raise RuntimeError("disk on fire")
-        seen.append(tmp_file.exists())
+        seen.append(any(p.name.startswith(f".{dest.stem}.") and ".partial" in p.name for p in dest.parent.iterdir()))
         return real(rows, precision)
 
     monkeypatch.setattr(bvh_mod, "_CHUNK_FRAMES", 10)
@@ -516,10 +516,10 @@ def test_write_is_atomic_on_failure(
     existing, fresh = tmp_path / "existing.bvh", tmp_path / "fresh.bvh"
     existing.write_text("old content\n")
     for dest in (existing, fresh):
-        seen = _failing_formatter(monkeypatch, dest.with_name(dest.name + ".tmp"))
+        seen = _failing_formatter(monkeypatch, dest)
         with pytest.raises(RuntimeError, match="disk on fire"):
             write_bvh(dest, clip)
-        assert seen == [True]  # the failure happened while a partial .tmp existed
+        assert seen == [True]  # the failure happened while a partial file existed
         monkeypatch.undo()
     assert existing.read_text() == "old content\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.bvh"]

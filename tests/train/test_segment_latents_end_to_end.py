@@ -42,7 +42,7 @@ def test_generation_ignores_latent_tokens_past_the_length(student, steps) -> Non
     generator = torch.Generator().manual_seed(0)
     short = pipe.generate_features(["a person waves"], [30], steps, 8.0, generator)
     noise = torch.randn(1, 25, 8, generator=torch.Generator().manual_seed(0))
-    text = pipe._encode(["a person waves"])
+    text = pipe.encode_text(["a person waves"])
     base = pipe.sample_latents(text, noise, steps, 8.0, torch.Generator().manual_seed(1), [30])
     changed = noise.clone()
     changed[:, 4:] = 7.0  # 30 frames use the first 4 tokens of 8 frames

@@ -1,0 +1,80 @@
+"""The import graph of the package is a stack (docs/architecture.md): a module may import its own
+sub-package and any layer below, never one above. New upward imports or cycles fail here."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import motionlcm
+
+PACKAGE = Path(motionlcm.__file__).parent
+
+# bottom to top; a name is a sub-package or a top-level module of motionlcm
+LAYERS = [
+    {"__version__", "presets", "io"},         # constants, files
+    {"data", "config"},                       # features, skeletons, datasets; YAML configs
+    {"export", "render"},                     # motion -> BVH / images / movies (no models)
+    {"models", "diffusion"},                  # nn.Modules; schedulers and distillation math
+    {"runtime"},                              # devices and fast paths
+    {"pipeline"},                             # text -> motion
+    {"train", "eval"},                        # Lightning systems; metrics and the evaluation protocol
+    {"generate"},                             # the generate command's request handling
+    {"cli", "__init__"},                      # commands; the public package surface
+]
+LEVEL = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+
+# The one known cycle that issue 20 still has to remove: the speed benchmark in eval/ builds the training
+# systems, and train/ builds the evaluator of eval/. Listed so that no other is added silently; remove it
+# when a separate benchmarking package takes eval/speed.py.
+KNOWN = {("eval", "train")}
+
+
+def _unit(path: Path) -> str:
+    rel = path.relative_to(PACKAGE).parts
+    return rel[0].removesuffix(".py")
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("motionlcm"):
+            parts = node.module.split(".")
+            found |= {parts[1]} if len(parts) > 1 else {alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("motionlcm.")}
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        source = _unit(path)
+        edges.setdefault(source, set()).update(d for d in _imports(path) if d != source)
+    return edges
+
+
+def test_every_unit_has_a_layer():
+    assert set(graph()) - {"_checkpoints"} <= set(LEVEL), set(graph()) - set(LEVEL)
+
+
+def test_no_upward_import():
+    upward = sorted((s, d) for s, targets in graph().items() for d in targets
+                    if LEVEL[d] > LEVEL[s] and (s, d) not in KNOWN)
+    assert not upward, f"upward imports (docs/architecture.md): {upward}"
+
+
+def test_no_cycle_between_units_except_the_known_one():
+    edges = graph()
+    cycles = sorted((s, d) for s, targets in edges.items() for d in targets if s in edges.get(d, set()) and s < d)
+    assert set(cycles) <= KNOWN, cycles
+
+
+def test_the_checker_sees_an_upward_import(tmp_path, monkeypatch):
+    fake = tmp_path / "motionlcm"
+    (fake / "io").mkdir(parents=True)
+    (fake / "io" / "bad.py").write_text("from motionlcm.pipeline import MotionLCM\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    assert graph() == {"io": {"pipeline"}}
+    assert LEVEL["pipeline"] > LEVEL["io"]
