@@ -312,7 +312,7 @@ def _int_list(text: str) -> list[int]:
 
 def cmd_bench(args: argparse.Namespace) -> int:
 
-    from motionlcm.eval.speed import (
+    from motionlcm.bench.speed import (
         SpeedSettings,
         format_speed_tables,
         official_size_pipelines,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from motionlcm.eval.official_loop import official_generate
+from motionlcm.bench.official_loop import official_generate
 from motionlcm.pipeline import MotionLCM
 from motionlcm.runtime import FastPaths, bucket_frames
 

@@ -142,3 +142,20 @@ def test_frozen_module_modes_hold_inside_a_lightning_fit(bn_dataset_dir, teacher
         train("lcm", load_config(repo / "configs" / "tiny" / "lcm.yaml", overrides), progress=False)
     assert len(seen) == 4
     assert all(mode == (True, frozen_dropout, frozen_dropout, frozen_dropout) for mode in seen), seen
+
+
+def test_batched_teacher_call_gives_the_same_distillation_loss(student_dir, teacher_dir):
+    from motionlcm.diffusion.ddim import DDIMScheduler
+    from motionlcm.pipeline import MotionLCM
+    from motionlcm.train.distill_system import DistillSystem
+
+    teacher = MotionLCM.from_pretrained(teacher_dir, device="cpu")
+    system = DistillSystem(teacher.denoiser, teacher.vae, teacher.text_encoder, DDIMScheduler())
+    batch = {"features": torch.randn(3, 20, 263), "lengths": torch.tensor([20, 12, 9]),
+             "texts": ["a person walks.", "a person runs.", "a person waves."]}
+    losses = []
+    for batched in (True, False):
+        system.batched_teacher = batched
+        torch.manual_seed(0)
+        losses.append(system.compute_loss(batch)["loss"])
+    assert torch.allclose(losses[0], losses[1], atol=1e-6)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from motionlcm.eval import official_loop
+from motionlcm.bench import official_loop
 from motionlcm.eval.timing import STAGES, sync, time_stages
 from motionlcm.runtime.fast_paths import FastPaths
 
