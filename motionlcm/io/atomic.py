@@ -55,13 +55,15 @@ def write_atomic(path: str | Path, write: Callable[[Path], None], require_output
     return path
 
 
-def write_bytes_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """`write(handle)` into a binary file handle, then `write_atomic`'s rename (flushed to disk first)."""
+def write_bytes_atomic(path: str | Path, write: Callable[[BinaryIO], None], durable: bool = False) -> Path:
+    """`write(handle)` into a binary file handle, then `write_atomic`'s rename; `durable` forces the data
+    to disk before the rename (an fsync: slower, for files that must survive a power cut)."""
     def to_file(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
             write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
     return write_atomic(path, to_file)
 
 

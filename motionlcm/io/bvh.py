@@ -839,4 +839,4 @@ def write_bvh(path: str | Path, bvh: BVH, precision: int = 6) -> None:
         for chunk in _iter_bvh_text(bvh, precision):
             handle.write(chunk.encode("utf-8"))
 
-    write_bytes_atomic(path, write)
+    write_bytes_atomic(path, write, durable=True)  # flushed to disk before the rename, as before
