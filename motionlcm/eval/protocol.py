@@ -344,3 +344,19 @@ def format_table(report: dict[str, Any]) -> str:
         cells = [format_stat(report["summary"][row].get(key)) for key, _ in COLUMNS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """What `motionlcm eval` prints: `format_table`, then the reconstruction, AITS and sample-count lines."""
+    lines = [format_table(report)]
+    if "reconstruction" in report:
+        rec = report["reconstruction"]
+        lines.append(f"reconstruction: MPJPE {rec['mpjpe_mm']:.1f} mm (unaligned {rec['mpjpe_unaligned_mm']:.1f} mm), "
+                     f"feature error {rec['feature_error']:.4f} over {rec['frames']} frames")
+    if "aits" in report:
+        a = report["aits"]
+        stages = ", ".join(f"{k} {1000 * v:.1f}" for k, v in a["stages"].items())
+        lines.append(f"AITS {1000 * a['aits_s']:.1f} ms/sentence at batch 1 on {a['device']} ({stages} ms)")
+    lines.append(f"{report['samples']} samples ({report['r_precision_samples']} in R-precision groups), "
+                 f"{report['settings']['replications']} replications; dropped: {report['dropped'] or 'nothing'}")
+    return "\n".join(lines)

@@ -673,33 +673,6 @@ def _bvh_unit_scale(height: float) -> float:
     return min((1.0, 0.01, 0.001), key=lambda s: abs(math.log(height * s / 1.7)))
 
 
-def _array_to_joints(arr: np.ndarray, where: str) -> np.ndarray:
-    from motionlcm.data.features import FEATURE_DIM, features_to_joints
-
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
-        raise ValueError(f"{where}: expected a numeric array, got dtype {arr.dtype}")
-    while arr.ndim > 2 and arr.shape[0] == 1 and arr.shape[1:] not in ((22, 3),):  # (1, T, ...) batches
-        arr = arr[0]
-    if arr.ndim == 3 and arr.shape[1:] == (22, 3):
-        joints = arr.astype(np.float64)
-    elif arr.ndim == 2 and arr.shape[1] == 66:
-        joints = arr.astype(np.float64).reshape(-1, 22, 3)
-    elif arr.ndim == 2 and arr.shape[1] == FEATURE_DIM:
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{where}: features contain NaN/inf")
-        joints = np.asarray(features_to_joints(arr.astype(np.float64)))
-    else:
-        raise ValueError(f"{where}: expected joints (T, 22, 3) or features (T, {FEATURE_DIM}), got shape "
-                         f"{arr.shape}")  # fmt: skip
-    if len(joints) == 0:
-        raise ValueError(f"{where}: the motion has no frames")
-    if not np.isfinite(joints).all():
-        raise ValueError(f"{where}: joints contain NaN/inf")
-    return joints
-
-
 def load_motion(path: str | os.PathLike) -> Motion:
     """Load a motion to render from ``.npy`` (joints (T, 22, 3), flat (T, 66) or 263-d features (T, 263)),
     ``.npz`` (an array named ``joints`` or ``features``, or a single array; optional ``fps`` and
@@ -708,50 +681,22 @@ def load_motion(path: str | os.PathLike) -> Motion:
     Raises:
         ValueError: one line naming the file and the problem (missing, unreadable, wrong shape, NaN, suffix).
     """
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in (".npy", ".npz", ".bvh"):
-        raise ValueError(f"{p}: unknown motion file type {p.suffix!r}; expected .npy, .npz or .bvh")
-    if not p.is_file():
-        raise ValueError(f"{p}: no such file")
-    if suffix == ".bvh":
-        return _load_bvh(p)
-    with open(p, "rb") as fh:
-        magic = fh.read(6)
-    if not magic.startswith(b"\x93NUMPY" if suffix == ".npy" else b"PK\x03\x04"):
-        raise ValueError(f"{p}: cannot read (not a {suffix} file)")
-    if suffix == ".npy":
-        from motionlcm.io.npy import read_npy_header
+    from motionlcm.io.motion_file import read_motion_array
 
-        read_npy_header(p)  # dtype, size and length, before np.load allocates what the header declares
-    try:
-        data = np.load(p, allow_pickle=False)
-    except ValueError as err:  # object arrays need pickle, which is never loaded
-        if "pickle" in str(err):
-            raise ValueError(f"{p}: not a plain numeric array (it holds pickled Python objects)") from None
-        raise ValueError(f"{p}: cannot read ({' '.join(str(err).split())})") from None
-    except Exception as err:
-        raise ValueError(f"{p}: cannot read ({type(err).__name__}: {' '.join(str(err).split())})") from None
-    fps, title = 20.0, None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            keys = list(data.keys())
-            key = next((k for k in ("joints", "features") if k in keys), keys[0] if len(keys) == 1 else None)
-            if key is None:
-                raise ValueError(f"{p}: npz has no 'joints' or 'features' array (keys: {', '.join(keys)})")
-            try:
-                arr = data[key]
-                if "fps" in keys:
-                    fps = float(data["fps"])
-                for k in ("text", "prompt", "caption"):
-                    if k in keys:
-                        title = str(data[k])
-                        break
-            except ValueError as err:
-                raise ValueError(f"{p}: cannot read ({' '.join(str(err).split())})") from None
-    else:
-        arr = data
-    return Motion(joints=_array_to_joints(np.asarray(arr), str(p)), fps=fps, title=title)
+    p = Path(path)
+    if p.suffix.lower() == ".bvh":
+        if not p.is_file():
+            raise ValueError(f"{p}: no such file")
+        return _load_bvh(p)
+    motion = read_motion_array(p, suffixes=(".npy", ".npz", ".bvh"))  # .bvh is handled above
+    joints = motion.array
+    if motion.kind == "features":
+        from motionlcm.data.features import features_to_joints
+
+        joints = np.asarray(features_to_joints(motion.array))
+        if not np.isfinite(joints).all():
+            raise ValueError(f"{p}: the features give NaN/inf joints")
+    return Motion(joints=joints, fps=motion.fps or 20.0, title=motion.title)
 
 
 def _load_bvh(p: Path) -> Motion:

@@ -1,0 +1,46 @@
+"""Pieces every command module shares: the help formatter, argument types and the output-file check."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows an option's default when it has a meaningful one (not None/False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        meaningful = action.default is not None and action.default is not False and action.default != argparse.SUPPRESS
+        if meaningful and "%(default)" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+def split_ratios(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three numbers like 0.8,0.05,0.15, got {text!r}") from None
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected three numbers (train,val,test), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def check_output_file(path: Path, force: bool) -> None:
+    """An output file name that is not empty, not a device or folder, and new unless --force."""
+    from motionlcm.io.atomic import check_targets
+
+    if not str(path).strip():
+        raise ValueError("-o/--output: empty file name")
+    check_targets([path], force)

@@ -1,0 +1,49 @@
+"""`motionlcm export`: a motion array to BVH."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from motionlcm.cli._common import Formatter, check_output_file
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from motionlcm.export.bvh_export import check_fps, check_output_frames, features_to_bvh, joints_to_bvh
+    from motionlcm.io.bvh import write_bvh
+    from motionlcm.io.motion_file import inspect_motion_file, read_motion_array
+
+    if args.output is not None and not args.output.strip():
+        raise ValueError("-o/--output: empty file name")
+    src, out = Path(args.input), Path(args.output) if args.output else Path(args.input).with_suffix(".bvh")
+    source_fps = check_fps(args.source_fps, "--source-fps") if args.source_fps is not None else None
+    fps = check_fps(args.fps, "--fps") if args.fps is not None else None
+    _, shape = inspect_motion_file(src)  # headers only: the length is bounded before anything is loaded
+    check_output_frames(shape[0], source_fps or 20.0, fps, where=f"{src} at --fps {fps:g}" if fps else str(src))
+    check_output_file(out, args.force)
+    motion = read_motion_array(src)
+    if source_fps is None and motion.fps is not None:  # an .npz that records its rate
+        source_fps = check_fps(motion.fps, f"{src}: fps")
+        check_output_frames(shape[0], source_fps, fps, where=f"{src} at --fps {fps:g}" if fps else str(src))
+    convert = joints_to_bvh if motion.kind == "joints" else features_to_bvh
+    write_bvh(out, convert(motion.array, fps=source_fps or 20.0, target_fps=fps))
+    print(out)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="convert a .npy / .npz motion to BVH", formatter_class=Formatter,
+        description="Convert joints (T, 22, 3) or 263-d features (T, 263), in a .npy or an .npz (as written by "
+        "`motionlcm generate` or numpy.savez with a joints or features array), to a BVH clip with the 22 SMPL "
+        "joints (centimetres; rotations solved so that forward kinematics reproduces the joints within 1 cm).",
+    )
+    p.add_argument("input", help="the .npy or .npz motion")
+    p.add_argument("--to", choices=("bvh",), default="bvh", help="target format")
+    p.add_argument("-o", "--output", default=None, help="output file (default: the input with .bvh)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the BVH, 1..1000 (default: the source's); clips of at most 100,000 frames")
+    p.add_argument("--source-fps", type=float, default=None,
+                   help="frame rate of the input, 1..1000 (default: an .npz's recorded fps, else 20)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.set_defaults(func=cmd_export)
