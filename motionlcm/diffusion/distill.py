@@ -182,15 +182,56 @@ def cfg_teacher_target(
     Returns:
         z_prev, the teacher's estimate of z at t_prev, same shape as `z_s`.
     """
-    x0_cond = predict_x0_from_eps(z_s, eps_cond, s, alphas_cumprod)
-    x0_uncond = predict_x0_from_eps(z_s, eps_uncond, s, alphas_cumprod)
-    scale = 1 + _per_sample(
-        torch.as_tensor(w), z_s
-    )  # cond + w (cond − uncond) = uncond + (1 + w)(cond − uncond)
-    x0_hat = classifier_free_guidance(x0_cond, x0_uncond, scale)
-    eps_hat = classifier_free_guidance(eps_cond, eps_uncond, scale)
+    x0_hat, eps_hat = guided_predictions(eps_cond, eps_uncond, z_s, s, w, alphas_cumprod)
     alpha_bar_prev = alphas_cumprod.to(z_s.device)[torch.as_tensor(t_prev, device=z_s.device)]
     return ddim_solver_step(x0_hat, eps_hat, alpha_bar_prev)
+
+
+def guided_predictions(
+    eps_cond: Tensor, eps_uncond: Tensor, z_s: Tensor, s: Tensor, w: Tensor, alphas_cumprod: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The teacher's x̂0 and ε̂ at s, each guided in the LCM form cond + w · (cond − uncond) (CFG scale 1 + w).
+
+    Returns:
+        (x̂0, ε̂), each shaped like `z_s`.
+    """
+    x0_cond = predict_x0_from_eps(z_s, eps_cond, s, alphas_cumprod)
+    x0_uncond = predict_x0_from_eps(z_s, eps_uncond, s, alphas_cumprod)
+    scale = 1 + _per_sample(torch.as_tensor(w), z_s)  # cond + w (cond − uncond) = uncond + (1 + w)(cond − uncond)
+    return (classifier_free_guidance(x0_cond, x0_uncond, scale),
+            classifier_free_guidance(eps_cond, eps_uncond, scale))
+
+
+@torch.no_grad()
+def teacher_ode_solution(
+    z_start: Tensor,
+    w: Tensor,
+    teacher: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
+    alphas_cumprod: Tensor,
+    timesteps: Tensor,
+) -> Tensor:
+    """Solve the (1 + w)-guided teacher's PF-ODE from `z_start` at timesteps[0] down the decreasing grid
+    `timesteps` with deterministic DDIM steps (`cfg_teacher_target`), and return the guided x̂0 of the last
+    point: the teacher's sample from that noise, as `ddim_sample` would draw it on this grid.
+
+    Args:
+        z_start: latents at timesteps[0] (pure noise when it is the last training timestep), shape (B, ...).
+        w: guidance weights (LCM form), shape (B,).
+        teacher: the teacher's (ε with the caption, ε with the empty caption).
+        alphas_cumprod: ᾱ, shape (T,).
+        timesteps: strictly decreasing int64 grid, shape (K,), e.g. `ddim_solver_timesteps(N).flip(0)`.
+
+    Returns:
+        The teacher's clean latents, shape of `z_start`.
+    """
+    z = z_start
+    for i, step in enumerate(timesteps.tolist()):
+        s = torch.full(z.shape[:1], step, dtype=torch.long, device=z.device)
+        eps_cond, eps_uncond = teacher(z, s)
+        if i + 1 == len(timesteps):
+            return guided_predictions(eps_cond, eps_uncond, z, s, w, alphas_cumprod)[0]
+        z = cfg_teacher_target(eps_cond, eps_uncond, z, s, torch.full_like(s, int(timesteps[i + 1])), w, alphas_cumprod)
+    raise ValueError("timesteps: the grid is empty")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -312,6 +353,52 @@ def consistency_distillation_loss(
         eps_cond, eps_uncond = teacher(z_s, s)
         z_t = cfg_teacher_target(eps_cond, eps_uncond, z_s, s, t, w, alphas_cumprod)
         goal = consistency_function(z_t, target(z_t, t), t, alphas_cumprod)
+    if huber_c is None:
+        return l2_loss(pred, goal, mask)
+    return pseudo_huber_loss(pred, goal, huber_c, mask)
+
+
+def trajectory_distillation_loss(
+    noise: Tensor,
+    w: Tensor,
+    student: Callable[[Tensor, Tensor], Tensor],
+    teacher: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
+    alphas_cumprod: Tensor,
+    solver_timesteps: Tensor,
+    student_timestep: int,
+    huber_c: float | None = 0.5,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """The one-step student's distance to the teacher's own sample from the same noise (knowledge
+    distillation of the sampler, Luhman & Luhman 2021, arXiv:2101.02388), an auxiliary term beside the
+    consistency loss (not in MotionLCM):
+
+        x_teacher = DDIM solve of the (1 + w)-guided teacher from ε down `solver_timesteps`
+        pred      = f_θ(ε, student_timestep)        # exactly what 1-step sampling computes
+        loss      = d(pred, x_teacher)
+
+    The consistency loss reaches the one-step map only through N chained self-consistency targets, each
+    with the EMA target's error; this term supervises the map that 1-step sampling uses directly, with
+    `student_timestep` the sampler's first timestep (V2: 799, V1: 999), so training and sampling see the
+    same input.
+
+    Args:
+        noise: ε, shape (B, ...); the start of both the solve and the student's step.
+        w: guidance weights (LCM form), shape (B,).
+        student: ε prediction of the online student (w embedded).
+        teacher: the teacher's (ε with the caption, ε with the empty caption).
+        alphas_cumprod: ᾱ, shape (T,).
+        solver_timesteps: the teacher's decreasing DDIM grid, shape (K,).
+        student_timestep: the timestep the student is called at.
+        huber_c: pseudo-Huber c; None for the squared error.
+        mask: optional (B, L) token mask for (B, L, D) latents.
+
+    Returns:
+        Per-sample losses, shape (B,).
+    """
+    goal = teacher_ode_solution(noise, w, teacher, alphas_cumprod, solver_timesteps)
+    t = torch.full(noise.shape[:1], student_timestep, dtype=torch.long, device=noise.device)
+    pred = consistency_function(noise, student(noise, t), t, alphas_cumprod)
     if huber_c is None:
         return l2_loss(pred, goal, mask)
     return pseudo_huber_loss(pred, goal, huber_c, mask)

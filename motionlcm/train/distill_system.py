@@ -19,9 +19,11 @@ from motionlcm import presets
 from motionlcm.diffusion.ddim import DDIMScheduler
 from motionlcm.diffusion.distill import (
     consistency_distillation_loss,
+    ddim_solver_timesteps,
     ema_update,
     sample_distillation_step_indices,
     sample_guidance_weights,
+    trajectory_distillation_loss,
 )
 from motionlcm.diffusion.guidance import guidance_scale_embedding
 from motionlcm.models.denoiser import LatentDenoiser, widen_feed_forward
@@ -70,6 +72,11 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         export: weights to ship, "online" (official) or "target" (the EMA).
         student_ff_size: feed-forward width of the student; None = the teacher's. A larger value distils
             into a wider network that starts as the teacher's function (`widen_feed_forward`).
+        trajectory_weight: weight of `trajectory_distillation_loss` beside the consistency loss (0: off,
+            MotionLCM). Each step then also solves the guided teacher from fresh noise down the N-point grid
+            and pulls the student's one-step output there (N more teacher calls per step).
+        one_step_timestep: the timestep 1-step sampling calls the student at (V2 799, V1 999).
+        student: start from these student weights (a previous distillation) instead of the teacher's.
     """
 
     def __init__(
@@ -91,13 +98,24 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         frozen_dropout: bool = False,
         export: str = "online",
         student_ff_size: int | None = None,
+        trajectory_weight: float = 0.0,
+        one_step_timestep: int = 999,
+        student: LatentDenoiser | None = None,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"loss: {loss!r} is not one of {', '.join(LOSSES)}")
         if export not in ("online", "target"):
             raise ValueError(f"export: {export!r} is not 'online' or 'target'")
-        self.student = student_from_teacher(teacher, ff_size=student_ff_size)
+        if not trajectory_weight >= 0:
+            raise ValueError(f"trajectory_weight: expected a number >= 0, got {trajectory_weight}")
+        if not 0 <= one_step_timestep < len(scheduler.alphas_cumprod):
+            raise ValueError(f"one_step_timestep: {one_step_timestep} is outside the schedule's timesteps")
+        if student is None:
+            student = student_from_teacher(teacher, ff_size=student_ff_size)
+        elif student.config.time_cond_proj_dim is None:
+            raise ValueError("student: the initial student has no guidance embedding (a teacher, not a student)")
+        self.student = student
         self.target = copy.deepcopy(self.student).requires_grad_(False)
         self.teacher = teacher.requires_grad_(False)
         self.vae = vae.requires_grad_(False)
@@ -107,6 +125,7 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         self.loss_name, self.huber_c, self.ema_decay = loss, huber_c, ema_decay
         self.lr, self.warmup_steps, self.total_steps, self.weight_decay = lr, warmup_steps, total_steps, weight_decay
         self.frozen_dropout, self.export = frozen_dropout, export
+        self.trajectory_weight, self.one_step_timestep = float(trajectory_weight), int(one_step_timestep)
         self.batched_teacher = True  # one teacher call on [cond; uncond]; False: two calls (same numbers)
         self.set_frozen_modes(training=True)
 
@@ -163,11 +182,24 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
             target=lambda z, t: self.target(z, t, cond, w_emb, latent_mask=mask),
             alphas_cumprod=self.alphas_cumprod, num_ddim_timesteps=self.num_ddim_timesteps,
             huber_c=self.huber_c if self.loss_name == "huber" else None, mask=mask)
-        return {"loss": per_sample.mean()}
+        terms = {"consistency": per_sample.mean()}
+        if self.trajectory_weight > 0:
+            terms["trajectory"] = trajectory_distillation_loss(
+                torch.randn_like(z0), w,
+                student=lambda z, t: self.student(z, t, cond, w_emb, latent_mask=mask),
+                teacher=lambda z, t: self.teacher_predictions(z, t, cond, uncond, mask),
+                alphas_cumprod=self.alphas_cumprod,
+                solver_timesteps=ddim_solver_timesteps(self.num_ddim_timesteps, len(self.alphas_cumprod)).flip(0),
+                student_timestep=self.one_step_timestep,
+                huber_c=self.huber_c if self.loss_name == "huber" else None, mask=mask).mean()
+        terms["loss"] = terms["consistency"] + self.trajectory_weight * terms.get("trajectory", 0.0)
+        return terms
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         terms = self.compute_loss(batch)
         self.log("train/loss", terms["loss"], prog_bar=True, batch_size=len(batch["texts"]))
+        if "trajectory" in terms:
+            self.log("train/trajectory", terms["trajectory"], batch_size=len(batch["texts"]))
         return terms["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

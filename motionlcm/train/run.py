@@ -24,6 +24,7 @@ from motionlcm import presets
 from motionlcm.config import build_dataclass, load_config, save_config
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.diffusion.ddim import DDIMScheduler
+from motionlcm.diffusion.lcm import LCMScheduler
 from motionlcm.eval.contrastive import (
     ContrastiveEvaluator,
     EvaluatorConfig,
@@ -205,9 +206,24 @@ def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
     dm.set_normalizer(Normalizer(folder.mean, folder.std))
     preset = presets.check_version(config.get("preset", presets.DEFAULT), "config: preset")
     system_args = {**presets.DISTILLATION[preset], **(config.get("system") or {})}
+    sampler = LCMScheduler.v1() if preset == "v1" else LCMScheduler.v2()
+    sampler.set_timesteps(1)
+    system_args.setdefault("one_step_timestep", int(sampler.timesteps[0]))  # V2 799, V1 999
+    if config.get("init_dir"):  # continue a distillation: start from a trained student of this teacher
+        student = _load_trained_folder(config["init_dir"], ("lcm",), "init_dir", "lcm")
+        if not _same_weights(student.vae, folder.vae):
+            raise ValueError(f"{config['init_dir']}: its VAE is not the teacher's ({config['teacher_dir']})")
+        system_args["student"] = student.denoiser.float()
     text_encoder = TextEncoder.from_reference(folder.text_encoder, **_text_encoder_args(config))
     return DistillSystem(folder.denoiser, folder.vae, text_encoder, DDIMScheduler(**(config.get("scheduler") or {})),
                          total_steps=config["trainer"]["max_steps"], **system_args)
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    """Same layout and the same weights up to half-precision rounding (a shipped fp16 copy of a run's model)."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(
+        sa[k].shape == sb[k].shape and torch.allclose(sa[k].float(), sb[k].float(), rtol=2e-3, atol=1e-4) for k in sa)
 
 
 def _evaluator_system(config: dict, dm: HumanML3DDataModule) -> EvaluatorSystem:

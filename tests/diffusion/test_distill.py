@@ -21,6 +21,8 @@ from motionlcm.diffusion.distill import (
     pseudo_huber_loss,
     sample_distillation_step_indices,
     sample_guidance_weights,
+    teacher_ode_solution,
+    trajectory_distillation_loss,
 )
 from motionlcm.diffusion.lcm import boundary_scalings
 from motionlcm.diffusion.schedules import add_noise, alphas_cumprod, predict_x0_from_eps, scaled_linear_betas
@@ -202,3 +204,60 @@ def test_distillation_loss_trains_only_the_student():
     loss.backward()
     assert student.weight.grad is not None and student.weight.grad.abs().sum() > 0
     assert teacher.weight.grad is None and target.weight.grad is None
+
+
+# --------------------------------------------------------------------------------------------------
+# trajectory distillation (the one-step map against the teacher's own sample)
+
+
+def test_teacher_ode_solution_is_the_guided_ddim_sampler_on_the_same_grid():
+    from motionlcm.diffusion.sampling import ddim_sample
+    from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
+
+    torch.manual_seed(0)
+    teacher = LatentDenoiser(DenoiserConfig.tiny(text_dim=6, latent_size=L, latent_dim=D)).eval()
+    text, empty, noise = torch.randn(B, 1, 6), torch.randn(1, 1, 6), torch.randn(B, L, D)
+    w = 6.5
+    scheduler = DDIMScheduler(timestep_spacing="trailing", set_alpha_to_one=True)  # 999, 899, ..., 99, then ᾱ = 1
+    expected = ddim_sample(teacher, scheduler, text, empty, noise, num_inference_steps=10, guidance_scale=1 + w)
+
+    def both(z, t):
+        return teacher(z, t, text), teacher(z, t, empty.expand_as(text))
+
+    grid = ddim_solver_timesteps(10).flip(0)
+    got = teacher_ode_solution(noise, torch.full((B,), w), both, ALPHAS_CUMPROD, grid)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-4)  # latents reach |z| ≈ 35: float32 rounding
+    other = teacher_ode_solution(noise, torch.full((B,), 1.0), both, ALPHAS_CUMPROD, grid)
+    assert (other - got).abs().max() > 1e-3  # w reaches the solve
+
+
+def _student_that_lands_on(goal, t_value):
+    """An ε-predictor whose consistency function at `t_value` returns exactly `goal`."""
+    a = ALPHAS_CUMPROD[t_value]
+    c_skip, c_out = boundary_scalings(torch.tensor(t_value))
+
+    def eps(z, t):
+        x0 = (goal - c_skip * z) / c_out
+        return (z - a.sqrt() * x0) / (1 - a).sqrt()
+    return eps
+
+
+def test_trajectory_loss_vanishes_for_a_student_on_the_teacher_sample_and_trains_only_the_student():
+    torch.manual_seed(0)
+    noise, w = torch.randn(B, L, D), torch.full((B,), 7.0)
+    lin = nn.Linear(D, D)
+    teacher = lambda z, t: (lin(z), 0.5 * lin(z))  # noqa: E731
+    grid = ddim_solver_timesteps(10).flip(0)
+    goal = teacher_ode_solution(noise, w, teacher, ALPHAS_CUMPROD, grid)
+    args = dict(teacher=teacher, alphas_cumprod=ALPHAS_CUMPROD, solver_timesteps=grid, student_timestep=799)
+    exact = trajectory_distillation_loss(noise, w, _student_that_lands_on(goal, 799), **args)
+    assert exact.shape == (B,) and exact.max() < 1e-6
+    student = nn.Linear(D, D)
+    loss = trajectory_distillation_loss(noise, w, lambda z, t: student(z), **args)
+    assert loss.min() > 1e-3
+    loss.mean().backward()
+    assert student.weight.grad.abs().sum() > 0 and lin.weight.grad is None
+    # the student is called at the sampler's timestep, not at the grid's first point
+    seen = []
+    trajectory_distillation_loss(noise, w, lambda z, t: seen.append(t) or student(z), **args)
+    assert seen[0].tolist() == [799] * B

@@ -159,3 +159,78 @@ def test_batched_teacher_call_gives_the_same_distillation_loss(student_dir, teac
         torch.manual_seed(0)
         losses.append(system.compute_loss(batch)["loss"])
     assert torch.allclose(losses[0], losses[1], atol=1e-6)
+
+
+def test_trajectory_term_is_added_with_its_weight_and_pulls_the_one_step_map():
+    plain = make_system(num_ddim_timesteps=10, one_step_timestep=799)
+    weighted = make_system(num_ddim_timesteps=10, one_step_timestep=799, trajectory_weight=2.0)
+    torch.manual_seed(5)
+    base = plain.compute_loss(batch())
+    torch.manual_seed(5)
+    terms = weighted.compute_loss(batch())
+    assert "trajectory" not in base and terms["trajectory"] > 0
+    assert torch.allclose(terms["consistency"], base["consistency"])  # same draws for the consistency part
+    assert torch.allclose(terms["loss"], terms["consistency"] + 2.0 * terms["trajectory"])
+    with pytest.raises(ValueError, match="trajectory_weight"):
+        make_system(trajectory_weight=-1.0)
+    with pytest.raises(ValueError, match="one_step_timestep"):
+        make_system(one_step_timestep=1000)
+
+
+def test_trajectory_loss_falls_on_a_fixed_batch():
+    torch.manual_seed(0)
+    system = make_system(num_ddim_timesteps=10, loss="l2", trajectory_weight=1.0, one_step_timestep=799).train()
+    data = batch()
+    optimizer = torch.optim.Adam(system.student.parameters(), lr=3e-3)
+
+    def trajectory():
+        state = torch.get_rng_state()
+        torch.manual_seed(7)
+        with torch.no_grad():
+            value = system.compute_loss(data)["trajectory"].item()
+        torch.set_rng_state(state)
+        return value
+
+    before = trajectory()
+    for _ in range(60):
+        torch.manual_seed(7)  # the same noise: the student must learn this one-step map
+        loss = system.compute_loss(data)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        system.on_train_batch_end(None, None, 0)
+    assert trajectory() < before / 2
+
+
+def test_a_distillation_continues_from_a_trained_student(bn_dataset_dir, teacher_dir, student_dir, vae_dir, tmp_path):
+    from pathlib import Path
+
+    from motionlcm.config import load_config
+    from motionlcm.models.folder import load_model_folder
+    from motionlcm.train.run import _datamodule, _distill_system
+
+    repo = Path(__file__).resolve().parents[2]
+    config = load_config(repo / "configs" / "tiny" / "lcm.yaml", [
+        f"data.root={bn_dataset_dir}", f"output_dir={tmp_path / 'lcm'}", f"teacher_dir={teacher_dir}",
+        f"init_dir={student_dir}", "system.trajectory_weight=1.0"])
+    dm = _datamodule(config)
+    dm.setup("fit")
+    system = _distill_system(config, dm)
+    trained = load_model_folder(student_dir).denoiser.state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in system.student.state_dict().items())
+    assert system.one_step_timestep == 799 and system.trajectory_weight == 1.0  # the V2 sampler's first step
+    config["init_dir"] = str(vae_dir)  # a VAE folder is no student
+    with pytest.raises(ValueError, match="expected a lcm model folder"):
+        _distill_system(config, dm)
+
+
+def test_same_weights_allows_half_precision_rounding_only():
+    from motionlcm.train.run import _same_weights
+
+    a = MotionVAE(VAEConfig.tiny())
+    b = MotionVAE(VAEConfig.tiny())
+    b.load_state_dict({k: v.half().float() for k, v in a.state_dict().items()})
+    assert _same_weights(a, b)  # a shipped fp16 copy of the same VAE
+    with torch.no_grad():
+        next(b.parameters()).add_(0.01)
+    assert not _same_weights(a, b)
