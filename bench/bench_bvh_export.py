@@ -76,7 +76,7 @@ def generated_clips(model: Path) -> dict[str, np.ndarray]:
     from motionlcm.pipeline import MotionLCM
 
     pipe = MotionLCM.from_pretrained(str(model), device="cpu")
-    motions = pipe(PROMPTS, seconds=6, seed=0, **({"steps": 2} if pipe.kind == "lcm" else {"steps": 20}))
+    motions = pipe(PROMPTS, seconds=6, seed=0, **({"steps": 2} if pipe.kind == "student" else {"steps": 20}))
     return {f"{model.parent.name}/{i}": m.features.astype(np.float64) for i, m in enumerate(motions)}
 
 

@@ -74,8 +74,8 @@ def main() -> None:
     norm = Normalizer(np.zeros(263, np.float32), np.ones(263, np.float32))
     rows = []
     cases = [("vae", "official V2", VAEConfig.v2(), 64, 100), ("vae", "bandai-namco small", VAEConfig.v2(**BN_VAE), 64, 100),
-             ("mld", "official V2", DenoiserConfig.v2(text_dim=384), 64, 100),
-             ("mld", "bandai-namco small", DenoiserConfig.v2(text_dim=384, **BN_DEN), 64, 100)]
+             ("teacher", "official V2", DenoiserConfig.v2(text_dim=384), 64, 100),
+             ("teacher", "bandai-namco small", DenoiserConfig.v2(text_dim=384, **BN_DEN), 64, 100)]
     for kind, name, config, b, t in cases:
         torch.manual_seed(0)
         if kind == "vae":

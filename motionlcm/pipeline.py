@@ -1,8 +1,9 @@
 """Text -> motion with a trained model folder: text encoding, latent sampling, VAE decoding, joints.
 
-Teacher (MLD) folders sample with DDIM and classifier-free guidance (50 steps, scale 7.5 by default,
-motionlcm-reference section 3.3); student (LCM) folders with the multistep consistency sampler (1 step by
-default; V2 guidance 8.0 / 12.5 / 13.5 for 1 / 2 / 4 steps, V1 7.5; section 5).
+Teacher (MLD) folders sample with DDIM and classifier-free guidance (50 steps, scale 7.5 by default, as the
+official `configs/modules/scheduler_ddim.yaml` and `configs/mld_t2m.yaml`); student (LCM) folders with the
+multistep consistency sampler (1 step by default; V2 guidance 8.0 / 12.5 / 13.5 for 1 / 2 / 4 steps, V1 7.5;
+official `configs/modules/scheduler_lcm.yaml`, `configs_v1/motionlcm_t2m.yaml`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import math
 import operator
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,60 +29,14 @@ from motionlcm.diffusion.lcm_sampling import lcm_sample
 from motionlcm.diffusion.sampling import ddim_sample
 from motionlcm.models.folder import load_model_folder
 from motionlcm.models.text_encoder import TextEncoder
+from motionlcm.motion import Motion
 from motionlcm.runtime.device import resolve_device
 from motionlcm.runtime.fast_paths import FastPaths, apply_fast_paths, autocast_context, bucket_frames
 
 DEFAULT_MODEL = "bandai-namco"  # checkpoints/<name>: the shipped model (checkpoints/README.md)
 MAX_STEPS = 1000  # sampling steps: the training schedule's timesteps
 MAX_FRAMES = 196  # HumanML3D's longest training crop (9.8 s at 20 fps)
-DEFAULTS = {"mld": {"steps": 50, "guidance": 7.5}, "lcm": {"steps": 1, "guidance": None}}
-
-
-@dataclass
-class Motion:
-    """One generated motion: features (T, 263) and joints (T, 22, 3) in metres, y up, at `fps`."""
-
-    text: str
-    features: np.ndarray
-    joints: np.ndarray
-    fps: int = FPS
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def frames(self) -> int:
-        return int(self.features.shape[0])
-
-    @property
-    def seconds(self) -> float:
-        return self.frames / self.fps
-
-    def save_npy(self, path: str | Path, features_path: str | Path | None = None) -> Path:
-        """Write the joints (T, 22, 3) to `path` and, if given, the 263-d features to `features_path`."""
-        from motionlcm.io.atomic import save_npy_atomic
-
-        if features_path is not None:
-            save_npy_atomic(features_path, self.features.astype(np.float32))
-        return save_npy_atomic(path, self.joints.astype(np.float32))
-
-    def to_bvh(self, fps: float | None = None) -> Any:
-        """The motion as a BVH clip (22 SMPL joints, centimetres) at `fps` (default: the native rate)."""
-        from motionlcm.export.bvh_export import joints_to_bvh
-
-        return joints_to_bvh(self.joints, fps=self.fps, target_fps=fps)
-
-    def save_bvh(self, path: str | Path, fps: float | None = None) -> Path:
-        """Write a BVH clip (see `to_bvh`); rotations resampled by slerp when `fps` differs from 20."""
-        from motionlcm.io.bvh import write_bvh
-
-        write_bvh(path, self.to_bvh(fps))
-        return Path(path)
-
-    def render(self, path: str | Path, title: str | None = None) -> Path:
-        """A stick-figure animation (.mp4, or .gif when no ffmpeg is available) at the motion's real speed;
-        returns the path written."""
-        from motionlcm.render import render_animation
-
-        return render_animation(self.joints, path, title=self.text if title is None else title, fps=self.fps)
+DEFAULTS = {"teacher": {"steps": 50, "guidance": 7.5}, "student": {"steps": 1, "guidance": None}}
 
 
 def resolve_lengths(count: int, seconds: Any = None, frames: Any = None) -> list[int]:
@@ -109,6 +63,16 @@ def shipped_checkpoints_dirs() -> list[Path]:
     checkout = package.parent
     dirs = [checkout / "checkpoints"] if (checkout / "pyproject.toml").is_file() else []
     return [*dirs, package / "_checkpoints"]
+
+
+def resolve_model_dir(model: str | Path) -> Path:
+    """`model` itself when it exists; else, for a bare name such as "bandai-namco-teacher" or
+    "bandai-namco-evaluator", the shipped folder of that name (a checkout's checkpoints/ or an installed
+    package's copy); else `model` unchanged, for the loader to report."""
+    path = Path(model)
+    if path.exists() or len(path.parts) != 1:
+        return path
+    return next((root / path for root in shipped_checkpoints_dirs() if (root / path).is_dir()), path)
 
 
 def default_model_dir() -> Path:
@@ -141,9 +105,10 @@ class MotionLCM:
         self.vae = folder.vae.to(self.device).eval()
         self.denoiser = folder.denoiser.to(self.device).eval()
         self.text_encoder = text_encoder.to(self.device) if text_encoder is not None else None
-        self.lcm_preset = (folder.meta or {}).get("sampling", {}).get("scheduler", presets.DEFAULT)
-        if self.kind == "lcm":
-            self.scheduler = LCMScheduler.v1() if self.lcm_preset == "v1" else LCMScheduler.v2()
+        preset = (folder.meta or {}).get("sampling", {}).get("scheduler", presets.DEFAULT)
+        self.lcm_preset = presets.check_version(preset, f"{folder.path}: meta.sampling.scheduler")
+        if self.kind == "student":
+            self.scheduler = LCMScheduler.from_preset(self.lcm_preset)
         else:
             self.scheduler = DDIMScheduler()
         self.mean = self.std = None
@@ -163,14 +128,15 @@ class MotionLCM:
     @classmethod
     def from_pretrained(cls, model_dir: str | Path | None = None, device: str | None = None,
                         text_encoder_path: str | None = None, fast_paths: FastPaths | None = None) -> MotionLCM:
-        """Load a model folder (default: the shipped model, `default_model_dir()`) and the text encoder it
-        references (`text_encoder_path` overrides its path).
+        """Load a model folder (default: the shipped model, `default_model_dir()`; a shipped folder's bare name
+        works too, `resolve_model_dir`) and the text encoder it references (`text_encoder_path` overrides its path).
 
         A converted official folder that names no local text encoder (and no `text_encoder_path`) still
         loads: `sample_latents` works from given embeddings; encoding prompts then raises.
         """
         device = resolve_device(device)
-        folder = load_model_folder(model_dir if model_dir is not None else default_model_dir(), device="cpu")
+        folder = load_model_folder(resolve_model_dir(model_dir) if model_dir is not None else default_model_dir(),
+                                   device="cpu")
         ref = folder.text_encoder or {}
         encoder = None
         if text_encoder_path or ref.get("source") or ref.get("path"):
@@ -186,9 +152,9 @@ class MotionLCM:
 
     def default_guidance(self, steps: int) -> float:
         """Teacher 7.5; V2 students the per-step-count map (8.0 / 12.5 / 13.5), V1 students 7.5."""
-        if self.kind == "lcm":
-            return presets.sampling_guidance("v2" if self.lcm_preset == "v2" else "v1", steps)
-        return DEFAULTS["mld"]["guidance"]
+        if self.kind == "student":
+            return presets.sampling_guidance(self.lcm_preset, steps)
+        return DEFAULTS["teacher"]["guidance"]
 
     @torch.no_grad()
     def sample_latents(self, text_emb: Tensor, noise: Tensor, steps: int, guidance: float,
@@ -198,7 +164,7 @@ class MotionLCM:
         text_emb, noise = text_emb.to(self.device), noise.to(self.device)
         denoiser = self._masked_denoiser(lengths)
         with autocast_context(self.device, self.fast_paths.autocast):
-            if self.kind == "lcm":
+            if self.kind == "student":
                 latents = lcm_sample(denoiser, self.scheduler, text_emb, noise, num_inference_steps=steps,
                                      guidance_scale=guidance, generator=generator)
             else:
@@ -289,5 +255,5 @@ class MotionLCM:
                   for j, c in zip(joints, contacts, strict=True)]
         settings = {"steps": steps, "guidance": guidance, "seed": seed, "kind": self.kind, "conformed": conform,
                     "foot_lock": foot_lock}
-        return [Motion(text, features[i, :n].cpu().numpy(), joints[i], FPS, dict(settings))
+        return [Motion(joints[i], FPS, text, features[i, :n].cpu().numpy(), dict(settings))
                 for i, (text, n) in enumerate(zip(prompts, lengths, strict=False))]

@@ -1,9 +1,10 @@
 """Every choice that differs between MotionLCM V1 and V2, in one place.
 
 The official repository keeps V1 in `configs_v1/` and V2 in `configs/` (MotionLCM README, "V2"); the
-numbers below come from those files and from the V2 release notes (shared docs: motionlcm-reference.md,
-sections 4-5). Model configs, the LCM scheduler, the distillation system and the pipeline's default
-guidance all read them from here; nothing else in the package spells a version's numbers.
+numbers below come from those files and from the V2 release notes (the MotionLCM-V2 report and Hugging Face
+blog linked from the official README; tabulated in docs/distillation.md). Model configs, the LCM scheduler,
+the distillation system and the pipeline's default guidance all read them from here; nothing else in the
+package spells a version's numbers.
 
 This module imports nothing from the package: it sits at the bottom of the layer stack.
 """
@@ -12,6 +13,11 @@ from __future__ import annotations
 
 VERSIONS = ("v1", "v2")
 DEFAULT = "v2"
+
+# The two roles are the teacher and the student everywhere (code, configs, CLI, model folders); MLD and
+# MotionLCM call them "mld" and "lcm", and earlier model folders and commands used those names. Accepted
+# wherever users type them, and read from old model.json files.
+ROLE_ALIASES = {"mld": "teacher", "lcm": "student"}
 
 # Motion VAE (configs_v1/modules/motion_vae.yaml, configs/modules/motion_vae.yaml): V1 is MLD's single
 # 256-d latent token without projections; V2 is the dataclass default (16 x 32 latents, width 256 with
@@ -29,16 +35,17 @@ DENOISER = {
     "v2": {},
 }
 
-# Consistency distillation (reference section 4): N solver points on the T = 1000 grid and the
-# pseudo-Huber constant c.
+# Consistency distillation (official `configs_v1/motionlcm_t2m.yaml`, `configs/motionlcm_t2m.yaml`): N solver
+# points on the T = 1000 grid and the pseudo-Huber constant c.
 DISTILLATION = {
     "v1": {"num_ddim_timesteps": 50, "huber_c": 0.001},
     "v2": {"num_ddim_timesteps": 10, "huber_c": 0.5},
 }
 
-# LCM sampling (reference section 5). V1: diffusers' default LCM spacing over the N = 50 grid. V2: hand-picked
-# timesteps per number of steps; the 4-step schedule repeats 299 on purpose (the third step re-noises to
-# t = 299 and the fourth denoises from there again).
+# LCM sampling (official `configs_v1/modules/scheduler_lcm.yaml`, `configs/modules/scheduler_lcm.yaml`).
+# V1: diffusers' default LCM spacing over the N = 50 grid. V2: hand-picked timesteps per number of steps;
+# the 4-step schedule repeats 299 on purpose (the third step re-noises to t = 299 and the fourth denoises
+# from there again).
 SAMPLING = {
     "v1": {"original_inference_steps": 50, "timesteps_step_map": None},
     "v2": {"original_inference_steps": 10,

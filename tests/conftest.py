@@ -72,7 +72,7 @@ def vae_dir(bn_dataset_dir, tmp_path_factory):
 def teacher_dir(vae_dir, bn_dataset_dir):
     """A tiny MLD teacher (6 steps) of `vae_dir`, in the same runs folder (runs/vae, runs/mld)."""
     out = Path(vae_dir).parents[1] / "mld"
-    return _tiny_run("mld", bn_dataset_dir, [f"output_dir={out}", f"vae_dir={vae_dir}"])
+    return _tiny_run("teacher", bn_dataset_dir, [f"output_dir={out}", f"vae_dir={vae_dir}"])
 
 
 @pytest.fixture(scope="session")
@@ -84,4 +84,4 @@ def student_dir(teacher_dir, bn_dataset_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("lcm")
     overrides = [f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "checkpoint.every_n_steps=2",
                  f"output_dir={root / 'lcm'}", f"teacher_dir={teacher_dir}"]
-    return train("lcm", load_config(REPO / "configs" / "tiny" / "lcm.yaml", overrides), progress=False)
+    return train("student", load_config(REPO / "configs" / "tiny" / "student.yaml", overrides), progress=False)

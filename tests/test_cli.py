@@ -17,8 +17,11 @@ def _command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
     paths = [prefix]
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                paths += _command_paths(child, prefix + (name,))
+            seen = set()
+            for name, child in action.choices.items():  # an alias (train mld) maps to its role's parser
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    paths += _command_paths(child, prefix + (name,))
     return paths
 
 
@@ -27,7 +30,13 @@ COMMANDS = _command_paths(build_parser())
 
 def test_the_walk_finds_every_command():
     assert {("generate",), ("render",), ("export",), ("eval",), ("bench",), ("data", "import-bvh"),
-            ("train", "lcm"), ("convert", "official")} <= set(COMMANDS)
+            ("train", "student"), ("convert", "official")} <= set(COMMANDS)
+
+
+def test_the_papers_names_train_the_same_roles():
+    for old, role in (("mld", "teacher"), ("lcm", "student")):
+        assert build_parser().parse_args(["train", old, "--config", "c.yaml"]).kind == role
+        assert build_parser().parse_args(["train", role, "--config", "c.yaml"]).kind == role
 
 
 @pytest.mark.parametrize("argv", COMMANDS, ids=lambda p: " ".join(p) or "motionlcm")
@@ -87,7 +96,7 @@ def test_convert_official_command(tmp_path, humanml3d_sample_dir, capsys):
     args = ["convert", "official", str(ckpt), "--version", "v2", "-o", str(out), "--mean-std", str(humanml3d_sample_dir)]
     assert main(args) == 0
     folder = load_model_folder(out)
-    assert folder.kind == "mld" and folder.mean.shape == (263,)
+    assert folder.kind == "teacher" and folder.mean.shape == (263,)
     assert main(args) == 2  # exists: refuses without --force
     assert main(["convert", "official", str(ckpt), "--version", "v1", "-o", str(tmp_path / "m1")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

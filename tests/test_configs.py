@@ -57,7 +57,7 @@ def test_config_sections_match_constructors(path):
 
 def test_official_configs_use_the_paper_settings():
     vae = load_config(CONFIG_DIR / "vae.yaml")
-    mld = load_config(CONFIG_DIR / "mld.yaml")
+    mld = load_config(CONFIG_DIR / "teacher.yaml")
     assert build_dataclass(VAEConfig, vae["model"], "model") == VAEConfig.v2()
     assert vae["system"]["lr"] == 2e-4 and vae["system"]["kl_weight"] == 1e-4 and vae["data"]["batch_size"] == 128
     assert mld["system"]["lr"] == 1e-4 and mld["system"]["cond_dropout"] == 0.1 and mld["data"]["batch_size"] == 64

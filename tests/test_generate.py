@@ -277,7 +277,7 @@ def test_generate_uses_the_shipped_model_by_default(tmp_path):
                      "--format", "npy,bvh,json", "-o", str(out), "-q")
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / "000_a_person_walks_and_turns_left.json").read_text())
-    assert Path(meta["model"]["path"]).name == "bandai-namco" and meta["model"]["kind"] == "lcm"
+    assert Path(meta["model"]["path"]).name == "bandai-namco" and meta["model"]["kind"] == "student"
     joints = np.load(out / "000_a_person_walks_and_turns_left.npy")
     fk = bvh_to_joints(read_bvh(out / "000_a_person_walks_and_turns_left.bvh"))
     assert joints.shape == (60, 22, 3) and np.linalg.norm(fk - joints, axis=-1).max() < 0.01

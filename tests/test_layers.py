@@ -16,6 +16,7 @@ LAYERS = [
     {"__version__", "presets", "io"},         # constants, files
     {"data", "config"},                       # features, skeletons, datasets; YAML configs
     {"export", "render"},                     # motion -> BVH / images / movies (no models)
+    {"motion"},                               # the Motion type: files in, BVH / renders out
     {"models", "diffusion"},                  # nn.Modules; schedulers and distillation math
     {"runtime"},                              # devices and fast paths
     {"pipeline"},                             # text -> motion

@@ -33,14 +33,15 @@ def test_one_step_latents_match_the_lcm_formula(tmp_path, version, t, scale):
     out = tmp_path / "model"
     assert main(["convert", "official", str(tmp_path / "motionlcm.ckpt"), "--version", version, "-o", str(out)]) == 0
     pipe = MotionLCM.from_pretrained(out, device="cpu")  # no text encoder, no Mean/Std: the sampler still runs
-    assert pipe.kind == "lcm" and pipe.text_encoder is None
+    assert pipe.kind == "student" and pipe.text_encoder is None
     cfg = student.config
     generator = torch.Generator().manual_seed(1)
     noise = torch.randn(2, cfg.latent_size, cfg.latent_dim, generator=generator)
     text = torch.randn(2, 1, 768, generator=generator)
     latents = pipe.sample_latents(text, noise, steps=1, guidance=scale)
 
-    # By hand: one consistency step from pure noise at t with the embedded guidance w = s - 1 (reference 5).
+    # By hand: one consistency step from pure noise at t with the embedded guidance w = s - 1
+    # (official mld/models/modeltype/mld.py, _diffusion_reverse; diffusers LCMScheduler.step).
     with torch.no_grad():
         eps = student(noise, torch.tensor([t, t]), text, guidance_scale_embedding(torch.tensor([scale - 1] * 2)))
     alpha = alphas_cumprod(scaled_linear_betas())[t].double()

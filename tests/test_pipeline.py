@@ -16,7 +16,7 @@ from motionlcm.pipeline import MotionLCM, resolve_lengths
 
 def test_student_folder_samples_in_1_2_4_steps(student_dir, teacher_dir):
     pipe = MotionLCM.from_pretrained(student_dir, device="cpu")
-    assert pipe.kind == "lcm" and pipe.denoiser.config.time_cond_proj_dim == 256
+    assert pipe.kind == "student" and pipe.denoiser.config.time_cond_proj_dim == 256
     calls = []
     original = pipe.denoiser.forward
     pipe.denoiser.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
@@ -31,7 +31,7 @@ def test_student_folder_samples_in_1_2_4_steps(student_dir, teacher_dir):
 
 def test_teacher_folder_samples_seeded_motions(teacher_dir):
     pipe = MotionLCM.from_pretrained(teacher_dir, device="cpu")
-    assert pipe.kind == "mld" and pipe.text_encoder.dim == 384
+    assert pipe.kind == "teacher" and pipe.text_encoder.dim == 384
     prompts = ["a person walks forward.", "someone waves with the left hand."]
     first = pipe(prompts, seconds=[2.0, 3.0], steps=5, seed=7)
     again = pipe(prompts, seconds=[2.0, 3.0], steps=5, seed=7)
@@ -47,7 +47,7 @@ def test_teacher_folder_samples_seeded_motions(teacher_dir):
     assert np.abs(bone_lengths(raw) - TARGET_BONE_LENGTHS[1:]).max() > 0.01
     untouched = pipe(prompts, seconds=[2.0, 3.0], steps=5, seed=7, conform=False, foot_lock=False)
     assert np.allclose(untouched[1].joints, raw, atol=1e-5) and not untouched[1].settings["conformed"]
-    assert first[0].settings == {"steps": 5, "guidance": 7.5, "seed": 7, "kind": "mld", "conformed": True,
+    assert first[0].settings == {"steps": 5, "guidance": 7.5, "seed": 7, "kind": "teacher", "conformed": True,
                                  "foot_lock": True}
     batched = pipe(prompts, frames=[40, 60], steps=5, seed=7)  # batching is independent of the other prompt
     alone = pipe(prompts[:1], frames=40, steps=5, seed=7)
@@ -88,3 +88,28 @@ def test_a_distillation_run_re_exports_its_ema_target_weights(student_dir, tmp_p
     for key, value in shipped.denoiser.state_dict().items():
         assert torch.equal(online.denoiser.state_dict()[key], value)
     assert any(not torch.equal(target.denoiser.state_dict()[k], v) for k, v in shipped.denoiser.state_dict().items())
+
+
+def test_shipped_folders_can_be_named_instead_of_given_as_paths(tmp_path, monkeypatch):
+    from motionlcm.eval.protocol import load_evaluator
+    from motionlcm.pipeline import resolve_model_dir, shipped_checkpoints_dirs
+
+    shipped = shipped_checkpoints_dirs()[0]
+    assert resolve_model_dir("bandai-namco-teacher") == shipped / "bandai-namco-teacher"
+    assert resolve_model_dir("no-such-model") == Path("no-such-model")  # left for the loader to report
+    assert resolve_model_dir("sub/bandai-namco") == Path("sub/bandai-namco")  # only bare names are looked up
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bandai-namco").mkdir()  # a folder of that name here wins over the shipped one
+    assert resolve_model_dir("bandai-namco") == Path("bandai-namco")
+    assert type(load_evaluator("bandai-namco-evaluator")).__name__ == "ContrastiveEvaluator"
+
+
+def test_a_student_folder_naming_an_unknown_sampling_preset_is_refused(student_dir, tmp_path):
+    from motionlcm.models.folder import load_model_folder, save_model_folder
+
+    folder = load_model_folder(student_dir)
+    meta = {**folder.meta, "sampling": {"scheduler": "v3"}}
+    bad = save_model_folder(tmp_path / "v3", vae=folder.vae, denoiser=folder.denoiser, mean=folder.mean,
+                            std=folder.std, text_encoder=folder.text_encoder, meta=meta)
+    with pytest.raises(ValueError, match="meta.sampling.scheduler: 'v3' is not one of v1, v2"):
+        MotionLCM.from_pretrained(bad, device="cpu")

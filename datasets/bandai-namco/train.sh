@@ -12,11 +12,12 @@ bash "$here/prepare.sh" "${1:-../shared/datasets}" data/bandai-namco
 motionlcm train vae --config configs/bandai-namco/vae.yaml -q          # stage 1: reconstruct
 motionlcm train vae --config configs/bandai-namco/vae-robust.yaml -q   # stage 2: decode near-latents too
 motionlcm train vae --config configs/bandai-namco/vae-smooth.yaml -q   # stage 3: no excess jerk
-motionlcm train mld --config configs/bandai-namco/mld.yaml --vae runs/bn-vae-smooth/model -q
-motionlcm train lcm --config configs/bandai-namco/lcm.yaml --teacher runs/bn-mld/model -q
+motionlcm train teacher --config configs/bandai-namco/teacher.yaml --vae runs/bn-vae-smooth/model -q
+motionlcm train student --config configs/bandai-namco/student.yaml --teacher runs/bn-teacher/model -q
+motionlcm train student --config configs/bandai-namco/student-trajectory.yaml -q   # + the trajectory term
 motionlcm train evaluator --config configs/bandai-namco/evaluator.yaml -q
 
 # half-precision copies in checkpoints/ (the student is the default model of `motionlcm generate`)
-motionlcm convert half runs/bn-lcm/model -o checkpoints/bandai-namco --force
-motionlcm convert half runs/bn-mld/model -o checkpoints/bandai-namco-teacher --force
+motionlcm convert half runs/bn-student-trajectory/model -o checkpoints/bandai-namco --force
+motionlcm convert half runs/bn-teacher/model -o checkpoints/bandai-namco-teacher --force
 rm -rf checkpoints/bandai-namco-evaluator && cp -r runs/bn-evaluator/model checkpoints/bandai-namco-evaluator

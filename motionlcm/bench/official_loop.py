@@ -1,7 +1,7 @@
 """A faithful eager re-implementation of the official MotionLCM / MLD inference loop, for speed comparisons.
 
 It runs the same weights as a `MotionLCM` pipeline, the way the official code runs them
-(motionlcm-reference §3.1, §5, §6.4; `mld/models/modeltype/mld.py` forward / `_diffusion_reverse`):
+(official `mld/models/modeltype/mld.py` forward / `_diffusion_reverse`, `mld/models/architectures/mld_clip.py`):
 
 1. text: the transformers backbone + pooling on every call (the official `SentenceTransformer.encode`, no
    cache; the teacher encodes ["" x B] + texts in one batch for classifier-free guidance);
@@ -46,7 +46,7 @@ def reverse_diffusion(pipe: Any, text_emb: Tensor, steps: int, guidance: float, 
     """The official `_diffusion_reverse` for a student (LCM, w embedded) or a teacher (DDIM + CFG)."""
     scheduler, denoiser = pipe.scheduler, pipe.denoiser
     cfg = pipe.vae.config
-    is_lcm = pipe.kind == "lcm"
+    is_lcm = pipe.kind == "student"
     guided = not is_lcm and guidance > 1.0
     batch = text_emb.shape[0] // 2 if guided else text_emb.shape[0]
     latents = torch.randn(batch, cfg.latent_size, cfg.latent_dim, generator=generator, device=pipe.device)
@@ -88,7 +88,7 @@ def feats2joints(features: Tensor) -> Tensor:
 def official_generate(pipe: Any, texts: list[str], lengths: list[int], steps: int, guidance: float,
                       generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Features and joints by the official loop (see the module docstring)."""
-    text_emb = encode_text(pipe, texts, guided=pipe.kind != "lcm" and guidance > 1.0)
+    text_emb = encode_text(pipe, texts, guided=pipe.kind != "student" and guidance > 1.0)
     latents = reverse_diffusion(pipe, text_emb, steps, guidance, generator)
     features = decode(pipe, latents, lengths)
     return features, feats2joints(features)

@@ -3,7 +3,7 @@ batches, and training samples/s, for each fast path against the plain eager path
 
 Inference rows time four stages, each closed by a device synchronisation: text encoding (prompt cache
 cleared first, as the AITS definition requires, unless the row is the cached one), denoising, VAE decoding
-(with de-normalisation) and features to joints. AITS is the first three (motionlcm-reference §6.4);
+(with de-normalisation) and features to joints. AITS is the first three (docs/evaluation.md, AITS);
 "text to joints" adds the fourth. Every row reports the median and the 10th / 90th percentiles over
 `repeats` runs after `warmup` runs, and the largest feature difference from the eager path for the same
 seed (the accuracy check of each fast path).
@@ -103,7 +103,7 @@ def _official_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int
     device = pipe.device
     generator = torch.Generator(device=device).manual_seed(seed)
     marks = [time.perf_counter()]
-    text_emb = official_loop.encode_text(pipe, texts, guided=pipe.kind == "mld" and guidance > 1.0)
+    text_emb = official_loop.encode_text(pipe, texts, guided=pipe.kind == "teacher" and guidance > 1.0)
     sync(device)
     marks.append(time.perf_counter())
     latents = official_loop.reverse_diffusion(pipe, text_emb, steps, guidance, generator)
@@ -225,7 +225,7 @@ def bench_inference(pipe: Any, model: str, settings: SpeedSettings) -> list[dict
     """Rows for one pipeline (student or teacher): latency at batch 1 for every variant (and thread count)
     and step count, then throughput at the larger batches for the official loop, the default fast paths
     and compilation (and autocast on GPU)."""
-    steps_list = list(settings.steps) if pipe.kind == "lcm" else [settings.teacher_steps]
+    steps_list = list(settings.steps) if pipe.kind == "student" else [settings.teacher_steps]
     rows, say = [], settings.progress or (lambda _msg: None)
     variants = inference_variants(pipe.device, settings)
     if not official_loop.applies_to(pipe):  # our own VAE or text tokens: no official loop to compare with
@@ -441,8 +441,9 @@ def format_speed_tables(report: dict[str, Any]) -> str:
 
 def official_size_pipelines(device: str | torch.device, seed: int = 0) -> tuple[Any, Any]:
     """Student and teacher pipelines with the official MotionLCM V2 network sizes (VAE 9 layers x 256,
-    16 x 32 latents; denoiser 9 layers x 256; motionlcm-reference §2.1, §3.2) and random weights, over the
-    default MiniLM text encoder (text_dim 384 instead of sentence-t5-large's 768)."""
+    16 x 32 latents; denoiser 9 layers x 256; official `configs/modules/{motion_vae,denoiser}.yaml`,
+    `latent_dim` in `configs/mld_t2m.yaml`) and random weights, over the default MiniLM text encoder
+    (text_dim 384 instead of sentence-t5-large's 768)."""
     from pathlib import Path
 
     from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
@@ -456,7 +457,7 @@ def official_size_pipelines(device: str | torch.device, seed: int = 0) -> tuple[
     encoder = TextEncoder(device=device)
     stats = (np.zeros(263, np.float32), np.ones(263, np.float32))
     pipes = []
-    for kind, cond_dim in (("lcm", 256), ("mld", None)):
+    for kind, cond_dim in (("student", 256), ("teacher", None)):
         denoiser = LatentDenoiser(DenoiserConfig.v2(text_dim=encoder.dim, time_cond_proj_dim=cond_dim)).eval()
         folder = ModelFolder(Path(f"<official V2 size, random weights, {kind}>"), kind, vae, denoiser, *stats,
                              encoder.reference(), {"sampling": {"scheduler": "v2"}})

@@ -28,7 +28,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         model = Path(args.model) if args.model else default_model_dir()
         student = MotionLCM.from_pretrained(model, device=device)
-        if student.kind != "lcm":
+        if student.kind != "student":
             raise ValueError(f"{model}: --model must be a student (LCM) folder, got a {student.kind} folder")
         teacher_dir = args.teacher or (model.parent / f"{model.name}-teacher" if not args.model else None)
         teacher = None

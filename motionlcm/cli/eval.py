@@ -49,10 +49,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "generations). Prints the paper-style table (mean +/- 95%% CI) and writes metrics.json with every "
         "replication. A VAE folder is evaluated by reconstruction (adds MPJPE and feature error).",
     )
-    p.add_argument("--model", required=True, help="model folder (teacher, student or VAE)")
+    p.add_argument("--model", required=True,
+                   help="model folder (teacher, student or VAE), or a shipped one by name (bandai-namco)")
     p.add_argument("--dataset", required=True, help="HumanML3D-layout dataset folder")
     p.add_argument("--evaluator", required=True,
-                   help="evaluator folder from `motionlcm train evaluator`, or the official T2M deps folder")
+                   help="evaluator folder from `motionlcm train evaluator`, a shipped one by name (bandai-namco-evaluator, "
+                   "also in an installed package), or the official T2M deps folder")
     p.add_argument("--split", default="test", help="split to evaluate")
     p.add_argument("--replications", type=int, default=20, help="independent repetitions (papers: 20)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: teacher 50, student 1)")

@@ -39,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="one prompt per line: 'Ns text' (e.g. '3s walk forward'), 'text#seconds' or plain text (--seconds); "
                    "a leading number without 's' is part of the prompt ('2 people dance')")
     p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
-    p.add_argument("--model", default=None, help="model folder (default: checkpoints/bandai-namco or $MOTIONLCM_MODEL)")
+    p.add_argument("--model", default=None, help="model folder or a shipped model's name, e.g. bandai-namco-teacher "
+                   "(default: checkpoints/bandai-namco or $MOTIONLCM_MODEL)")
     p.add_argument("--seconds", type=float, default=None, help="length in seconds (default 4; at most 9.8)")
     p.add_argument("--frames", type=int, default=None, help="length in frames at 20 fps (instead of --seconds)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (student: 1, 2 or 4, default 1; teacher 50)")

@@ -10,7 +10,7 @@ from motionlcm.cli._common import Formatter, check_output_file
 
 def cmd_render(args: argparse.Namespace) -> int:
     from motionlcm.export.bvh_export import check_fps
-    from motionlcm.render import render_file
+    from motionlcm.motion import render_file
 
     if args.fps is not None:
         check_fps(args.fps, "--fps")

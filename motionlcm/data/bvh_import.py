@@ -27,7 +27,7 @@ from motionlcm.data.features import features_to_joints, joints_to_features, mirr
 from motionlcm.data.normalizer import compute_mean_std
 from motionlcm.data.rig import Rig, nominal_fps, resample_positions
 from motionlcm.data.skeleton import FPS
-from motionlcm.io.atomic import prepare_staging
+from motionlcm.io.atomic import prepare_staging, swap_folder
 from motionlcm.io.bvh import BVHError, read_bvh
 
 SPLITS = ("train", "val", "test")
@@ -353,11 +353,7 @@ def _prepare_tmp(out: Path) -> Path:
 
 
 def _publish(tmp: Path, out: Path) -> None:
-    old = out.parent / f".{out.name}.replaced-{os.getpid()}"
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_folder(tmp, out)  # io/atomic.py: the old import is removed only once the new one is in place
 
 
 def _manifest(src: Path, rig: Rig, rules_path: Path | None, args: dict, clips: list[ClipRecord],

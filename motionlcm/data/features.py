@@ -40,7 +40,7 @@ from motionlcm.data.skeleton import (
 )
 
 FEATURE_DIM = 263
-# Column blocks of a feature row, in order (representation doc, section 2).
+# Column blocks of a feature row, in order (docs/representation.md, "The 263 columns").
 ROOT_ROT_VEL = slice(0, 1)  # -d(heading)/2 per frame
 ROOT_LIN_VEL = slice(1, 3)  # root xz velocity in the heading frame
 ROOT_Y = slice(3, 4)  # pelvis height
@@ -208,7 +208,7 @@ def retarget_to_skeleton(joints: Tensor, bone_lengths: Any = TARGET_BONE_LENGTHS
     """Uniform skeleton (HumanML3D `uniform_skeleton`): keep bone directions, impose the target lengths.
 
     The root trajectory is scaled by target / source length of right thigh + shin at frame 0. This equals
-    HumanML3D's IK-then-FK route exactly (docs/representation.md, section 3.1).
+    HumanML3D's IK-then-FK route exactly (docs/representation.md, "joints → features", step 1).
     """
     lengths = _const(np.asarray(bone_lengths), joints)
     leg = LEG_SCALE_JOINTS
@@ -250,7 +250,8 @@ def face_forward_at_start(joints: Tensor) -> Tensor:
 
 
 def canonicalize_joints(joints: Any, retarget: bool = True, bone_lengths: Any = TARGET_BONE_LENGTHS) -> Any:
-    """HumanML3D canonical form (sections 3.1-3.4): uniform skeleton, floor, origin, initial facing +z.
+    """HumanML3D canonical form: uniform skeleton, floor, origin, initial facing +z (docs/representation.md,
+    "joints → features", steps 1-2).
 
     Args:
         joints: (..., T, 22, 3) world positions in metres, y up, SMPL joint order.
@@ -314,7 +315,8 @@ def ik_rotations(joints: Tensor, heading: Tensor) -> Tensor:
 
 
 def canonical_joints_to_features(joints: Any, sigma: float = HEADING_SMOOTH_SIGMA) -> Any:
-    """Features (..., T-1, 263) from canonical global positions (..., T, 22, 3) (sections 3.5-3.8)."""
+    """Features (..., T-1, 263) from canonical global positions (..., T, 22, 3) (docs/representation.md,
+    "joints → features", steps 3-6)."""
     j, restore = _to_tensor(joints)
     _check_last_dims(j, (NUM_JOINTS, 3), "joints")
     if j.shape[-3] < 2:

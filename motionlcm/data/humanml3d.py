@@ -1,6 +1,6 @@
 """HumanML3D text-motion dataset: split files, `caption#tokens#from#to` texts, length filters and crops.
 
-Follows the T2M/MLD `Text2MotionDataset` (motionlcm-reference §1.2, humanml3d-representation §5.4, §8.1).
+Follows the T2M/MLD `Text2MotionDataset` (official `mld/data/humanml/dataset.py`; docs/datasets.md).
 """
 
 from __future__ import annotations

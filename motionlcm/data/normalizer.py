@@ -1,6 +1,7 @@
 """Mean/std normalisation of 263-d HumanML3D features, with HumanML3D's per-block std averaging.
 
-See docs: humanml3d-representation §2 (layout) and §5.3 (how the released Mean.npy/Std.npy were made).
+See docs/representation.md, "The 263 columns" (layout), and HumanML3D's `cal_mean_variance.ipynb`
+(github.com/EricGuo5513/HumanML3D; how the released Mean.npy/Std.npy were made).
 """
 
 from __future__ import annotations

@@ -195,7 +195,7 @@ def nominal_fps(frame_time: float) -> float:
 def resample_positions(positions: np.ndarray, src_fps: float, dst_fps: float = FPS) -> np.ndarray:
     """Linear interpolation of (F, J, 3) positions from src_fps to dst_fps at times k / dst_fps.
 
-    Gives floor((F - 1) * dst_fps / src_fps) + 1 frames (section 7.6 of the representation doc); the
+    Gives floor((F - 1) * dst_fps / src_fps) + 1 frames (every src/dst frame-time grid point that fits); the
     uniform-skeleton step re-imposes bone lengths afterwards, so interpolating positions is enough.
     """
     if positions.shape[0] == 0:

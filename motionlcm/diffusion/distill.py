@@ -30,7 +30,8 @@ def _per_sample(x: Tensor, like: Tensor) -> Tensor:
 
 
 def ddim_solver_timesteps(num_ddim_timesteps: int, num_train_timesteps: int = 1000) -> Tensor:
-    """The skipping-step solver grid: t_n = (n + 1) · k − 1 with k = T // N, n = 0..N−1 (reference §4).
+    """The skipping-step solver grid: t_n = (n + 1) · k − 1 with k = T // N, n = 0..N−1
+    (official `train_motionlcm.py`, `DDIMSolver`).
 
     V1 (N = 50): 19, 39, ..., 999. V2 (N = 10): 99, 199, ..., 999.
 
@@ -55,7 +56,7 @@ def sample_distillation_step_indices(
     generator: torch.Generator | None = None,
     device: str | torch.device | None = None,
 ) -> Tensor:
-    """Solver indices n ~ U{0, ..., N−1}, one per sample (reference §4.3 step 3).
+    """Solver indices n ~ U{0, ..., N−1}, one per sample (as in official `train_motionlcm.py`, `main`).
 
     Returns:
         Indices, shape (B,), int64.
@@ -67,10 +68,11 @@ def sample_distillation_step_indices(
 def distillation_timesteps(
     indices: Tensor, num_ddim_timesteps: int, num_train_timesteps: int = 1000
 ) -> tuple[Tensor, Tensor]:
-    """Start and target timesteps of a skipping step: s = t_n and t = max(s − k, 0) (reference §4.3 step 3).
+    """Start and target timesteps of a skipping step: s = t_n and t = max(s − k, 0), as official
+    `train_motionlcm.py` (`start_timesteps`, `timesteps`).
 
     For n ≥ 1, t = t_{n−1} (the previous solver point); for n = 0, t = 0, whose ᾱ_0 is exactly the
-    reference's "ᾱ_prev = ᾱ_0 at n = 0" (the solver step and the target both use t).
+    official `DDIMSolver`'s ᾱ_prev at n = 0 (`alpha_cumprods[0]`; the solver step and the target both use t).
 
     Args:
         indices: solver indices n, shape (B,).
@@ -93,7 +95,7 @@ def sample_guidance_weights(
     generator: torch.Generator | None = None,
     device: str | torch.device | None = None,
 ) -> Tensor:
-    """Guidance weights w ~ U[w_min, w_max], one per sample (reference §4.3 step 5; both versions: [5, 15]).
+    """Guidance weights w ~ U[w_min, w_max], one per sample ([5, 15] in official `motionlcm_t2m.yaml`, V1 and V2).
 
     w is the LCM-form weight of `cfg_teacher_target` (CFG scale 1 + w) and the value the student embeds.
 
@@ -115,7 +117,8 @@ def consistency_function(
     sigma_data: float = SIGMA_DATA,
     timestep_scaling: float = TIMESTEP_SCALING,
 ) -> Tensor:
-    """f_θ(z_t, t) = c_skip(t) · z_t + c_out(t) · x̂0, with x̂0 from the ε prediction (reference §4.3 step 7).
+    """f_θ(z_t, t) = c_skip(t) · z_t + c_out(t) · x̂0, with x̂0 from the ε prediction (official
+    `train_motionlcm.py`: `predicted_origin`, then `model_pred`).
 
     Args:
         z_t: noisy latents, shape (B, ...).
@@ -164,11 +167,12 @@ def cfg_teacher_target(
     w: Tensor,
     alphas_cumprod: Tensor,
 ) -> Tensor:
-    """One CFG-augmented DDIM step of the teacher from s to t_prev (LCM eq. 8; reference §4.3 step 8).
+    """One CFG-augmented DDIM step of the teacher from s to t_prev (LCM eq. 8; official
+    `train_motionlcm.py`, `DDIMSolver.ddim_step`).
 
     x̂0 and ε̂ are each guided in the LCM form cond + w · (cond − uncond), i.e. CFG with scale 1 + w, then
     z_prev = √ᾱ_{t_prev} · x̂0 + √(1 − ᾱ_{t_prev}) · ε̂. With t_prev from `distillation_timesteps`, ᾱ_prev is
-    ᾱ at the previous solver point, or ᾱ_0 when n = 0 (t_prev = 0), exactly as the reference.
+    ᾱ at the previous solver point, or ᾱ_0 when n = 0 (t_prev = 0), exactly as the official `DDIMSolver`.
 
     Args:
         eps_cond: teacher ε with the text condition, shape (B, ...).
@@ -249,7 +253,7 @@ def _mean_per_sample(x: Tensor, mask: Tensor | None = None) -> Tensor:
 
 def pseudo_huber_loss(pred: Tensor, target: Tensor, c: float, mask: Tensor | None = None) -> Tensor:
     """Pseudo-Huber distance √((pred − target)² + c²) − c, averaged over all but the batch dimension
-    (Song & Dhariwal 2023; reference §4.3 step 10: c = 0.001 for V1, 0.5 for V2).
+    (Song & Dhariwal 2023; c = `huber_c` of the official `motionlcm_t2m.yaml`: 0.001 for V1, 0.5 for V2).
 
     ≈ r² / (2c) for |r| ≪ c and ≈ |r| − c for |r| ≫ c. Computed as the equal r² / (√(r² + c²) + c), which
     avoids float32 cancellation for |r| ≪ c (the naive form loses ~1 % at r = 1e-3, c = 0.5).
@@ -270,7 +274,7 @@ def pseudo_huber_loss(pred: Tensor, target: Tensor, c: float, mask: Tensor | Non
 
 
 def l2_loss(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Squared error averaged over all but the batch dimension (the reference's "l2" alternative); with a
+    """Squared error averaged over all but the batch dimension (official `loss_type` "l2"); with a
     (B, L) token mask, over the valid tokens only.
 
     Returns:
@@ -281,7 +285,8 @@ def l2_loss(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
 
 @torch.no_grad()
 def ema_update(target_module: nn.Module, online_module: nn.Module, decay: float) -> None:
-    """θ_target ← μ · θ_target + (1 − μ) · θ_online, in place, parameters only (reference §4.3 step 12, μ = 0.95).
+    """θ_target ← μ · θ_target + (1 − μ) · θ_online, in place, parameters only (official
+    `train_motionlcm.py`, `update_ema`; `ema_decay` μ = 0.95).
 
     The online module is only read. Buffers are not averaged (the denoiser has none that train).
 

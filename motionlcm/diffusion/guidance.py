@@ -45,7 +45,8 @@ def guidance_scale_embedding(
     if embedding_dim < 4:
         raise ValueError(f"embedding_dim must be >= 4 (two or more frequencies), got {embedding_dim}")
     half = embedding_dim // 2
-    # Everything in `dtype`, in the reference's order of operations: at float32 the arguments reach
+    # Everything in `dtype`, in the order of operations of the official `get_guidance_scale_embedding`
+    # (mld/utils/utils.py; the same in train_motionlcm.py): at float32 the arguments reach
     # ~1.5e4, where any reordering shifts them by ~1e-3, so this keeps trained `cond_proj` weights valid.
     log_base = torch.log(torch.tensor(10000.0, dtype=dtype, device=w.device))
     freqs = torch.exp(torch.arange(half, dtype=dtype, device=w.device) * -(log_base / (half - 1)))

@@ -1,7 +1,8 @@
 """Multistep latent consistency sampling (Luo et al. 2023, "Latent Consistency Models", Algorithm 3).
 
 A re-statement of `diffusers.LCMScheduler` (same config names, timesteps and numerics), plus MotionLCM-V2's
-hand-picked `timesteps_step_map` (reference §5): V1 samples at [999], [999, 499], [999, 759, 499, 259];
+hand-picked `timesteps_step_map` (official `mld/models/schedulers/scheduling_lcm.py`, values in
+`configs/modules/scheduler_lcm.yaml`): V1 samples at [999], [999, 499], [999, 759, 499, 259];
 V2 at [799], [699, 299], [699, 399, 299, 299].
 """
 
@@ -25,11 +26,6 @@ from motionlcm.diffusion.schedules import (
 BETA_SCHEDULES = ("linear", "scaled_linear")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 
-# MotionLCM-V2 timesteps and CFG scale s per number of steps, V1's scale (their home: motionlcm/presets.py).
-V2_TIMESTEPS: dict[int, list[int]] = presets.SAMPLING["v2"]["timesteps_step_map"]
-V2_GUIDANCE: dict[int, float] = presets.GUIDANCE["v2"]
-V1_GUIDANCE: float = presets.GUIDANCE["v1"]
-
 # Options of diffusers' LCMScheduler that this class does not implement. `from_config` accepts a diffusers
 # config dict when they hold these values (the diffusers defaults), and rejects it otherwise.
 _DIFFUSERS_INERT_OPTIONS: dict[str, Any] = {
@@ -48,8 +44,9 @@ _DIFFUSERS_IGNORED_OPTIONS = (
 
 
 def embedded_guidance(scale: float) -> float:
-    """The guidance value a student embeds for CFG scale s: w = s − 1 (reference §10.5).
+    """The guidance value a student embeds for CFG scale s: w = s − 1.
 
+    The official sampler embeds `guidance_scale - 1` (`mld/models/modeltype/mld.py`, `_diffusion_reverse`).
     Distillation guides the teacher in the LCM form cond + w · (cond − uncond), which is CFG with s = 1 + w.
     """
     return scale - 1.0
@@ -74,7 +71,8 @@ TIMESTEP_SCALING = 10.0  # τ = 10 t in the boundary condition (diffusers `times
 def boundary_scalings(
     timesteps: int | Tensor, sigma_data: float = SIGMA_DATA, timestep_scaling: float = TIMESTEP_SCALING
 ) -> tuple[Tensor, Tensor]:
-    """LCM boundary-condition scalings (LCM eq. 9 with τ = timestep_scaling · t; reference §4.3 step 6).
+    """LCM boundary-condition scalings (LCM eq. 9 with τ = timestep_scaling · t; official
+    `train_motionlcm.py`, `scalings_for_boundary_conditions`).
 
         c_skip(τ) = σ_d² / (τ² + σ_d²),   c_out(τ) = τ / √(τ² + σ_d²)
 
@@ -187,10 +185,15 @@ class LCMScheduler:
 
     @classmethod
     def v2(cls, **overrides: Any) -> LCMScheduler:
-        """MotionLCM-V2: the hand-picked `V2_TIMESTEPS` (distilled on the N = 10 grid)."""
+        """MotionLCM-V2: the hand-picked timesteps of `presets.SAMPLING["v2"]` (distilled on the N = 10 grid)."""
         preset = presets.SAMPLING["v2"]
         step_map = {n: list(ts) for n, ts in preset["timesteps_step_map"].items()}  # a copy per scheduler
         return cls(**{**preset, "timesteps_step_map": step_map, **overrides})
+
+    @classmethod
+    def from_preset(cls, version: str, **overrides: Any) -> LCMScheduler:
+        """`v1()` or `v2()` by name (`presets.VERSIONS`); an unknown name is a ValueError."""
+        return cls.v1(**overrides) if presets.check_version(version) == "v1" else cls.v2(**overrides)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LCMScheduler:
@@ -305,7 +308,7 @@ class LCMScheduler:
         generator: torch.Generator | None = None,
         noise: Tensor | None = None,
     ) -> LCMSchedulerOutput:
-        """One step of multistep consistency sampling (LCM Algorithm 3; reference §5).
+        """One step of multistep consistency sampling (LCM Algorithm 3; diffusers `LCMScheduler.step`).
 
         The step index starts at `timestep`'s position on the first call and then advances by one per call,
         so a repeated timestep (V2's [699, 399, 299, 299]) is two steps: re-noise to 299, then denoise again.

@@ -1,4 +1,5 @@
-"""Multistep latent consistency sampling over latents (LCM Algorithm 3; MotionLCM inference, reference §5).
+"""Multistep latent consistency sampling over latents (LCM Algorithm 3; MotionLCM inference, official
+`mld/models/modeltype/mld.py`, `_diffusion_reverse`).
 
 The student contract: `student(sample, timestep, text_emb, guidance_emb=...) -> ε`, with `sample` (B, L, D),
 `timestep` (B,) int64, `text_emb` (B, 1, C) and `guidance_emb` (B, E). Guidance enters only through the
@@ -12,8 +13,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from motionlcm import presets
 from motionlcm.diffusion.guidance import guidance_scale_embedding
-from motionlcm.diffusion.lcm import V1_GUIDANCE, LCMScheduler, embedded_guidance
+from motionlcm.diffusion.lcm import LCMScheduler, embedded_guidance
 
 Student = Callable[..., Tensor]
 
@@ -25,13 +27,13 @@ def lcm_sample(
     text_emb: Tensor,
     noise: Tensor,
     num_inference_steps: int = 1,
-    guidance_scale: float = V1_GUIDANCE,
+    guidance_scale: float = presets.GUIDANCE["v1"],
     generator: torch.Generator | None = None,
     guidance_embedding_dim: int = 256,
 ) -> Tensor:
     """Sample latents with a consistency student in `num_inference_steps` student calls.
 
-    `guidance_scale` is the CFG scale s, as in the reference pipeline (V1: 7.5; V2: `V2_GUIDANCE[n]`,
+    `guidance_scale` is the CFG scale s, as in the official pipeline (V1: 7.5; V2: `presets.GUIDANCE["v2"][n]`,
     i.e. 8.0 / 12.5 / 13.5 for 1 / 2 / 4 steps). The student embeds w = s − 1 (`embedded_guidance`),
     the LCM-form weight it was distilled with.
 

@@ -8,7 +8,8 @@ y up, HumanML3D joint order, at `fps` frames per second (20 for HumanML3D-format
   however fast it slides. Averaged over all 22 joints, the pelvis (always 0) included, as
   ../shared/tools/motion_vitals.py does.
 - `foot_skating_ratio`: the share of frame pairs in which a foot (joints 10, 11) is below 5 cm in both
-  frames and moves faster than 0.5 m/s horizontally (MotionLCM's control metric, motionlcm-reference 7.4).
+  frames and moves faster than 0.5 m/s horizontally (MotionLCM's control metric: official
+  `mld/models/metrics/utils.py`, `calculate_skating_ratio`).
 - `jitter`: mean jerk magnitude of the joints (m/s^3), the third finite difference times fps^3.
 - `ankle_height_range`: per ankle, max - min height over the clip (a real walk: about 16 cm).
 - `freeze_motion`: the "frozen real" sanity input: the first pose carried along the real root trajectory.
@@ -22,7 +23,7 @@ from scipy.ndimage import gaussian_filter1d
 PELVIS, LEFT_HIP, RIGHT_HIP = 0, 1, 2
 LEFT_ANKLE, RIGHT_ANKLE = 7, 8
 FEET = (10, 11)  # left_foot, right_foot (balls of the feet), as the official skating metric
-SKATE_HEIGHT = 0.05  # m, motionlcm-reference 7.4 (mld/models/metrics/cm.py)
+SKATE_HEIGHT = 0.05  # m, official mld/models/metrics/utils.py, calculate_skating_ratio (used by cm.py)
 SKATE_SPEED = 0.5  # m/s, same source
 HEADING_SIGMA = 10.0  # frames (0.5 s at 20 fps): longer than the hips' sway in one step
 

@@ -8,7 +8,8 @@ The protocol is the one used by T2M (Guo et al. 2022, ``utils/metrics.py``), MLD
 (``mld/models/metrics/tm2t.py``, ``mm.py``, ``utils.py``; ``test.py::get_metric_statistics``).
 See ``docs/evaluation-metrics.md`` for the definitions, the protocol constants and the sources.
 
-Deliberate differences from the reference code, none of which changes a result beyond rounding:
+Deliberate differences from the reference code (the official MotionLCM ``mld/models/metrics/tm2t.py`` and
+``utils.py``), none of which changes a result beyond rounding:
 
 * distances and statistics are computed in float64 (the reference works in the evaluator's
   float32 for R-precision and MM-Dist);

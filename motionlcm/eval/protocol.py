@@ -1,4 +1,4 @@
-"""The text-to-motion evaluation protocol of T2M / MLD / MotionLCM (motionlcm-reference section 6).
+"""The text-to-motion evaluation protocol of T2M / MLD / MotionLCM (official `test.py`; docs/evaluation.md).
 
 Per replication: every item of the split is drawn with a random caption and a random crop (T2M's length
 coin); the model generates a motion for the caption at the real motion's length; the evaluator embeds the
@@ -38,7 +38,7 @@ from motionlcm.eval.timing import device_name
 
 log = logging.getLogger(__name__)
 
-# Reference section 6.3 (MLD configs: R_SIZE 32, DIVERSITY_TIMES 300, MM_NUM_SAMPLES 100,
+# Official `TM2TMetrics` (R_size 32) and `configs/motionlcm_t2m.yaml` (DIVERSITY_TIMES 300, MM_NUM_SAMPLES 100,
 # MM_NUM_REPEATS 30, MM_NUM_TIMES 10, REPLICATION_TIMES 20, SEED_VALUE 1234).
 GROUP_SIZE = 32
 DIVERSITY_TIMES = 300
@@ -78,10 +78,12 @@ class EvalSettings:
 
 
 def load_evaluator(path: str | Path, device: str | torch.device = "cpu") -> Any:
-    """A trained evaluator folder (`motionlcm train evaluator`) or an official T2M deps folder."""
+    """A trained evaluator folder (`motionlcm train evaluator`), a shipped one by name
+    ("bandai-namco-evaluator", also from an installed package), or an official T2M deps folder."""
     from motionlcm.eval.contrastive import is_evaluator_folder, load_evaluator_folder
+    from motionlcm.pipeline import resolve_model_dir
 
-    path = Path(path)
+    path = resolve_model_dir(path)
     if not path.exists():
         raise ValueError(f"{path}: evaluator folder not found")
     if is_evaluator_folder(path):
@@ -102,7 +104,7 @@ class Subject:
     """The model under evaluation: how it makes motions, and what to call it."""
 
     name: str
-    kind: str  # "vae" (reconstruction), "mld" or "lcm"
+    kind: str  # "vae" (reconstruction), "teacher" or "student"
     make: MotionSource
     normalizer: Normalizer
     device: torch.device
@@ -113,9 +115,10 @@ def load_subject(model_dir: str | Path, settings: EvalSettings, device: str | to
                  text_encoder_path: str | None = None) -> Subject:
     """Wrap a model folder: generation folders through the pipeline, VAE folders by reconstruction."""
     from motionlcm.models.folder import load_model_folder
-    from motionlcm.pipeline import MotionLCM
+    from motionlcm.pipeline import MotionLCM, resolve_model_dir
 
     device = torch.device(device)
+    model_dir = resolve_model_dir(model_dir)
     folder = load_model_folder(model_dir, device="cpu")
     if folder.mean is None:
         raise ValueError(f"{model_dir}: the model folder has no Mean.npy/Std.npy")
@@ -127,7 +130,7 @@ def load_subject(model_dir: str | Path, settings: EvalSettings, device: str | to
         @torch.no_grad()
         def reconstruct(batch: dict, generator: torch.Generator) -> Tensor:
             x, lengths = batch["features"].to(device), batch["lengths"].to(device)
-            z, _ = vae.encode(x, lengths)  # a posterior sample, as the official evaluation (reference §10.3)
+            z, _ = vae.encode(x, lengths)  # a posterior sample, as official evaluation (`MldVae.encode`: `rsample`)
             return vae.decode(z, lengths) * std + mean
 
         return Subject(str(model_dir), "vae", reconstruct, normalizer, device, {"latent": "posterior sample"})
@@ -137,7 +140,7 @@ def load_subject(model_dir: str | Path, settings: EvalSettings, device: str | to
     def generate(batch: dict, generator: torch.Generator) -> Tensor:
         return pipe.generate_features(batch["texts"], batch["lengths"], steps, guidance, generator)
 
-    sampler = "ddim" if pipe.kind == "mld" else f"lcm-{pipe.lcm_preset}"
+    sampler = "ddim" if pipe.kind == "teacher" else f"lcm-{pipe.lcm_preset}"
     return Subject(str(model_dir), pipe.kind, generate, normalizer, device,
                    {"steps": steps, "guidance": guidance, "sampler": sampler})
 
@@ -335,7 +338,7 @@ def format_table(report: dict[str, Any]) -> str:
     header = "| | " + " | ".join(label for _, label in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 1)]
     sampling = report["sampling"]
-    name = {"vae": "VAE reconstruction", "mld": "teacher", "lcm": "student"}[report["kind"]]
+    name = {"vae": "VAE reconstruction", "teacher": "teacher", "student": "student"}[report["kind"]]
     if "steps" in sampling:
         name += f" ({sampling['sampler']}, {sampling['steps']} steps, guidance {sampling['guidance']:g})"
     for row, label in (("real", "Real motion"), ("frozen", "Frozen real (sanity)"), ("model", name)):

@@ -1,4 +1,4 @@
-"""VAE reconstruction metrics as MLD/MotionLCM report them (`mld/models/metrics/pos.py`, reference 6.3).
+"""VAE reconstruction metrics as MLD/MotionLCM report them (official MotionLCM `mld/models/metrics/pos.py`).
 
 MPJPE is summed per frame and divided by the total number of valid frames, root-aligned (pelvis
 subtracted) and unaligned; the kinematic metrics (eval/kinematics.py) of the real clips and of their

@@ -4,7 +4,7 @@ Three frozen encoders map a caption (GloVe word vectors + POS one-hots) and a mo
 HumanML3D features without foot contacts) into a shared 512-d space; R-precision, FID, MM-Dist, diversity
 and multimodality are computed on these embeddings. The modules load the official `finest.tar` strictly.
 Sources: text-to-motion `networks/modules.py`, `utils/word_vectorizer.py`, `data/dataset.py`; MotionLCM
-`mld/models/architectures/t2m_{motionenc,textenc}.py`, `mld/models/modeltype/{base,mld}.py` (reference 6.1).
+`mld/models/architectures/t2m_{motionenc,textenc}.py`, `mld/models/modeltype/{base,mld}.py` (docs/evaluation-t2m.md).
 """
 
 from __future__ import annotations
@@ -250,7 +250,8 @@ class WordVectorizer:
 
 
 def pad_tokens(tokens: Sequence[str], max_text_len: int = MAX_TEXT_LEN) -> tuple[list[str], int]:
-    """Crop to max_text_len tokens, add sos/eos and pad with unk to max_text_len + 2 (reference 1.2).
+    """Crop to max_text_len tokens, add sos/eos and pad with unk to max_text_len + 2 (official
+    `mld/data/humanml/dataset.py`, `Text2MotionDataset.__getitem__`).
 
     Returns:
         (the max_text_len + 2 tokens, sent_len = number of tokens before the padding).

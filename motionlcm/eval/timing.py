@@ -1,4 +1,5 @@
-"""AITS, the average inference time per sentence (MLD / MotionLCM papers; motionlcm-reference section 6.4).
+"""AITS, the average inference time per sentence (MLD / MotionLCM papers; the official timer is in
+`mld/models/modeltype/mld.py`, `t2m_eval`).
 
 The paper's definition: wall-clock time from text encoding to the end of VAE decoding, at batch size 1,
 model loading and warm-up excluded. Unlike the official code we synchronise the device around every stage
@@ -61,7 +62,7 @@ def time_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int, gui
     sync(device)
     marks = [time.perf_counter()]
     text_emb = pipe.encode_text(texts)
-    if pipe.kind == "mld":
+    if pipe.kind == "teacher":
         pipe.encode_text([""])  # the unconditional embedding of classifier-free guidance
     sync(device)
     marks.append(time.perf_counter())

@@ -87,6 +87,46 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     return write_text_atomic(path, text)
 
 
+def write_folder_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """The one atomic folder writer: `write(tmp)` fills a new hidden sibling folder
+    (`.<name>.partial-<pid>-XXXX`), which then replaces `path` (`swap_folder`); on any error, or SIGTERM,
+    the temporary folder is removed and `path` is left untouched. Partial folders of processes that died
+    (SIGKILL, power cut) are removed first. Permissions: 0777 minus the umask, as `mkdir` gives.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{path.name}.partial-"
+    with sigterm_exits():
+        remove_stale_staging(path.parent, prefix)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=path.parent))
+        try:
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+            write(tmp)
+            swap_folder(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return path
+
+
+def swap_folder(new: Path, path: Path) -> None:
+    """Put the finished folder `new` at `path`: a plain rename when `path` is free; otherwise the old folder
+    is renamed aside, `new` renamed in, and only then the old one removed (if the second rename fails, the
+    old folder is put back)."""
+    if not path.exists() and not path.is_symlink():
+        new.rename(path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.replaced-{os.getpid()}-", dir=path.parent))
+    old.rmdir()
+    path.rename(old)
+    try:
+        new.rename(path)
+    except BaseException:
+        old.rename(path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- SIGTERM
 
 

@@ -1,7 +1,7 @@
 """Convert official MotionLCM / MLD checkpoints (`torch.save({"state_dict": ...})`) into model folders.
 
 The file is read with `torch.load(weights_only=True)`: tensors and plain containers only, never arbitrary
-pickled objects. Kind detection follows the official test.py / demo.py (docs: motionlcm-reference §11.3).
+pickled objects. Kind detection follows the official test.py / demo.py (docs/models.md).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ VERSIONS = presets.VERSIONS
 VAE_PREFIX = "vae."
 DENOISER_PREFIX = "denoiser."
 EVALUATOR_PREFIXES = ("t2m_textencoder.", "t2m_moveencoder.", "t2m_motionencoder.")  # frozen T2M evaluator
-UNSUPPORTED_PREFIXES = ("controlnet.", "traj_encoder.")  # motion control (docs §7), not converted
+UNSUPPORTED_PREFIXES = ("controlnet.", "traj_encoder.")  # motion control (MotionLCM §3.3), not converted
 TEXT_ENCODER_PREFIX = "text_encoder."  # frozen sentence-t5, normally stripped from checkpoints
 VAE_KEY = "vae.skel_embedding.weight"  # test.py / demo.py type detection
 MLD_KEY = "denoiser.time_embedding.linear_1.weight"
@@ -48,11 +48,11 @@ STATS_NOTE = "HumanML3D Mean.npy/Std.npy are not in official checkpoints and mus
 
 
 def detect_kind(state_dict: dict[str, torch.Tensor]) -> str:
-    """The checkpoint kind, `vae`, `mld` or `lcm`, from the official key names (test.py / demo.py)."""
+    """The checkpoint kind, `vae`, `teacher` (MLD) or `student` (MotionLCM), from the official key names (test.py / demo.py)."""
     if LCM_KEY in state_dict:
-        return "lcm"
+        return "student"
     if MLD_KEY in state_dict:
-        return "mld"
+        return "teacher"
     if VAE_KEY in state_dict:
         return "vae"
     raise ValueError(f"not a MotionLCM/MLD checkpoint: none of {VAE_KEY}, {MLD_KEY}, {LCM_KEY} is present")
@@ -87,12 +87,12 @@ def official_configs(
     vae_config = getattr(VAEConfig, version)(nfeats=nfeats)
     if kind == "vae":
         return vae_config, None
-    if kind == "lcm" and state_dict[LCM_KEY].ndim != 2:
+    if kind == "student" and state_dict[LCM_KEY].ndim != 2:
         raise ValueError(f"{LCM_KEY}: expected a 2-D weight (out, guidance-embedding size), "
                          f"got shape {tuple(state_dict[LCM_KEY].shape)}")
     if state_dict[VAE_KEY].ndim != 2:
         raise ValueError(f"{VAE_KEY}: expected a 2-D weight, got shape {tuple(state_dict[VAE_KEY].shape)}")
-    cond_dim = int(state_dict[LCM_KEY].shape[1]) if kind == "lcm" else None
+    cond_dim = int(state_dict[LCM_KEY].shape[1]) if kind == "student" else None
     return vae_config, getattr(DenoiserConfig, version)(time_cond_proj_dim=cond_dim)
 
 

@@ -2,7 +2,8 @@
 token] that predicts the noise of a latent (official `MldDenoiser`, arch "trans_enc").
 
 The same network is the diffusion teacher and, with a guidance-scale projection (`time_cond_proj_dim`),
-the latent consistency student. See docs: motionlcm-reference §3.2, §4.1-4.2 and §11.2.
+the latent consistency student. See docs/models.md and the official `mld/models/architectures/mld_denoiser.py`,
+`configs/modules/denoiser.yaml` and `train_motionlcm.py` (the student's initialisation from the teacher).
 """
 
 from __future__ import annotations

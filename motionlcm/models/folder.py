@@ -12,8 +12,6 @@ Layout::
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from motionlcm import presets
+from motionlcm.io.atomic import write_folder_atomic
 from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
 from motionlcm.models.vae import MotionVAE, VAEConfig, build_vae
 
@@ -35,7 +35,7 @@ VAE_FILE = "vae.safetensors"
 DENOISER_FILE = "denoiser.safetensors"
 MEAN_FILE = "Mean.npy"
 STD_FILE = "Std.npy"
-KINDS = ("vae", "mld", "lcm")
+KINDS = ("vae", "teacher", "student")
 
 
 @dataclass
@@ -57,9 +57,10 @@ class ModelFolder:
 
 
 def model_kind(vae_config: VAEConfig | None, denoiser_config: DenoiserConfig | None) -> str:
-    """The model kind: `vae` (VAE only), `mld` (teacher denoiser) or `lcm` (denoiser with cond_proj)."""
+    """The model kind: `vae` (VAE only), `teacher` (the MLD denoiser) or `student` (a denoiser with the LCM
+    guidance projection, cond_proj)."""
     if denoiser_config is not None:
-        return "lcm" if denoiser_config.is_lcm else "mld"
+        return "student" if denoiser_config.is_lcm else "teacher"
     if vae_config is not None:
         return "vae"
     raise ValueError("model: needs a vae and/or a denoiser, got neither")
@@ -181,15 +182,7 @@ def write_folder_atomically(path: Path, overwrite: bool, config_file: str, write
     on any error the temporary folder is removed and `path` is untouched.
     """
     _prepare_target(path, overwrite, config_file, what)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        write(tmp)
-        _swap_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    return write_folder_atomic(path, write)
 
 
 def save_model_folder(
@@ -209,7 +202,7 @@ def save_model_folder(
     Args:
         path: the folder to create.
         vae: the motion VAE, or None.
-        denoiser: the denoiser (teacher or LCM student), or None; its kind decides "mld" vs "lcm".
+        denoiser: the denoiser (teacher or LCM student), or None; its kind decides "teacher" vs "student".
         mean: (nfeats,) feature mean; must come with `std`.
         std: (nfeats,) feature std.
         text_encoder: JSON-serialisable reference to the text encoder (e.g. kind, path, dim).
@@ -261,17 +254,6 @@ def save_model_folder(
         (tmp / CONFIG_FILE).write_text(header_text)
 
     return write_folder_atomically(path, overwrite, CONFIG_FILE, write)
-
-
-def _swap_into_place(tmp: Path, path: Path) -> None:
-    if not path.exists():
-        tmp.rename(path)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-    old.rmdir()
-    path.rename(old)
-    tmp.rename(path)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -353,7 +335,7 @@ def load_model_folder(path: str | Path, device: str | torch.device = "cpu") -> M
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path / CONFIG_FILE}: bad config ({error})") from None
     kind = model_kind(vae_config, den_config)
-    if header.get("kind") != kind:
+    if presets.ROLE_ALIASES.get(header.get("kind"), header.get("kind")) != kind:
         raise ValueError(
             f"{path / CONFIG_FILE}: kind {header.get('kind')!r} does not match its configs ({kind!r})"
         )

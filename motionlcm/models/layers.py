@@ -3,7 +3,7 @@ skip-connection transformer stacks, and the timestep / guidance-scale embeddings
 
 Attribute names equal the official ones (Dai-Wenxun/MotionLCM `mld/models/operator/*.py`), so official
 state dicts load without renaming. Tensors inside the transformers are sequence-first: (N, B, H).
-See docs: motionlcm-reference §2.1, §3.2, §4.2.
+See docs/models.md, and the official `mld/models/architectures/{mld_vae,mld_denoiser}.py` that use them.
 """
 
 from __future__ import annotations

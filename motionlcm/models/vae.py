@@ -1,7 +1,8 @@
 """Motion VAE of MLD / MotionLCM: a skip-transformer encoder to L Gaussian latent tokens and a
 skip-transformer decoder back to per-frame features (official `MldVae`, arch "encoder_decoder").
 
-See docs: motionlcm-reference §2 (architecture, encode, decode) and §11.2 (state-dict keys).
+See docs/models.md (architecture, key names) and the official `mld/models/architectures/mld_vae.py`,
+`configs/modules/motion_vae.yaml`.
 """
 
 from __future__ import annotations

@@ -14,31 +14,26 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import textwrap
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
 import numpy as np
-from matplotlib.animation import FFMpegWriter, PillowWriter
 
 from motionlcm.io.atomic import write_atomic
+from motionlcm.render.movie import GifWriter, Mp4Writer, find_ffmpeg, write_movie
 
 __all__ = [
     "SMPL_CHAIN_COLORS",
     "GifWriter",
-    "Motion",
     "Mp4Writer",
     "body_root",
     "chains_from_parents",
     "find_ffmpeg",
-    "load_motion",
     "render_animation",
-    "render_file",
     "render_frames",
 ]
 
@@ -59,22 +54,6 @@ _ZOOM = 1.15  # crops some of the empty corners of the view box (more would clip
 _LIFT = 0.0  # axes not raised: a raised axes clips the head of tall poses at the panel top
 _PROJ = ("persp", 1.0)  # mild perspective
 _MAX_WRAP = 48  # title characters per line (at the default 5-inch width)
-
-
-# ----------------------------------------------------------------------------- ffmpeg
-
-
-def find_ffmpeg() -> str | None:
-    """Path of an ffmpeg binary: imageio-ffmpeg's bundled one if installed, else ``ffmpeg`` on PATH."""
-    try:
-        import imageio_ffmpeg
-
-        exe = imageio_ffmpeg.get_ffmpeg_exe()
-        if exe and os.path.isfile(exe) and os.access(exe, os.X_OK):
-            return str(exe)
-    except Exception:  # not installed, or no binary for this platform
-        pass
-    return shutil.which("ffmpeg")
 
 
 # ----------------------------------------------------------------------------- skeleton / colours
@@ -386,123 +365,6 @@ def _prepare(
     return arr, fps, skel, layout
 
 
-# ----------------------------------------------------------------------------- atomic writes
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """`motionlcm.io.atomic.write_atomic`, refusing an empty movie or image."""
-    return write_atomic(path, write, require_output=True)
-
-
-# ----------------------------------------------------------------------------- writers
-
-
-def _canvas_rgba(writer: Any) -> memoryview:
-    """The figure's current Agg buffer (drawn by the blitting loop), checked against the movie size."""
-    buf = writer.fig.canvas.buffer_rgba()
-    if (buf.shape[1], buf.shape[0]) != tuple(writer.frame_size):
-        raise RuntimeError(f"frame is {buf.shape[1]}x{buf.shape[0]} pixels, the movie {writer.frame_size}")
-    return buf
-
-
-def _pack(rgb: np.ndarray) -> np.ndarray:
-    return (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
-
-
-def _frequent_colors(rgb: np.ndarray, size: int = 256) -> np.ndarray:
-    """The ``size`` most frequent colours of ``rgb`` (..., 3) as a (size, 3) uint8 table (padded)."""
-    colors, counts = np.unique(_pack(rgb).ravel(), return_counts=True)
-    top = colors[np.argsort(-counts, kind="stable")[:size]]
-    table = np.zeros((size, 3), dtype=np.uint8)
-    table[: len(top)] = np.stack(((top >> 16) & 255, (top >> 8) & 255, top & 255), axis=-1)
-    table[len(top) :] = table[0]
-    return table
-
-
-class _PaletteMapper:
-    """Map RGB frames to the nearest colour of a fixed table (exact for colours in the table), without
-    dithering; a 24-bit lookup table, filled lazily, makes it a gather per frame after the first."""
-
-    def __init__(self, table: np.ndarray) -> None:
-        self.table = table
-        self.lut = np.full(1 << 24, -1, dtype=np.int16)
-
-    def __call__(self, rgb: np.ndarray) -> Any:
-        from PIL import Image
-
-        packed = _pack(rgb)
-        index = self.lut[packed]
-        missing = index < 0
-        if missing.any():
-            new = np.unique(packed[missing])
-            cols = np.stack(((new >> 16) & 255, (new >> 8) & 255, new & 255), axis=-1).astype(np.int32)
-            dist = ((cols[:, None, :] - self.table[None].astype(np.int32)) ** 2).sum(-1)
-            self.lut[new] = dist.argmin(1)
-            index = self.lut[packed]
-        im = Image.frombytes("P", (rgb.shape[1], rgb.shape[0]), index.astype(np.uint8).tobytes())
-        im.putpalette(self.table.ravel().tolist())
-        return im
-
-
-class Mp4Writer(FFMpegWriter):
-    """FFMpegWriter whose frames are the canvas buffer as already drawn (no ``savefig`` per frame)."""
-
-    def grab_frame(self, **savefig_kwargs: Any) -> None:
-        self._proc.stdin.write(_canvas_rgba(self))
-
-
-class GifWriter(PillowWriter):
-    """PillowWriter with exact per-frame durations, one shared palette and frames from the drawn canvas.
-
-    GIF delays are in 10 ms units: frame i lasts round(100 (i+1) / fps) - round(100 i / fps) centiseconds,
-    so 20 fps gives 50 ms per frame exactly and any other rate keeps the total duration right to within
-    10 ms. Frames are quantized without dithering to one palette, the most frequent colours of a few
-    frames: a global colour table, exact flat colours, fast, small and without flicker.
-    """
-
-    def grab_frame(self, **savefig_kwargs: Any) -> None:
-        self._frames.append(np.array(_canvas_rgba(self))[..., :3])  # a copy: the canvas is reused
-
-    def finish(self) -> None:
-        frames = self._frames
-        if not frames:
-            raise RuntimeError("no frames to write")
-        picks = sorted({0, len(frames) // 3, 2 * len(frames) // 3, len(frames) - 1})
-        table = _frequent_colors(np.stack([frames[i] for i in picks]))
-        to_palette = _PaletteMapper(table)
-        quant = [to_palette(f) for f in frames]
-        cs = np.round(np.arange(len(quant) + 1) * 100.0 / self.fps).astype(int)
-        durations = [int(d) * 10 for d in np.maximum(np.diff(cs), 1)]
-        quant[0].save(self.outfile, format="GIF", save_all=True, append_images=quant[1:],
-                      duration=durations, loop=0, optimize=False)  # fmt: skip
-
-
-def _write_movie(fig: Any, animated: Sequence[Any], update: Callable[[int], None], frames: Sequence[int],
-                 out_fps: float, tmp: Path, fmt: str, ffmpeg: str | None, metadata: dict[str, str]) -> None:  # fmt: skip
-    """Blitting loop: the static parts (title) are drawn once; each frame restores them and draws only the
-    ``animated`` artists (the 3-D axes and the clock) before handing the canvas to the writer."""
-    if fmt == ".mp4":
-        writer = Mp4Writer(fps=out_fps, codec="h264", metadata=metadata,
-                           extra_args=["-pix_fmt", "yuv420p", "-crf", "23", "-preset", "veryfast",
-                                       "-movflags", "+faststart"])  # fmt: skip
-        rc = {"animation.ffmpeg_path": ffmpeg}
-    else:
-        writer = GifWriter(fps=out_fps)
-        rc = {}
-    for artist in animated:
-        artist.set_animated(True)
-    canvas = fig.canvas
-    with mpl.rc_context(rc), writer.saving(fig, str(tmp), fig.dpi):
-        canvas.draw()  # after setup(): the writer may have nudged the size to even pixels
-        background = canvas.copy_from_bbox(fig.bbox)
-        for i in frames:
-            canvas.restore_region(background)
-            update(i)
-            for artist in animated:
-                fig.draw_artist(artist)
-            writer.grab_frame()
-
-
 # ----------------------------------------------------------------------------- public API
 
 
@@ -586,9 +448,9 @@ def render_animation(
         clock.set_text(f"{i / fps:6.2f} s  {i + 1:>{len(str(n))}}/{n}")  # distinct text in every frame
 
     metadata = {"title": " ".join(str(title).split())} if title else {}
-    return _atomic_write(
-        out, lambda tmp: _write_movie(fig, (ax, clock), update, frames, out_fps, tmp, fmt, ffmpeg, metadata)
-    )
+    return write_atomic(  # an empty movie is refused
+        out, lambda tmp: write_movie(fig, (ax, clock), update, frames, out_fps, tmp, fmt, ffmpeg, metadata),
+        require_output=True)
 
 
 def render_frames(
@@ -649,98 +511,4 @@ def render_frames(
                  color="#555555")  # fmt: skip
     if text:
         fig.text(0.5, 1.0 - 0.06 / (panel_size + title_h), text, ha="center", va="top", fontsize=10)
-    return _atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, facecolor="white"))
-
-
-# ----------------------------------------------------------------------------- files
-
-
-@dataclass
-class Motion:
-    """A motion loaded for rendering: joints (T, J, 3) in metres, y up."""
-
-    joints: np.ndarray
-    fps: float
-    parents: list[int] | None = None  # None: HumanML3D's 22-joint SMPL skeleton
-    names: list[str] | None = None
-    title: str | None = None
-
-
-def _bvh_unit_scale(height: float) -> float:
-    """Metres per file unit from the standing height: m, cm or mm, whichever gives the most human height."""
-    if not height > 0:
-        return 1.0
-    return min((1.0, 0.01, 0.001), key=lambda s: abs(math.log(height * s / 1.7)))
-
-
-def load_motion(path: str | os.PathLike) -> Motion:
-    """Load a motion to render from ``.npy`` (joints (T, 22, 3), flat (T, 66) or 263-d features (T, 263)),
-    ``.npz`` (an array named ``joints`` or ``features``, or a single array; optional ``fps`` and
-    ``text``/``prompt``/``caption``) or ``.bvh`` (any rig, y up; units detected from the skeleton height).
-
-    Raises:
-        ValueError: one line naming the file and the problem (missing, unreadable, wrong shape, NaN, suffix).
-    """
-    from motionlcm.io.motion_file import read_motion_array
-
-    p = Path(path)
-    if p.suffix.lower() == ".bvh":
-        if not p.is_file():
-            raise ValueError(f"{p}: no such file")
-        return _load_bvh(p)
-    motion = read_motion_array(p, suffixes=(".npy", ".npz", ".bvh"))  # .bvh is handled above
-    joints = motion.array
-    if motion.kind == "features":
-        from motionlcm.data.features import features_to_joints
-
-        joints = np.asarray(features_to_joints(motion.array))
-        if not np.isfinite(joints).all():
-            raise ValueError(f"{p}: the features give NaN/inf joints")
-    return Motion(joints=joints, fps=motion.fps or 20.0, title=motion.title)
-
-
-def _load_bvh(p: Path) -> Motion:
-    from motionlcm.io.bvh import read_bvh
-
-    try:
-        bvh = read_bvh(p)
-        pos, _ = bvh.forward_kinematics()
-    except Exception as err:
-        msg = " ".join(str(err).split())
-        raise ValueError(msg if str(p) in msg else f"{p}: {msg}") from None
-    if bvh.num_frames == 0:
-        raise ValueError(f"{p}: the BVH has no frames")
-    if not np.isfinite(pos).all():
-        raise ValueError(f"{p}: forward kinematics gave NaN/inf")
-    height = float(np.ptp(pos[0, :, 1]))
-    scale = _bvh_unit_scale(height)
-    return Motion(joints=pos * scale, fps=float(bvh.fps), parents=[int(x) for x in bvh.parents],
-                  names=list(bvh.names))  # fmt: skip
-
-
-def render_file(
-    path_in: str | os.PathLike,
-    path_out: str | os.PathLike,
-    title: str | None = None,
-    fps: float | None = None,
-    **kwargs: Any,
-) -> Path:
-    """Render a motion file (see :func:`load_motion`) to ``path_out`` (``.mp4``/``.gif``, or an image
-    suffix such as ``.png`` for a frame strip). ``fps`` defaults to the file's (20 for arrays, the Frame
-    Time for BVH); ``title`` to a title stored in an npz. Other keyword arguments go to the renderer.
-
-    Returns the path written (a ``.gif`` when ``.mp4`` was asked and no ffmpeg exists).
-
-    Raises:
-        ValueError: bad input (missing file, wrong shape, NaN, unknown suffix), one line naming the file.
-    """
-    motion = load_motion(path_in)
-    out = Path(path_out)
-    suffix = out.suffix.lower()
-    args = dict(title=title if title is not None else motion.title, fps=fps if fps is not None else motion.fps,
-                parents=motion.parents, joint_names=motion.names, **kwargs)  # fmt: skip
-    if suffix in _FORMATS:
-        return render_animation(motion.joints, out, **args)
-    if suffix in (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".webp"):
-        return render_frames(motion.joints, out, **args)
-    raise ValueError(f"{out}: unknown output format {out.suffix!r}; expected .mp4, .gif or an image (.png)")
+    return write_atomic(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, facecolor="white"), require_output=True)

@@ -84,7 +84,7 @@ class HumanML3DDataModule(pl.LightningDataModule):
         min_length, max_length, unit_length: length filter and rounding (see `HumanML3DDataset`).
         seed: makes shuffling and crops reproducible.
         train_split, val_split, test_split: split names (`<root>/<name>.txt`). MotionLCM validates on
-            "test" (motionlcm-reference §1.4); the default here is "val".
+            "test" (`VAL.SPLIT: 'test'` in the official configs); the default here is "val".
     """
 
     def __init__(

@@ -68,7 +68,7 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         ema_decay: target-network EMA decay (0.95).
         lr, warmup_steps, total_steps, weight_decay: AdamW + warm-up + cosine (official 2e-4, 1000).
         frozen_dropout: keep dropout active in the teacher, target and VAE, as the official code
-            unintentionally does (reference section 10.2); default False (eval mode).
+            unintentionally does (docs/distillation.md, "Dropout in the frozen networks"); default False (eval mode).
         export: weights to ship, "online" (official) or "target" (the EMA).
         student_ff_size: feed-forward width of the student; None = the teacher's. A larger value distils
             into a wider network that starts as the teacher's function (`widen_feed_forward`).

@@ -23,7 +23,7 @@ from motionlcm.eval.metrics import r_precision_and_matching
 from motionlcm.train.optim import build_optimizer
 from motionlcm.train.rng import RNGStateMixin
 
-GROUP_SIZE = 32  # R-precision group size (reference section 6.3)
+GROUP_SIZE = 32  # R-precision group size (official `mld/models/metrics/tm2t.py`, `R_size`)
 
 
 class EvaluatorSystem(RNGStateMixin, pl.LightningModule):

@@ -10,7 +10,8 @@ from torch import Tensor
 def masked_sequence_mean(values: Tensor, mask: Tensor) -> Tensor:
     """Mean over the feature dims, then over the valid frames of each sequence: (B, T, ...) -> (B,).
 
-    MotionLCM's `mask_loss: true` reduction (motionlcm-reference section 2.4).
+    MotionLCM's `mask_loss: true` reduction (official `configs/vae.yaml`; `loss_calculate` in
+    `mld/models/modeltype/vae.py`).
     """
     per_frame = values.flatten(2).mean(-1)
     mask = mask.to(per_frame.dtype)

@@ -12,7 +12,7 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
     """LR multiplier: linear warm-up from 0, then half a cosine down to `min_ratio` at `total_steps`.
 
     The shape of diffusers' `get_scheduler("cosine")` that MotionLCM uses (1000 warm-up steps,
-    motionlcm-reference sections 2.4 and 3.3).
+    `lr_warmup_steps` in every official training config, e.g. `configs/vae.yaml`, `configs/mld_t2m.yaml`).
     """
     if step < warmup_steps:
         return step / max(1, warmup_steps)

@@ -43,7 +43,7 @@ from motionlcm.train.evaluator_system import EvaluatorSystem
 from motionlcm.train.teacher_system import TeacherSystem
 from motionlcm.train.vae_system import VAESystem
 
-KINDS = ("vae", "mld", "lcm", "evaluator")
+KINDS = ("vae", "teacher", "student", "evaluator")
 
 
 def _paths(config: dict, resume: bool, force: bool) -> tuple[Path, Path | None]:
@@ -156,7 +156,7 @@ def _datamodule(config: dict) -> HumanML3DDataModule:
 def _vae_system(config: dict, dm: HumanML3DDataModule) -> VAESystem:
     vae = build_vae(build_dataclass(VAEConfig, config.get("model"), "model"))
     if config.get("init_dir"):  # fine-tune: start from a trained VAE of the same shape
-        folder = _load_trained_folder(config["init_dir"], ("vae", "mld", "lcm"), "init_dir", "vae")
+        folder = _load_trained_folder(config["init_dir"], ("vae", "teacher", "student"), "init_dir", "vae")
         if folder.vae.config != vae.config:
             raise ValueError(f"{config['init_dir']}: its VAE's config differs from this config's model section")
         if folder.mean is not None and not np.allclose(folder.mean, dm.normalizer.mean, atol=1e-6):
@@ -183,7 +183,7 @@ def _text_encoder_args(config: dict) -> dict:
 
 def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
     vae_dir = config.get("vae_dir")
-    folder = _load_trained_folder(vae_dir, ("vae", "mld", "lcm"), "vae_dir", "vae")
+    folder = _load_trained_folder(vae_dir, ("vae", "teacher", "student"), "vae_dir", "vae")
     if folder.mean is not None:  # the latents only mean something with the statistics the VAE was trained on
         if not np.allclose(folder.mean, dm.normalizer.mean, atol=1e-6):
             warnings.warn(f"{vae_dir}: using the VAE's Mean/Std, which differ from {dm.root}'s", stacklevel=2)
@@ -202,15 +202,15 @@ def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
 
 
 def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
-    folder = _load_trained_folder(config.get("teacher_dir"), ("mld",), "teacher_dir", "mld")
+    folder = _load_trained_folder(config.get("teacher_dir"), ("teacher",), "teacher_dir", "teacher")
     dm.set_normalizer(Normalizer(folder.mean, folder.std))
     preset = presets.check_version(config.get("preset", presets.DEFAULT), "config: preset")
     system_args = {**presets.DISTILLATION[preset], **(config.get("system") or {})}
-    sampler = LCMScheduler.v1() if preset == "v1" else LCMScheduler.v2()
+    sampler = LCMScheduler.from_preset(preset)
     sampler.set_timesteps(1)
     system_args.setdefault("one_step_timestep", int(sampler.timesteps[0]))  # V2 799, V1 999
     if config.get("init_dir"):  # continue a distillation: start from a trained student of this teacher
-        student = _load_trained_folder(config["init_dir"], ("lcm",), "init_dir", "lcm")
+        student = _load_trained_folder(config["init_dir"], ("student",), "init_dir", "student")
         if not _same_weights(student.vae, folder.vae):
             raise ValueError(f"{config['init_dir']}: its VAE is not the teacher's ({config['teacher_dir']})")
         system_args["student"] = student.denoiser.float()
@@ -257,7 +257,7 @@ def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule,
             meta["latent_std"] = fit_latent_std(vae.eval(), _latent_std_batches(dm)).tolist()
         return save_model_folder(out / "model", vae=vae, mean=dm.normalizer.mean,
                                  std=dm.normalizer.std, meta=meta, overwrite=True)
-    if kind == "lcm":
+    if kind == "student":
         meta["sampling"] = {"scheduler": config.get("preset", presets.DEFAULT), "exported": system.export}
         denoiser = system.export_student()
     else:
@@ -280,6 +280,7 @@ def _warn_if_schedule_changes(previous_config: Path, config: dict) -> None:
 
 def train(kind: str, config: dict, resume: bool = False, force: bool = False, progress: bool = True) -> Path:
     """Run one training job; returns the exported model folder."""
+    kind = presets.ROLE_ALIASES.get(kind, kind)  # "mld", "lcm": the papers' names
     if kind not in KINDS:
         raise ValueError(f"unknown training kind {kind!r}; expected one of {', '.join(KINDS)}")
     check_run_settings(config)
@@ -289,7 +290,7 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
     pl.seed_everything(config.get("seed", 1234), workers=True, verbose=False)
     dm = _datamodule(config)
     dm.setup("fit")
-    builders = {"vae": _vae_system, "mld": _teacher_system, "lcm": _distill_system,
+    builders = {"vae": _vae_system, "teacher": _teacher_system, "student": _distill_system,
                 "evaluator": _evaluator_system}
     system = builders[kind](config, dm)
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
@@ -318,8 +319,8 @@ def export_student_weights(run_dir: str | Path, weights: str = "target", output:
         raise ValueError(f"weights: {weights!r} is not 'online' or 'target'")
     run_dir = Path(run_dir)
     source = load_model_folder(run_dir / "model")
-    if source.kind != "lcm":
-        raise ValueError(f"{run_dir / 'model'}: expected an lcm model folder, found {source.kind!r}")
+    if source.kind != "student":
+        raise ValueError(f"{run_dir / 'model'}: expected a student model folder, found {source.kind!r}")
     ckpt_path = run_dir / "checkpoints" / checkpoint
     if not ckpt_path.is_file():
         raise ValueError(f"{ckpt_path}: checkpoint not found")

@@ -2,7 +2,8 @@
 
 The VAE is frozen (eval mode); a motion becomes a latent sample z, noised to z_t at a uniform timestep,
 and the denoiser predicts the noise from (z_t, t, text). Captions are replaced by "" with probability
-`cond_dropout` (0.1, motionlcm-reference section 3.3) so the model also learns the unconditional branch.
+`cond_dropout` (0.1, official `guidance_uncondp` in `configs/mld_t2m.yaml`) so the model also learns the
+unconditional branch.
 """
 
 from __future__ import annotations

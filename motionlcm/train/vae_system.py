@@ -1,4 +1,5 @@
-"""VAESystem: trains the motion VAE (smooth-L1 on features and joints, KL 1e-4; motionlcm-reference 2.4),
+"""VAESystem: trains the motion VAE (smooth-L1 on features and joints, KL 1e-4; official `configs/vae.yaml`,
+`mld/models/modeltype/vae.py`),
 optionally with a joint-velocity term and a smaller smooth-L1 beta (docs/benchmarks.md "VAE screen")."""
 
 from __future__ import annotations

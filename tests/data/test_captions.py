@@ -16,7 +16,8 @@ from motionlcm.data.tagger import LEXICON, POS_TAGS, pos_tag, tag_tokens
 
 RULES_PATH = Path(__file__).resolve().parents[2] / "datasets" / "bandai-namco" / "captions.yaml"
 
-# Labels of the Bandai-Namco datasets (docs: humanml3d-representation.md §7.2; dance-long is the clip whose
+# Labels of the Bandai-Namco datasets (cfg/content_label.txt and cfg/style_label.txt of each dataset in
+# github.com/BandaiNamcoResearchInc/Bandai-Namco-Research-Motiondataset; dance-long is the clip whose
 # BVH blob is missing but whose label exists).
 D1_CONTENTS = (
     "walk run dash walk-back walk-left walk-right bow bye byebye guide call respond punch kick slash "
@@ -36,7 +37,7 @@ SIDED = {c: side for c in D1_CONTENTS + D2_CONTENTS for side in ("left", "right"
 GENDERED = re.compile(r"\b(man|men|woman|women|he|she|his|her|him|guy|girl|boy|lady|male|female|gentleman)\b"
                       r"|\b(feminine|masculine|manly|womanly) (person|figure|one)\b")
 
-DOC_LINES = {  # the hand-predicted token lines of the representation notes, §8.3
+DOC_LINES = {  # token lines predicted by hand with HumanML3D's text_process.py rules (not produced by spaCy)
     "a person walks forward in an elderly manner.":
         "a/DET person/NOUN walk/VERB forward/ADV in/ADP an/DET elderly/ADJ manner/NOUN",
     "someone waves with the left hand energetically.":

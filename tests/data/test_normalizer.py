@@ -8,7 +8,7 @@ import torch
 
 from motionlcm.data.normalizer import FEATURE_BLOCKS, FEATURE_DIM, Normalizer, compute_mean_std
 
-# humanml3d-representation §5.3: the released Std.npy, one value per block.
+# The released HumanML3D Std.npy (block-averaged by HumanML3D's cal_mean_variance.ipynb), one value per block.
 RELEASED_BLOCK_STD = {
     "root_rot_vel": 0.012826,
     "root_lin_vel": 0.016927,

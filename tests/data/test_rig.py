@@ -92,7 +92,7 @@ def test_axes_and_units_convert_a_z_up_source():
 def test_resample_30_to_20_fps():
     frames = np.arange(273, dtype=float)[:, None, None] * np.ones((1, 2, 3))
     out = resample_positions(frames, 30.0, 20.0)
-    assert out.shape[0] == 182  # floor(272 * 2 / 3) + 1 (representation doc, section 7.6)
+    assert out.shape[0] == 182  # floor(272 * 2 / 3) + 1 (last frame index that fits the 20 fps grid)
     assert np.allclose(out[:, 0, 0], np.arange(182) * 1.5)
     assert np.array_equal(resample_positions(frames, 20.0, 20.0), frames)
     assert nominal_fps(1 / 29.97) == pytest.approx(29.97)  # NTSC stays as it is

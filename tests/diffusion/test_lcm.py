@@ -7,10 +7,9 @@ import json
 import pytest
 import torch
 
+from motionlcm import presets
 from motionlcm.diffusion.guidance import guidance_scale_embedding
 from motionlcm.diffusion.lcm import (
-    V2_GUIDANCE,
-    V2_TIMESTEPS,
     LCMScheduler,
     LCMSchedulerOutput,
     embedded_guidance,
@@ -73,12 +72,12 @@ def test_v1_timesteps_match_diffusers(steps, expected):
     assert scheduler.timesteps.dtype == torch.int64
 
 
-@pytest.mark.parametrize(("steps", "expected"), sorted(V2_TIMESTEPS.items()))
+@pytest.mark.parametrize(("steps", "expected"), sorted(presets.SAMPLING["v2"]["timesteps_step_map"].items()))
 def test_v2_timesteps_are_the_map(steps, expected):
     scheduler = LCMScheduler.v2()
     scheduler.set_timesteps(steps)
     assert scheduler.timesteps.tolist() == expected
-    assert V2_TIMESTEPS == {1: [799], 2: [699, 299], 4: [699, 399, 299, 299]}
+    assert presets.SAMPLING["v2"]["timesteps_step_map"] == {1: [799], 2: [699, 299], 4: [699, 399, 299, 299]}
 
 
 def test_set_timesteps_rejects_bad_counts():
@@ -238,7 +237,7 @@ def test_from_diffusers_config():
 
 
 def test_v2_guidance_and_embedded_value():
-    assert V2_GUIDANCE == {1: 8.0, 2: 12.5, 4: 13.5}
+    assert presets.GUIDANCE["v2"] == {1: 8.0, 2: 12.5, 4: 13.5}
     assert [embedded_guidance(s) for s in (7.5, 8.0, 12.5, 13.5)] == [6.5, 7.0, 11.5, 12.5]
 
 
@@ -289,7 +288,7 @@ def test_lcm_sample_embeds_s_minus_one():
     x0, text_emb, noise = _sample_inputs()
     scheduler = LCMScheduler.v2()
     student = PerfectStudent(x0, scheduler.alphas_cumprod)
-    lcm_sample(student, scheduler, text_emb, noise, 2, guidance_scale=V2_GUIDANCE[2])
+    lcm_sample(student, scheduler, text_emb, noise, 2, guidance_scale=presets.GUIDANCE["v2"][2])
     expected = guidance_scale_embedding(torch.full((B,), 11.5))
     for _, guidance_emb in student.calls:
         torch.testing.assert_close(guidance_emb, expected, rtol=0, atol=0)
@@ -316,3 +315,10 @@ def test_lcm_sample_is_reproducible_with_a_seed():
 
     assert torch.equal(run(0), run(0))
     assert not torch.allclose(run(0), run(1))
+
+
+def test_from_preset_names_the_two_versions_only():
+    assert LCMScheduler.from_preset("v1").config == LCMScheduler.v1().config
+    assert LCMScheduler.from_preset("v2").config == LCMScheduler.v2().config
+    with pytest.raises(ValueError, match="'v3' is not one of v1, v2"):
+        LCMScheduler.from_preset("v3")

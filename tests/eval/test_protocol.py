@@ -106,7 +106,7 @@ def oracle_report(eval_dataset_dir, evaluator_dir) -> dict:
     """The evaluation of a "model" that returns the real motion (no multimodality)."""
     evaluator = load_evaluator(evaluator_dir)
     normalizer = Normalizer.from_dir(eval_dataset_dir)
-    oracle = Subject("oracle", "mld", lambda batch, gen: normalizer.denormalize(batch["features"]), normalizer,
+    oracle = Subject("oracle", "teacher", lambda batch, gen: normalizer.denormalize(batch["features"]), normalizer,
                      torch.device("cpu"), {})
     return evaluate(oracle, eval_dataset_dir, evaluator, EvalSettings(multimodality=False, **{**SMALL, "mm_times": 2}),
                     progress=False)

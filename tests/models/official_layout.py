@@ -1,4 +1,5 @@
-"""The official MotionLCM state-dict layout, written out from docs/motionlcm-reference §11.2 (not from our
+"""The official MotionLCM state-dict layout (the parameters that the official `mld/models/architectures/mld_vae.py`,
+`mld_denoiser.py` and `mld/models/operator/attention.py` create), written out by hand (not from our
 modules), plus helpers to fake official checkpoints cheaply."""
 
 from __future__ import annotations

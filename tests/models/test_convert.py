@@ -81,7 +81,7 @@ def _check_round_trip(tmp_path: Path, version: str, vae: MotionVAE, denoiser: La
     out = convert_official_checkpoint(ckpt, version, tmp_path / "converted", mean_std_dir=stats)
     loaded = load_model_folder(out)
     lcm = denoiser.config.is_lcm
-    assert loaded.kind == ("lcm" if lcm else "mld")
+    assert loaded.kind == ("student" if lcm else "teacher")
     assert loaded.text_encoder == DEFAULT_TEXT_ENCODER
     assert loaded.meta["evaluator_keys_ignored"] == 3
     assert loaded.meta["source"]["version"] == version and loaded.meta["source"]["file"] == "model.ckpt"
@@ -116,15 +116,15 @@ def test_vae_only_checkpoint_and_notes(tmp_path: Path, v2_student) -> None:
 @pytest.mark.parametrize("kind", ["vae", "mld", "lcm"])
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_kind_detection_and_configs(version: str, kind: str) -> None:
-    sd = fake_official_state_dict(version, kind)
-    assert detect_kind(sd) == kind
+    sd = fake_official_state_dict(version, kind)  # the official layouts' names: mld, lcm
+    assert detect_kind(sd) == {"mld": "teacher", "lcm": "student"}.get(kind, kind)
     vae_config, den_config = official_configs(version, sd)
     assert vae_config == getattr(VAEConfig, version)()
     assert (den_config is None) == (kind == "vae")
     if den_config is not None:
         assert den_config.time_cond_proj_dim == (256 if kind == "lcm" else None)
     vae_sd, den_sd, found = split_official_state_dict(sd, version)
-    assert found == kind and "global_motion_token" in vae_sd
+    assert found == detect_kind(sd) and "global_motion_token" in vae_sd
     assert (den_sd is None) == (kind == "vae")
 
 

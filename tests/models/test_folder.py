@@ -53,12 +53,12 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path, modules) -> None:
         "vae.safetensors",
     ]
     header = json.loads((out / "model.json").read_text())
-    assert (header["format"], header["format_version"], header["kind"]) == ("motionlcm-model", 1, "lcm")
+    assert (header["format"], header["format_version"], header["kind"]) == ("motionlcm-model", 1, "student")
     assert header["vae"] == vae.config.to_dict() and header["denoiser"]["time_cond_proj_dim"] == 32
     assert "vae." not in "".join(load_file(out / "vae.safetensors"))  # official names, no prefix
 
     loaded = load_model_folder(out)
-    assert loaded.kind == "lcm" and loaded.path == out
+    assert loaded.kind == "student" and loaded.path == out
     assert loaded.vae.config == vae.config and loaded.denoiser.config == student.config
     assert not loaded.vae.training and not loaded.denoiser.training
     assert loaded.text_encoder == TEXT_REF and loaded.meta == {"step": 7}
@@ -73,9 +73,23 @@ def test_kinds(tmp_path: Path, modules) -> None:
     teacher = LatentDenoiser(DenoiserConfig.tiny(16))
     assert load_model_folder(save_model_folder(tmp_path / "v", vae=vae)).kind == "vae"
     loaded = load_model_folder(save_model_folder(tmp_path / "t", vae=vae, denoiser=teacher))
-    assert loaded.kind == "mld" and loaded.mean is None and loaded.text_encoder is None
+    assert loaded.kind == "teacher" and loaded.mean is None and loaded.text_encoder is None
     with pytest.raises(ValueError, match="neither"):
         save_model_folder(tmp_path / "e")
+
+
+def test_folders_written_with_the_papers_kind_names_load_as_their_role(tmp_path: Path, modules) -> None:
+    vae, student = modules
+    teacher = LatentDenoiser(DenoiserConfig.tiny(16))
+    for name, denoiser, role in (("mld", teacher, "teacher"), ("lcm", student, "student")):
+        out = save_model_folder(tmp_path / name, vae=vae, denoiser=denoiser)
+        header = json.loads((out / "model.json").read_text())
+        (out / "model.json").write_text(json.dumps({**header, "kind": name}))  # as earlier versions wrote it
+        assert load_model_folder(out).kind == role
+    header["kind"] = "mld"  # a student's weights under the teacher's name is still refused
+    (tmp_path / "lcm" / "model.json").write_text(json.dumps(header))
+    with pytest.raises(ValueError, match="does not match"):
+        load_model_folder(tmp_path / "lcm")
 
 
 def test_float16_storage(tmp_path: Path, modules) -> None:
@@ -94,7 +108,7 @@ def test_overwrite_rules(tmp_path: Path, modules) -> None:
     with pytest.raises(ValueError, match="already exists"):
         save_model_folder(target, vae=vae, denoiser=student)
     save_model_folder(target, vae=vae, denoiser=student, overwrite=True)
-    assert load_model_folder(target).kind == "lcm"
+    assert load_model_folder(target).kind == "student"
     other = tmp_path / "precious"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")

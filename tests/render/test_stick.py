@@ -14,15 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from motionlcm.render import stick
+from motionlcm.render import movie, stick
 from motionlcm.render.stick import (
     SMPL_CHAIN_COLORS,
     body_root,
     chains_from_parents,
     find_ffmpeg,
-    load_motion,
     render_animation,
-    render_file,
     render_frames,
 )
 
@@ -104,7 +102,7 @@ def test_high_fps_is_decimated_keeping_real_time(kick, tmp_path):
 
 
 def test_mp4_without_ffmpeg_falls_back_to_gif(kick, tmp_path, monkeypatch):
-    monkeypatch.setattr(stick, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr(stick, "find_ffmpeg", lambda: None)  # the name stick.py calls
     with pytest.warns(RuntimeWarning, match="no ffmpeg"):
         out = render_animation(kick[:10], tmp_path / "clip.mp4", fps=20, **SMALL)
     assert out == tmp_path / "clip.gif"
@@ -123,7 +121,7 @@ def test_single_frame_motion(kick, tmp_path):
 def test_failure_leaves_nothing_on_disk(kick, tmp_path, monkeypatch, suffix):
     if suffix == ".mp4" and find_ffmpeg() is None:
         pytest.skip("no ffmpeg binary")
-    writer = stick.GifWriter if suffix == ".gif" else stick.Mp4Writer
+    writer = movie.GifWriter if suffix == ".gif" else movie.Mp4Writer
     original = writer.grab_frame
     calls = []
 
@@ -142,92 +140,15 @@ def test_failure_leaves_nothing_on_disk(kick, tmp_path, monkeypatch, suffix):
 def test_failure_keeps_an_existing_output(kick, tmp_path, monkeypatch):
     out = tmp_path / "clip.gif"
     out.write_bytes(b"old")
-    monkeypatch.setattr(stick.GifWriter, "finish", lambda self: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr(movie.GifWriter, "finish", lambda self: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError, match="disk full"):
         render_animation(kick[:5], out, **SMALL)
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["clip.gif"]
 
 
-# ----------------------------------------------------------------------------- files
-
-
-def test_bvh_fixture_renders(bn_fixture_dir, tmp_path):
-    motion = load_motion(bn_fixture_dir / BN_CLIP)
-    assert motion.joints.shape == (59, 22, 3)
-    assert 1.2 < np.ptp(motion.joints[0, :, 1]) < 2.0  # centimetres converted to metres
-    assert motion.names[0] == "joint_Root" and motion.parents[0] == -1
-    out = render_file(bn_fixture_dir / BN_CLIP, tmp_path / "bn.gif", title="raise up right hand", **SMALL)
-    durations = gif_frames(out)
-    assert len(durations) == 59  # 30 fps: every frame kept
-    assert abs(sum(durations) - 59 / 30 * 1000) <= 10
-
-
-def test_bvh_frame_strip(bn_fixture_dir, tmp_path):
-    out = render_file(bn_fixture_dir / BN_CLIP, tmp_path / "bn.png", panel_size=1.2, dpi=50)
-    with Image.open(out) as im:
-        assert im.format == "PNG" and im.size == (6 * 60, 60)
-
-
-def test_features_file_gives_the_same_joints(humanml3d_sample_dir):
-    motion = load_motion(humanml3d_sample_dir / "new_joint_vecs" / "000000.npy")
-    joints = np.load(humanml3d_sample_dir / "new_joints" / "000000.npy")
-    assert motion.parents is None and motion.fps == 20
-    np.testing.assert_allclose(motion.joints, joints[: len(motion.joints)], atol=1e-5)
-
-
-def test_npz_and_flat_inputs(kick, tmp_path):
-    np.savez(tmp_path / "m.npz", joints=kick[:8], fps=np.float64(10), text=np.array("a prompt"))
-    motion = load_motion(tmp_path / "m.npz")
-    assert motion.joints.shape == (8, 22, 3) and motion.fps == 10 and motion.title == "a prompt"
-    np.save(tmp_path / "flat.npy", kick[:8].reshape(8, 66).astype(np.float32))
-    np.testing.assert_allclose(load_motion(tmp_path / "flat.npy").joints, kick[:8], atol=1e-6)
-    np.save(tmp_path / "batch.npy", kick[None, :8])
-    assert load_motion(tmp_path / "batch.npy").joints.shape == (8, 22, 3)
-
-
-def _bad_inputs(tmp_path: Path, kick: np.ndarray) -> dict[str, tuple[Path, str]]:
-    cases = {}
-    np.save(tmp_path / "shape.npy", kick[:, :21])
-    cases["shape"] = (tmp_path / "shape.npy", "expected joints")
-    nan = kick[:5].copy()
-    nan[2, 3, 1] = np.nan
-    np.save(tmp_path / "nan.npy", nan)
-    cases["nan"] = (tmp_path / "nan.npy", "NaN")
-    feats = np.zeros((5, 263))
-    feats[1, 7] = np.inf
-    np.save(tmp_path / "featnan.npy", feats)
-    cases["feature nan"] = (tmp_path / "featnan.npy", "NaN")
-    np.save(tmp_path / "empty.npy", np.zeros((0, 22, 3)))
-    cases["empty"] = (tmp_path / "empty.npy", "no frames")
-    np.save(tmp_path / "obj.npy", np.array([{"joints": 1}], dtype=object), allow_pickle=True)
-    cases["pickle"] = (tmp_path / "obj.npy", "not a plain numeric array")
-    (tmp_path / "junk.npy").write_bytes(b"not numpy")
-    cases["junk"] = (tmp_path / "junk.npy", "cannot read")
-    np.savez(tmp_path / "keys.npz", a=kick[:3], b=kick[:3])
-    cases["npz keys"] = (tmp_path / "keys.npz", "no 'joints' or 'features'")
-    (tmp_path / "m.txt").write_text("x")
-    cases["suffix"] = (tmp_path / "m.txt", "unknown motion file type")
-    cases["missing"] = (tmp_path / "missing.npy", "no such file")
-    (tmp_path / "bad.bvh").write_text("HIERARCHY\nROOT Hips\n{\n")
-    cases["bvh"] = (tmp_path / "bad.bvh", "")
-    return cases
-
-
-def test_bad_inputs_raise_one_line_value_errors(kick, tmp_path):
-    out_dir = tmp_path / "out"
-    for name, (path, message) in _bad_inputs(tmp_path, kick).items():
-        with pytest.raises(ValueError) as err:
-            render_file(path, out_dir / "x.gif")
-        text = str(err.value)
-        assert str(path) in text and message in text and "\n" not in text, (name, text)
-    assert not out_dir.exists() or list(out_dir.iterdir()) == []
-
-
 def test_bad_outputs_and_arguments(kick, tmp_path):
     np.save(tmp_path / "k.npy", kick[:5])
-    with pytest.raises(ValueError, match=r"x\.avi.*unknown output format"):
-        render_file(tmp_path / "k.npy", tmp_path / "x.avi")
     with pytest.raises(ValueError, match="unknown output format"):
         render_animation(kick[:5], tmp_path / "x.webm")
     with pytest.raises(ValueError, match="shape"):
@@ -300,12 +221,6 @@ def test_rig_limbs_coloured_by_side():
     assert skel.root == 1 and 0 not in skel.joints  # the helper root is not drawn
     assert [stick._side(n) for n in ("LeftUpLeg", "l_hip", "LHipJoint", "mixamorig:RightHand", "Hips")] == [
         1, 1, 1, -1, 0]  # fmt: skip
-
-
-def test_bvh_unit_detection():
-    assert stick._bvh_unit_scale(170.0) == 0.01
-    assert stick._bvh_unit_scale(1.7) == 1.0
-    assert stick._bvh_unit_scale(1650.0) == 0.001
 
 
 def test_no_warnings_on_the_normal_path(kick, tmp_path):

@@ -139,7 +139,7 @@ def test_frozen_module_modes_hold_inside_a_lightning_fit(bn_dataset_dir, teacher
                  f"system.frozen_dropout={str(frozen_dropout).lower()}"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DistillSystem, "training_step", spy)
-        train("lcm", load_config(repo / "configs" / "tiny" / "lcm.yaml", overrides), progress=False)
+        train("student", load_config(repo / "configs" / "tiny" / "student.yaml", overrides), progress=False)
     assert len(seen) == 4
     assert all(mode == (True, frozen_dropout, frozen_dropout, frozen_dropout) for mode in seen), seen
 
@@ -210,7 +210,7 @@ def test_a_distillation_continues_from_a_trained_student(bn_dataset_dir, teacher
     from motionlcm.train.run import _datamodule, _distill_system
 
     repo = Path(__file__).resolve().parents[2]
-    config = load_config(repo / "configs" / "tiny" / "lcm.yaml", [
+    config = load_config(repo / "configs" / "tiny" / "student.yaml", [
         f"data.root={bn_dataset_dir}", f"output_dir={tmp_path / 'lcm'}", f"teacher_dir={teacher_dir}",
         f"init_dir={student_dir}", "system.trajectory_weight=1.0"])
     dm = _datamodule(config)
@@ -220,7 +220,7 @@ def test_a_distillation_continues_from_a_trained_student(bn_dataset_dir, teacher
     assert all(torch.equal(trained[k], v) for k, v in system.student.state_dict().items())
     assert system.one_step_timestep == 799 and system.trajectory_weight == 1.0  # the V2 sampler's first step
     config["init_dir"] = str(vae_dir)  # a VAE folder is no student
-    with pytest.raises(ValueError, match="expected a lcm model folder"):
+    with pytest.raises(ValueError, match="expected a student model folder"):
         _distill_system(config, dm)
 
 

@@ -25,9 +25,9 @@ def student(bn_dataset_dir, tmp_path_factory) -> Path:
     common = [f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "checkpoint.every_n_steps=2"]
     vae = train("vae", load_config(REPO / "configs" / "tiny" / "vae.yaml", common + CONV + [f"output_dir={root / 'vae'}"]),
                 progress=False)
-    mld = train("mld", load_config(REPO / "configs" / "tiny" / "mld.yaml", common + [
+    mld = train("mld", load_config(REPO / "configs" / "tiny" / "teacher.yaml", common + [
         f"output_dir={root / 'mld'}", f"vae_dir={vae}", "text_encoder.tokens=8"]), progress=False)
-    return train("lcm", load_config(REPO / "configs" / "tiny" / "lcm.yaml", common + [
+    return train("lcm", load_config(REPO / "configs" / "tiny" / "student.yaml", common + [
         f"output_dir={root / 'lcm'}", f"teacher_dir={mld}"]), progress=False)
 
 

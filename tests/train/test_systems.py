@@ -108,7 +108,7 @@ def crash_at_step(monkeypatch, system_class, step):
     monkeypatch.setattr(system_class, "on_train_batch_end", crash)
 
 
-RESUMABLE = {"vae": (VAESystem, None), "mld": (TeacherSystem, "vae_dir"), "lcm": (DistillSystem, "teacher_dir")}
+RESUMABLE = {"vae": (VAESystem, None), "teacher": (TeacherSystem, "vae_dir"), "student": (DistillSystem, "teacher_dir")}
 
 
 @pytest.mark.parametrize("kind", list(RESUMABLE))
