@@ -36,22 +36,34 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     prompts, lengths = aits_inputs(args.dataset, args.split, args.sentences, args.min_length)
     results = {}
-    print(f"{'model':<28} {'AITS ms':>8} {'median':>7} {'p90':>7} {'text':>6} {'denoise':>8} {'decode':>7} {'joints':>7}")
+    print(
+        f"{'model':<28} {'AITS ms':>8} {'median':>7} {'p90':>7} {'text':>6} {'denoise':>8} {'decode':>7} {'joints':>7}"
+    )
     for label, path, steps in map(parse_model, args.model):
         pipe = MotionLCM.from_pretrained(path, device=args.device)
         r = measure_aits(pipe, prompts, lengths, steps=steps)
         results[label] = {"model": path, **r}
         s = r["stages"]
-        print(f"{label:<28} {1000 * r['aits_s']:>8.1f} {1000 * r['median_s']:>7.1f} {1000 * r['p90_s']:>7.1f} "
-              f"{1000 * s['text']:>6.1f} {1000 * s['denoise']:>8.1f} {1000 * s['decode']:>7.1f} {1000 * s['joints']:>7.1f}")
-    info = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "device": args.device, "sentences": len(prompts),
-            "mean_frames": sum(lengths) / len(lengths), "results": results}
+        print(
+            f"{label:<28} {1000 * r['aits_s']:>8.1f} {1000 * r['median_s']:>7.1f} {1000 * r['p90_s']:>7.1f} "
+            f"{1000 * s['text']:>6.1f} {1000 * s['denoise']:>8.1f} {1000 * s['decode']:>7.1f} {1000 * s['joints']:>7.1f}"
+        )
+    info = {
+        "machine": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "device": args.device,
+        "sentences": len(prompts),
+        "mean_frames": sum(lengths) / len(lengths),
+        "results": results,
+    }
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(info, indent=2) + "\n")
-    print(f"{len(prompts)} sentences, mean {info['mean_frames']:.0f} frames, {torch.get_num_threads()} threads; "
-          f"saved {out}")
+    print(
+        f"{len(prompts)} sentences, mean {info['mean_frames']:.0f} frames, {torch.get_num_threads()} threads; "
+        f"saved {out}"
+    )
 
 
 if __name__ == "__main__":

@@ -67,9 +67,7 @@ def bn_clips(tmp: Path) -> dict[str, np.ndarray]:
         progress=False,
         split_ratios=(1.0, 0.0, 0.0),
     )
-    return {
-        f"bn/{p.stem}": np.load(p).astype(np.float64) for p in sorted((out / "new_joint_vecs").glob("*.npy"))
-    }
+    return {f"bn/{p.stem}": np.load(p).astype(np.float64) for p in sorted((out / "new_joint_vecs").glob("*.npy"))}
 
 
 def generated_clips(model: Path) -> dict[str, np.ndarray]:
@@ -98,10 +96,7 @@ def rot6d_bvh(features: np.ndarray, joints: np.ndarray) -> np.ndarray:
     bone = global_rotations(rot.local_rotations)  # entry c: rotation of bone parent(c) -> c
     first = {0: 3, 9: 12}
     world = np.stack(
-        [
-            bone[:, first.get(j, bx.CHILDREN[j][0])] if bx.CHILDREN[j] else bone[:, j]
-            for j in range(NUM_JOINTS)
-        ],
+        [bone[:, first.get(j, bx.CHILDREN[j][0])] if bx.CHILDREN[j] else bone[:, j] for j in range(NUM_JOINTS)],
         axis=1,
     )
     fitted = joints.copy()
@@ -139,9 +134,7 @@ def summarize(rows: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, action="append", default=[], help="model folder (repeatable)")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "bvh_export.json")
     args = parser.parse_args()
@@ -161,9 +154,7 @@ def main() -> None:
                 "seconds": round(time.time() - start, 1),
                 **summarize(rows),
             }
-    print(
-        f"{'source':<24} {'clips':>5} " + " ".join(f"{m + ' max/mean':>22}" for m in (*METHODS, "bone_dev"))
-    )
+    print(f"{'source':<24} {'clips':>5} " + " ".join(f"{m + ' max/mean':>22}" for m in (*METHODS, "bone_dev")))
     for source, r in report.items():
         cells = " ".join(f"{r[m]['max_cm']:>12.4f}/{r[m]['mean_cm']:<9.4f}" for m in (*METHODS, "bone_dev"))
         print(f"{source:<24} {r['clips']:>5} {cells}")

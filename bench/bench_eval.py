@@ -32,20 +32,21 @@ def parse_model(text: str) -> tuple[str, str, int | None]:
     return (label, head, int(tail)) if tail.isdigit() else (label, rest, None)
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="HumanML3D-layout dataset folder")
     parser.add_argument("--evaluator", required=True, help="evaluator folder (or official T2M deps folder)")
-    parser.add_argument("--model", action="append", required=True, metavar="LABEL=PATH[:STEPS]",
-                        help="a model to evaluate (repeatable)")
+    parser.add_argument(
+        "--model", action="append", required=True, metavar="LABEL=PATH[:STEPS]", help="a model to evaluate (repeatable)"
+    )
     parser.add_argument("--split", default="test", help="split to evaluate")
     parser.add_argument("--replications", type=int, default=20, help="replications per model")
     parser.add_argument("--min-length", type=int, default=40, help="shortest clip kept, in frames")
     parser.add_argument("--aits", type=int, default=100, help="sentences timed at batch 1 (0 skips)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--no-mm", action="store_true", help="skip MultiModality (100 x 30 generations per replication)")
+    parser.add_argument(
+        "--no-mm", action="store_true", help="skip MultiModality (100 x 30 generations per replication)"
+    )
     parser.add_argument("--json", default="bench/results/eval.json", help="where to save the results")
     args = parser.parse_args()
     if args.threads:
@@ -53,8 +54,13 @@ def main() -> None:
     evaluator = load_evaluator(args.evaluator)
     rows, reports = [], {}
     for label, path, steps in map(parse_model, args.model):
-        settings = EvalSettings(split=args.split, replications=args.replications, steps=steps,
-                                min_length=args.min_length, multimodality=not args.no_mm)
+        settings = EvalSettings(
+            split=args.split,
+            replications=args.replications,
+            steps=steps,
+            min_length=args.min_length,
+            multimodality=not args.no_mm,
+        )
         subject = load_subject(path, settings)
         start = time.perf_counter()
         report = evaluate(subject, args.dataset, evaluator, settings, progress=True)
@@ -88,8 +94,13 @@ def table(rows: list) -> list[str]:
 def save(path: str, rows: list, reports: dict) -> None:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    info = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "table": table(rows), "reports": reports}
+    info = {
+        "machine": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "table": table(rows),
+        "reports": reports,
+    }
     out.write_text(json.dumps(info, indent=2) + "\n")
 
 

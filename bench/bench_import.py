@@ -31,7 +31,9 @@ CAPTIONS = REPO / "datasets" / "bandai-namco" / "captions.yaml"
 
 def stage_times(files: list[Path], rig: Rig) -> dict[str, float]:
     """Median milliseconds per clip of each import stage, single process."""
-    stages: dict[str, list[float]] = {k: [] for k in ("parse", "fk+map+resample", "features", "mirror features", "joints")}
+    stages: dict[str, list[float]] = {
+        k: [] for k in ("parse", "fk+map+resample", "features", "mirror features", "joints")
+    }
     for path in files:
         t0 = time.perf_counter()
         bvh = read_bvh(path)
@@ -64,8 +66,12 @@ def main() -> None:
     step = max(1, len(files) // args.sample)
     stages = stage_times(files[::step][: args.sample], Rig.load(RIG))
     result = {
-        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "torch": torch.__version__},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
         "clips": len(files),
         "stage_ms_median": stages,
     }
@@ -74,10 +80,15 @@ def main() -> None:
         print(f"{key:<20} {ms:>16.1f}")
     if args.full:
         with tempfile.TemporaryDirectory() as tmp:
-            summary = import_bvh_library(args.src_dir, Path(tmp) / "ds", RIG, CAPTIONS, mirror=True,
-                                         workers=args.workers, progress=False)
-        result["full_import"] = {"seconds": round(summary.seconds, 1), "clips_written": len(summary.clips),
-                                 "workers": args.workers or os.cpu_count(), "mirror": True}
+            summary = import_bvh_library(
+                args.src_dir, Path(tmp) / "ds", RIG, CAPTIONS, mirror=True, workers=args.workers, progress=False
+            )
+        result["full_import"] = {
+            "seconds": round(summary.seconds, 1),
+            "clips_written": len(summary.clips),
+            "workers": args.workers or os.cpu_count(),
+            "mirror": True,
+        }
         print(f"full import with mirror: {len(files)} files -> {len(summary.clips)} clips in {summary.seconds:.1f} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))

@@ -42,8 +42,12 @@ PROMPTS = [  # one per content of the Bandai-Namco data; the issue's five exampl
 def describe(motion) -> dict[str, float]:
     f, j = motion.features, motion.joints
     head = j[:, 15, 1]
-    return {"speed_mps": float(f[:, 2].mean() * motion.fps), "turn_deg": float(np.degrees(-2 * f[1:, 0].sum())),
-            "left_wrist_up": float((j[:, 20, 1] > head).mean()), "right_wrist_up": float((j[:, 21, 1] > head).mean())}
+    return {
+        "speed_mps": float(f[:, 2].mean() * motion.fps),
+        "turn_deg": float(np.degrees(-2 * f[1:, 0].sum())),
+        "left_wrist_up": float((j[:, 20, 1] > head).mean()),
+        "right_wrist_up": float((j[:, 21, 1] > head).mean()),
+    }
 
 
 def main() -> None:
@@ -74,16 +78,29 @@ def main() -> None:
     print(f"{'prompt':<48} {'m/s':>6} {'turn':>6} {'L up':>5} {'R up':>5} {'match':>5}")
     for r in rows:
         match = f"{r['evaluator_match']:>5.2f}" if "evaluator_match" in r else "    -"
-        print(f"{r['prompt']:<48} {r['speed_mps']:>6.2f} {r['turn_deg']:>6.0f} {r['left_wrist_up']:>5.2f} "
-              f"{r['right_wrist_up']:>5.2f} {match}")
+        print(
+            f"{r['prompt']:<48} {r['speed_mps']:>6.2f} {r['turn_deg']:>6.0f} {r['left_wrist_up']:>5.2f} "
+            f"{r['right_wrist_up']:>5.2f} {match}"
+        )
     settings = motion.settings
-    print(f"{pipe.kind}, {settings['steps']} steps, guidance {settings['guidance']}: "
-          f"{1000 * np.median(timings):.0f} ms per motion (batch 1, {args.seconds:g} s, CPU, median of {len(timings)})")
+    print(
+        f"{pipe.kind}, {settings['steps']} steps, guidance {settings['guidance']}: "
+        f"{1000 * np.median(timings):.0f} ms per motion (batch 1, {args.seconds:g} s, CPU, median of {len(timings)})"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": str(args.model_dir), "settings": settings, "rows": rows,
-                                     "ms_per_motion_median": 1000 * float(np.median(timings)),
-                                     "machine": platform.processor() or platform.machine(),
-                                     "threads": torch.get_num_threads()}, indent=1))
+    args.json.write_text(
+        json.dumps(
+            {
+                "model": str(args.model_dir),
+                "settings": settings,
+                "rows": rows,
+                "ms_per_motion_median": 1000 * float(np.median(timings)),
+                "machine": platform.processor() or platform.machine(),
+                "threads": torch.get_num_threads(),
+            },
+            indent=1,
+        )
+    )
     print(f"saved {args.json}")
 
 

@@ -43,8 +43,12 @@ class _FixedText(torch.nn.Module):
 def batch(b: int, t: int, device: str) -> dict:
     lengths = torch.randint(t // 2, t + 1, (b,))
     lengths[0] = t
-    return {"features": torch.randn(b, t, 263, device=device), "lengths": lengths.to(device),
-            "mask": (torch.arange(t)[None] < lengths[:, None]).to(device), "texts": ["a person walks."] * b}
+    return {
+        "features": torch.randn(b, t, 263, device=device),
+        "lengths": lengths.to(device),
+        "mask": (torch.arange(t)[None] < lengths[:, None]).to(device),
+        "texts": ["a person walks."] * b,
+    }
 
 
 def time_steps(system: torch.nn.Module, params, data: dict, steps: int, device: str) -> float:
@@ -73,9 +77,12 @@ def main() -> None:
     args = parser.parse_args()
     norm = Normalizer(np.zeros(263, np.float32), np.ones(263, np.float32))
     rows = []
-    cases = [("vae", "official V2", VAEConfig.v2(), 64, 100), ("vae", "bandai-namco small", VAEConfig.v2(**BN_VAE), 64, 100),
-             ("teacher", "official V2", DenoiserConfig.v2(text_dim=384), 64, 100),
-             ("teacher", "bandai-namco small", DenoiserConfig.v2(text_dim=384, **BN_DEN), 64, 100)]
+    cases = [
+        ("vae", "official V2", VAEConfig.v2(), 64, 100),
+        ("vae", "bandai-namco small", VAEConfig.v2(**BN_VAE), 64, 100),
+        ("teacher", "official V2", DenoiserConfig.v2(text_dim=384), 64, 100),
+        ("teacher", "bandai-namco small", DenoiserConfig.v2(text_dim=384, **BN_DEN), 64, 100),
+    ]
     for kind, name, config, b, t in cases:
         torch.manual_seed(0)
         if kind == "vae":
@@ -83,19 +90,38 @@ def main() -> None:
             params = system.vae.parameters()
         else:
             vae_cfg = VAEConfig.v2() if name.startswith("official") else VAEConfig.v2(**BN_VAE)
-            system = TeacherSystem(LatentDenoiser(config), MotionVAE(vae_cfg), _FixedText(384), DDIMScheduler()).to(args.device)
+            system = TeacherSystem(LatentDenoiser(config), MotionVAE(vae_cfg), _FixedText(384), DDIMScheduler()).to(
+                args.device
+            )
             params = system.denoiser.parameters()
         seconds = time_steps(system, params, batch(b, t, args.device), args.steps, args.device)
         params_m = sum(p.numel() for p in (system.vae if kind == "vae" else system.denoiser).parameters()) / 1e6
-        rows.append({"system": kind, "model": name, "params_m": round(params_m, 2), "batch": b, "frames": t,
-                     "s_per_step": round(seconds, 3), "steps_per_s": round(1 / seconds, 2),
-                     "samples_per_s": round(b / seconds, 1)})
-    device = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()} ({platform.processor() or platform.machine()})"
+        rows.append(
+            {
+                "system": kind,
+                "model": name,
+                "params_m": round(params_m, 2),
+                "batch": b,
+                "frames": t,
+                "s_per_step": round(seconds, 3),
+                "steps_per_s": round(1 / seconds, 2),
+                "samples_per_s": round(b / seconds, 1),
+            }
+        )
+    device = (
+        torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else f"cpu x{torch.get_num_threads()} ({platform.processor() or platform.machine()})"
+    )
     print(f"device: {device}, torch {torch.__version__}")
-    print(f"{'system':<6} {'model':<20} {'params':>7} {'batch':>5} {'T':>4} {'s/step':>7} {'steps/s':>8} {'samples/s':>10}")
+    print(
+        f"{'system':<6} {'model':<20} {'params':>7} {'batch':>5} {'T':>4} {'s/step':>7} {'steps/s':>8} {'samples/s':>10}"
+    )
     for r in rows:
-        print(f"{r['system']:<6} {r['model']:<20} {r['params_m']:>6}M {r['batch']:>5} {r['frames']:>4} "
-              f"{r['s_per_step']:>7} {r['steps_per_s']:>8} {r['samples_per_s']:>10}")
+        print(
+            f"{r['system']:<6} {r['model']:<20} {r['params_m']:>6}M {r['batch']:>5} {r['frames']:>4} "
+            f"{r['s_per_step']:>7} {r['steps_per_s']:>8} {r['samples_per_s']:>10}"
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"device": device, "torch": torch.__version__, "rows": rows}, indent=1))
     print(f"saved {args.json}")

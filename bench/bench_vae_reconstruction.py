@@ -27,15 +27,28 @@ def main() -> None:
     args = parser.parse_args()
     rows = {}
     for mode, use_mean in (("posterior sample (official)", False), ("posterior mean", True)):
-        rows[mode] = evaluate_reconstruction(args.model_dir, args.dataset_dir, args.split,
-                                             min_length=args.min_length, use_mean=use_mean)
+        rows[mode] = evaluate_reconstruction(
+            args.model_dir, args.dataset_dir, args.split, min_length=args.min_length, use_mean=use_mean
+        )
     print(f"{'latent':<28} {'clips':>6} {'frames':>7} {'MPJPE mm':>9} {'unaligned mm':>13} {'FeaError':>9}")
     for mode, r in rows.items():
-        print(f"{mode:<28} {r['clips']:>6} {r['frames']:>7} {r['mpjpe_mm']:>9.1f} {r['mpjpe_unaligned_mm']:>13.1f} "
-              f"{r['feature_error']:>9.3f}")
+        print(
+            f"{mode:<28} {r['clips']:>6} {r['frames']:>7} {r['mpjpe_mm']:>9.1f} {r['mpjpe_unaligned_mm']:>13.1f} "
+            f"{r['feature_error']:>9.3f}"
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": str(args.model_dir), "dataset": str(args.dataset_dir),
-                                     "split": args.split, "torch": torch.__version__, "rows": rows}, indent=1))
+    args.json.write_text(
+        json.dumps(
+            {
+                "model": str(args.model_dir),
+                "dataset": str(args.dataset_dir),
+                "split": args.split,
+                "torch": torch.__version__,
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
     print(f"saved {args.json}")
 
 

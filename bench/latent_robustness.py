@@ -40,17 +40,27 @@ def skeleton_stats(clips: list[np.ndarray]) -> dict[str, float]:
         speed.append(relative_joint_speed(joints))
         jerk.append(jitter(joints))
         skate.append(foot_skating_ratio(joints))
-    return {"bone_dev_max_m": float(np.mean(worst)), "bone_dev_p95_m": float(np.mean(p95)),
-            "relative_speed": float(np.mean(speed)), "jitter": float(np.mean(jerk)),
-            "skating": float(np.mean(skate))}
+    return {
+        "bone_dev_max_m": float(np.mean(worst)),
+        "bone_dev_p95_m": float(np.mean(p95)),
+        "relative_speed": float(np.mean(speed)),
+        "jitter": float(np.mean(jerk)),
+        "skating": float(np.mean(skate)),
+    }
 
 
 @torch.no_grad()
 def probe(model_dir: Path, dataset_dir: Path, split: str, clips: int, noise: list[float], seed: int) -> dict:
     folder = load_model_folder(model_dir)
     mean, std = torch.as_tensor(folder.mean), torch.as_tensor(folder.std)
-    dataset = HumanML3DDataset(dataset_dir, split=split, normalizer=Normalizer(folder.mean, folder.std),
-                               min_length=40, random_crop=False, seed=seed)
+    dataset = HumanML3DDataset(
+        dataset_dir,
+        split=split,
+        normalizer=Normalizer(folder.mean, folder.std),
+        min_length=40,
+        random_crop=False,
+        seed=seed,
+    )
     picks = np.linspace(0, len(dataset) - 1, min(clips, len(dataset))).round().astype(int)
     batch = collate_motion([dataset[int(i)] for i in picks])
     x, lengths = batch["features"], batch["lengths"]
@@ -80,16 +90,25 @@ def main() -> None:
     parser.add_argument("dataset", type=Path, help="a HumanML3D-layout dataset folder")
     parser.add_argument("--split", default="val", help="split whose clips are encoded (default val)")
     parser.add_argument("--clips", type=int, default=128, help="clips, evenly spread over the split")
-    parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.1, 0.25, 0.5, 1.0],
-                        help="noise scales in diffusion units (latents have unit spread per dimension)")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.1, 0.25, 0.5, 1.0],
+        help="noise scales in diffusion units (latents have unit spread per dimension)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="noise seed")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     args = parser.parse_args()
     rows = probe(args.model_dir, args.dataset, args.split, args.clips, args.noise, args.seed)
-    print(f"{'latents':20s} {'bone dev max (m)':>17s} {'bone dev p95 (m)':>17s} {'rel. speed':>11s} {'jitter':>8s} {'skating':>8s}")
+    print(
+        f"{'latents':20s} {'bone dev max (m)':>17s} {'bone dev p95 (m)':>17s} {'rel. speed':>11s} {'jitter':>8s} {'skating':>8s}"
+    )
     for name, row in rows.items():
-        print(f"{name:20s} {row['bone_dev_max_m']:17.3f} {row['bone_dev_p95_m']:17.3f} "
-              f"{row['relative_speed']:11.3f} {row['jitter']:8.0f} {row['skating']:8.3f}")
+        print(
+            f"{name:20s} {row['bone_dev_max_m']:17.3f} {row['bone_dev_p95_m']:17.3f} "
+            f"{row['relative_speed']:11.3f} {row['jitter']:8.0f} {row['skating']:8.3f}"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"model": str(args.model_dir), "split": args.split, "rows": rows}, indent=1))

@@ -71,16 +71,36 @@ def main() -> None:
             results.append(check(kind, side, joints) | kinematic_summary(joints))
         passed = sum(bool(r["ok"]) for r in results)
         means = {k: float(np.mean([r[k] for r in results])) for k in results[0] if k != "ok"}
-        rows.append({"prompt": prompt, "seconds": seconds, "check": kind, "side": side, "passed": passed,
-                     "seeds": args.seeds, "means": means, "runs": results})
+        rows.append(
+            {
+                "prompt": prompt,
+                "seconds": seconds,
+                "check": kind,
+                "side": side,
+                "passed": passed,
+                "seeds": args.seeds,
+                "means": means,
+                "runs": results,
+            }
+        )
         shown = ", ".join(f"{k} {v:.2f}" for k, v in means.items())
         print(f"{passed:>2}/{args.seeds}  {prompt:<40} {shown}", flush=True)
     total = sum(r["passed"] for r in rows)
     print(f"passed {total} of {len(rows) * args.seeds} ({time.perf_counter() - start:.0f} s)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": str(args.model_dir or "shipped"), "steps": args.steps,
-                                     "machine": platform.processor() or platform.machine(),
-                                     "torch": torch.__version__, "rows": rows}, indent=1, default=float))
+    args.json.write_text(
+        json.dumps(
+            {
+                "model": str(args.model_dir or "shipped"),
+                "steps": args.steps,
+                "machine": platform.processor() or platform.machine(),
+                "torch": torch.__version__,
+                "rows": rows,
+            },
+            indent=1,
+            default=float,
+        )
+    )
     print(f"saved {args.json}")
 
 

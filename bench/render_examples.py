@@ -18,8 +18,12 @@ from motionlcm.eval.kinematics import ankle_height_range, relative_joint_speed
 from motionlcm.render.stick import render_frames
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = [("walk", "a person walks forward", 4.0), ("run", "someone runs forward", 3.0),
-            ("wave", "a person waves with the right hand", 4.0), ("turn", "a person walks and turns left", 5.0)]
+EXAMPLES = [
+    ("walk", "a person walks forward", 4.0),
+    ("run", "someone runs forward", 3.0),
+    ("wave", "a person waves with the right hand", 4.0),
+    ("turn", "a person walks and turns left", 5.0),
+]
 
 
 def main() -> None:
@@ -36,8 +40,10 @@ def main() -> None:
     for name, prompt, seconds in EXAMPLES:
         joints = np.asarray(pipe([prompt], seconds=seconds, steps=args.steps, seed=args.seed)[0].joints)
         speed, ankles = relative_joint_speed(joints), ankle_height_range(joints)
-        title = (f'"{prompt}" ({seconds:g} s, seed {args.seed}): relative joint speed {speed:.2f} m/s, '
-                 f"ankle ranges {ankles[0]:.2f} / {ankles[1]:.2f} m")
+        title = (
+            f'"{prompt}" ({seconds:g} s, seed {args.seed}): relative joint speed {speed:.2f} m/s, '
+            f"ankle ranges {ankles[0]:.2f} / {ankles[1]:.2f} m"
+        )
         path = render_frames(joints, args.out / f"generated_{name}.png", num=8, title=title)
         print(f"{path}: {title}")
 

@@ -23,8 +23,15 @@ from motionlcm.eval.reconstruction import evaluate_reconstruction
 from motionlcm.train.run import train
 
 REPO = Path(__file__).resolve().parents[1]
-COLUMNS = ("mpjpe_mm", "relative_speed_ratio", "recon_relative_speed", "real_relative_speed", "recon_jitter",
-           "real_jitter", "minutes")
+COLUMNS = (
+    "mpjpe_mm",
+    "relative_speed_ratio",
+    "recon_relative_speed",
+    "real_relative_speed",
+    "recon_jitter",
+    "real_jitter",
+    "minutes",
+)
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
@@ -38,8 +45,10 @@ def run_variant(config_path: Path, name: str, overrides: list[str], steps: int, 
     out = root / name
     minutes = None
     if not (out / "model").is_dir():
-        config = load_config(config_path, [*overrides, f"trainer.max_steps={steps}", f"output_dir={out}",
-                                           f"checkpoint.every_n_steps={steps}"])
+        config = load_config(
+            config_path,
+            [*overrides, f"trainer.max_steps={steps}", f"output_dir={out}", f"checkpoint.every_n_steps={steps}"],
+        )
         start = time.perf_counter()
         train("vae", config, force=True, progress=False)
         minutes = (time.perf_counter() - start) / 60
@@ -60,8 +69,9 @@ def main() -> None:
     rows = {}
     for name, overrides in map(parse_variant, args.variant):
         row = run_variant(args.config, name, overrides, args.steps, args.root)
-        row.update(evaluate_reconstruction(Path(row["out"]) / "model", dataset, args.split, min_length=20,
-                                           use_mean=True))
+        row.update(
+            evaluate_reconstruction(Path(row["out"]) / "model", dataset, args.split, min_length=20, use_mean=True)
+        )
         rows[name] = row
         print(f"{name}: " + ", ".join(f"{k} {row[k]:.3g}" for k in COLUMNS if row.get(k) is not None), flush=True)
     print(f"\n{'variant':<22}" + "".join(f"{c:>22}" for c in COLUMNS))
@@ -69,8 +79,13 @@ def main() -> None:
         cells = "".join(f"{row[c]:>22.4g}" if row.get(c) is not None else f"{'-':>22}" for c in COLUMNS)
         print(f"{name:<22}{cells}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"config": str(args.config), "steps": args.steps, "split": args.split, "torch": torch.__version__,
-            "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"}
+    meta = {
+        "config": str(args.config),
+        "steps": args.steps,
+        "split": args.split,
+        "torch": torch.__version__,
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+    }
     args.json.write_text(json.dumps({**meta, "rows": rows}, indent=1))
     print(f"saved {args.json}")
 

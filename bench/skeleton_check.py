@@ -18,8 +18,12 @@ from motionlcm.data.skeleton import bone_lengths
 from motionlcm.eval.kinematics import foot_skating_ratio, jitter, relative_joint_speed
 from motionlcm.export.bvh_export import bvh_to_joints, joints_to_bvh
 
-PROMPTS = ["a person walks and turns left.", "someone runs in an energetic way.", "a person waves with the left hand",
-           "a person walks forward"]
+PROMPTS = [
+    "a person walks and turns left.",
+    "someone runs in an energetic way.",
+    "a person waves with the left hand",
+    "a person walks forward",
+]
 
 
 def bone_length_deviation(joints: np.ndarray) -> float:
@@ -42,10 +46,12 @@ def main() -> None:
         j = np.asarray(motion.joints, np.float64)
         error = np.linalg.norm(bvh_to_joints(joints_to_bvh(j)) - j, axis=-1).max()
         moved = np.linalg.norm(j - before.joints, axis=-1)
-        print(f"{motion.text:36s} decoded bone-length deviation {bone_length_deviation(before.joints):.3f} m; "
-              f"conformed: joints moved {moved.mean() * 100:.1f} cm mean / {moved.max() * 100:.1f} max, "
-              f"BVH error {error * 100:.2f} cm, speed {relative_joint_speed(j):.2f} m/s, jitter {jitter(j):.0f} m/s³, "
-              f"skating {foot_skating_ratio(j):.2f} (decoded {foot_skating_ratio(before.joints):.2f})")
+        print(
+            f"{motion.text:36s} decoded bone-length deviation {bone_length_deviation(before.joints):.3f} m; "
+            f"conformed: joints moved {moved.mean() * 100:.1f} cm mean / {moved.max() * 100:.1f} max, "
+            f"BVH error {error * 100:.2f} cm, speed {relative_joint_speed(j):.2f} m/s, jitter {jitter(j):.0f} m/s³, "
+            f"skating {foot_skating_ratio(j):.2f} (decoded {foot_skating_ratio(before.joints):.2f})"
+        )
 
 
 if __name__ == "__main__":

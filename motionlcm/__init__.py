@@ -3,7 +3,6 @@
 __version__ = "0.1.0"
 
 
-
 def __getattr__(name: str):
     """`from motionlcm import MotionLCM` without importing torch for `motionlcm --help`."""
     if name in ("MotionLCM", "Motion"):

@@ -127,8 +127,9 @@ class Job:
     stem: str
 
 
-def plan_jobs(requests: list[Request], num: int, seed: int, default_seconds: float | None,
-              frames: int | None) -> list[Job]:
+def plan_jobs(
+    requests: list[Request], num: int, seed: int, default_seconds: float | None, frames: int | None
+) -> list[Job]:
     from motionlcm.pipeline import resolve_lengths
 
     jobs = []
@@ -168,12 +169,16 @@ def warn_long_prompts(pipe: Any, requests: list[Request]) -> None:
     for request in requests:
         count = len(encoder.tokenizer(request.text)["input_ids"])
         if count > encoder.max_length:
-            warnings.warn(f"prompt {request.text[:40]!r}...: {count} tokens, truncated to the text encoder's "
-                          f"{encoder.max_length}", stacklevel=2)
+            warnings.warn(
+                f"prompt {request.text[:40]!r}...: {count} tokens, truncated to the text encoder's "
+                f"{encoder.max_length}",
+                stacklevel=2,
+            )
 
 
-def write_outputs(motion: Any, job: Job, stage: Path, formats: tuple[str, ...], fps: float | None,
-                  meta: dict[str, Any]) -> list[str]:
+def write_outputs(
+    motion: Any, job: Job, stage: Path, formats: tuple[str, ...], fps: float | None, meta: dict[str, Any]
+) -> list[str]:
     """Write one motion's files into `stage`; returns their names."""
     from motionlcm.io.atomic import write_json_atomic
 
@@ -194,11 +199,22 @@ def write_outputs(motion: Any, job: Job, stage: Path, formats: tuple[str, ...], 
     return names
 
 
-def generate(requests: list[Request], out: Path, model: str | None = None, seconds: float | None = None,
-             frames: int | None = None, steps: int | None = None, guidance: float | None = None,
-             seed: int | None = None, num: int = 1, fps: float | None = None,
-             formats: tuple[str, ...] = DEFAULT_FORMATS, force: bool = False, device: str | None = None,
-             progress: bool = True) -> list[Path]:
+def generate(
+    requests: list[Request],
+    out: Path,
+    model: str | None = None,
+    seconds: float | None = None,
+    frames: int | None = None,
+    steps: int | None = None,
+    guidance: float | None = None,
+    seed: int | None = None,
+    num: int = 1,
+    fps: float | None = None,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
+    force: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+) -> list[Path]:
     """Generate every request `num` times and write the files; returns the paths written."""
     from motionlcm.export.bvh_export import check_fps
     from motionlcm.io.atomic import publish_files, staging_folder
@@ -207,8 +223,9 @@ def generate(requests: list[Request], out: Path, model: str | None = None, secon
     if num < 1:
         raise ValueError(f"--num: must be >= 1, got {num}")
     if num * len(requests) > MAX_MOTIONS:
-        raise ValueError(f"--num {num} x {len(requests)} prompt(s) is {num * len(requests)} motions; "
-                         f"at most {MAX_MOTIONS} per call")
+        raise ValueError(
+            f"--num {num} x {len(requests)} prompt(s) is {num * len(requests)} motions; at most {MAX_MOTIONS} per call"
+        )
     if fps is not None:
         check_fps(fps, "--fps")
     if seconds is not None and frames is not None:
@@ -238,16 +255,36 @@ def generate(requests: list[Request], out: Path, model: str | None = None, secon
 
 def reproduce_command(job: Job, steps: int, guidance: float, model: str | None) -> str:
     """The shell command that makes this motion again, every argument quoted for a POSIX shell."""
-    args = ["motionlcm", "generate", job.request.text, "--seed", str(job.seed), "--frames", str(job.frames),
-            "--steps", str(steps), "--guidance", f"{guidance:g}"]
+    args = [
+        "motionlcm",
+        "generate",
+        job.request.text,
+        "--seed",
+        str(job.seed),
+        "--frames",
+        str(job.frames),
+        "--steps",
+        str(steps),
+        "--guidance",
+        f"{guidance:g}",
+    ]
     if model is not None:
         args += ["--model", str(model)]
     return shlex.join(args)
 
 
-def stage_motions(pipe: Any, jobs: list[Job], stage: Path, formats: tuple[str, ...], fps: float | None,
-                  steps: int, guidance: float, load_seconds: float, progress: bool,
-                  model: str | None = None) -> list[str]:
+def stage_motions(
+    pipe: Any,
+    jobs: list[Job],
+    stage: Path,
+    formats: tuple[str, ...],
+    fps: float | None,
+    steps: int,
+    guidance: float,
+    load_seconds: float,
+    progress: bool,
+    model: str | None = None,
+) -> list[str]:
     """Generate every job and write its files into `stage`; returns the file names."""
     from motionlcm.data.skeleton import FPS
 
@@ -256,11 +293,19 @@ def stage_motions(pipe: Any, jobs: list[Job], stage: Path, formats: tuple[str, .
         start = time.perf_counter()
         motion = pipe(job.request.text, frames=job.frames, steps=steps, guidance=guidance, seed=job.seed)[0]
         generate_seconds = time.perf_counter() - start
-        meta = {"prompt": job.request.text, "seed": job.seed, "steps": steps, "guidance": guidance,
-                "fps": fps or FPS, "native_fps": FPS, "frames": motion.frames, "seconds": motion.seconds,
-                "model": {"path": str(pipe.folder.path), "kind": pipe.kind},
-                "timings": {"model_load_s": load_seconds, "generate_s": generate_seconds},
-                "command": reproduce_command(job, steps, guidance, model)}
+        meta = {
+            "prompt": job.request.text,
+            "seed": job.seed,
+            "steps": steps,
+            "guidance": guidance,
+            "fps": fps or FPS,
+            "native_fps": FPS,
+            "frames": motion.frames,
+            "seconds": motion.seconds,
+            "model": {"path": str(pipe.folder.path), "kind": pipe.kind},
+            "timings": {"model_load_s": load_seconds, "generate_s": generate_seconds},
+            "command": reproduce_command(job, steps, guidance, model),
+        }
         names += write_outputs(motion, job, stage, formats, fps, meta)
     return names
 

@@ -127,8 +127,13 @@ class Motion:
         raise ValueError(f"{out}: unknown output format {out.suffix!r}; expected .mp4, .gif or an image (.png)")
 
 
-def render_file(path_in: str | os.PathLike, path_out: str | os.PathLike, title: str | None = None,
-                fps: float | None = None, **kwargs: Any) -> Path:
+def render_file(
+    path_in: str | os.PathLike,
+    path_out: str | os.PathLike,
+    title: str | None = None,
+    fps: float | None = None,
+    **kwargs: Any,
+) -> Path:
     """`Motion.load(path_in).render(path_out, ...)`: what `motionlcm render` does. `fps` defaults to the
     file's (20 for arrays, the Frame Time for BVH), `title` to one stored in an npz."""
     return Motion.load(path_in).render(path_out, title=title, fps=fps, **kwargs)

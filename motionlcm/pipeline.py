@@ -52,7 +52,9 @@ def resolve_lengths(count: int, seconds: Any = None, frames: Any = None) -> list
     lengths = [int(v) if frames is not None else int(round(float(v) * FPS)) for v in values]
     for value in lengths:
         if not 1 <= value <= MAX_FRAMES:
-            raise ValueError(f"length {value} frames is outside 1..{MAX_FRAMES} ({MAX_FRAMES / FPS:.1f} s at {FPS} fps)")
+            raise ValueError(
+                f"length {value} frames is outside 1..{MAX_FRAMES} ({MAX_FRAMES / FPS:.1f} s at {FPS} fps)"
+            )
     return lengths
 
 
@@ -83,8 +85,10 @@ def default_model_dir() -> Path:
     for path in places:
         if path.is_dir():
             return path
-    raise ValueError(f"{places[-1]}: the default model is not there (nor in a source checkout); "
-                     "pass --model MODEL_DIR or set MOTIONLCM_MODEL")
+    raise ValueError(
+        f"{places[-1]}: the default model is not there (nor in a source checkout); "
+        "pass --model MODEL_DIR or set MOTIONLCM_MODEL"
+    )
 
 
 class MotionLCM:
@@ -95,8 +99,13 @@ class MotionLCM:
     default; `FastPaths.eager()` for the plain path, `.replace(compile=True, ...)` for more.
     """
 
-    def __init__(self, folder: Any, text_encoder: TextEncoder | None, device: str | torch.device = "cpu",
-                 fast_paths: FastPaths | None = None) -> None:
+    def __init__(
+        self,
+        folder: Any,
+        text_encoder: TextEncoder | None,
+        device: str | torch.device = "cpu",
+        fast_paths: FastPaths | None = None,
+    ) -> None:
         if folder.denoiser is None or folder.vae is None:
             raise ValueError(f"{folder.path}: a generation model folder needs a VAE and a denoiser")
         if folder.kind not in DEFAULTS:
@@ -126,8 +135,13 @@ class MotionLCM:
         return apply_fast_paths(self, paths)
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path | None = None, device: str | None = None,
-                        text_encoder_path: str | None = None, fast_paths: FastPaths | None = None) -> MotionLCM:
+    def from_pretrained(
+        cls,
+        model_dir: str | Path | None = None,
+        device: str | None = None,
+        text_encoder_path: str | None = None,
+        fast_paths: FastPaths | None = None,
+    ) -> MotionLCM:
         """Load a model folder (default: the shipped model, `default_model_dir()`; a shipped folder's bare name
         works too, `resolve_model_dir`) and the text encoder it references (`text_encoder_path` overrides its path).
 
@@ -135,8 +149,9 @@ class MotionLCM:
         loads: `sample_latents` works from given embeddings; encoding prompts then raises.
         """
         device = resolve_device(device)
-        folder = load_model_folder(resolve_model_dir(model_dir) if model_dir is not None else default_model_dir(),
-                                   device="cpu")
+        folder = load_model_folder(
+            resolve_model_dir(model_dir) if model_dir is not None else default_model_dir(), device="cpu"
+        )
         ref = folder.text_encoder or {}
         encoder = None
         if text_encoder_path or ref.get("source") or ref.get("path"):
@@ -157,19 +172,40 @@ class MotionLCM:
         return DEFAULTS["teacher"]["guidance"]
 
     @torch.no_grad()
-    def sample_latents(self, text_emb: Tensor, noise: Tensor, steps: int, guidance: float,
-                       generator: torch.Generator | None = None, lengths: list[int] | None = None) -> Tensor:
+    def sample_latents(
+        self,
+        text_emb: Tensor,
+        noise: Tensor,
+        steps: int,
+        guidance: float,
+        generator: torch.Generator | None = None,
+        lengths: list[int] | None = None,
+    ) -> Tensor:
         """Run only the sampler from text embeddings (B, S, C) and initial noise (B, L, D). With a VAE of
         segment latents, `lengths` (frames per motion) masks the tokens past each motion's end."""
         text_emb, noise = text_emb.to(self.device), noise.to(self.device)
         denoiser = self._masked_denoiser(lengths)
         with autocast_context(self.device, self.fast_paths.autocast):
             if self.kind == "student":
-                latents = lcm_sample(denoiser, self.scheduler, text_emb, noise, num_inference_steps=steps,
-                                     guidance_scale=guidance, generator=generator)
+                latents = lcm_sample(
+                    denoiser,
+                    self.scheduler,
+                    text_emb,
+                    noise,
+                    num_inference_steps=steps,
+                    guidance_scale=guidance,
+                    generator=generator,
+                )
             else:
-                latents = ddim_sample(denoiser, self.scheduler, text_emb, self.encode_text([""]), noise,
-                                      num_inference_steps=steps, guidance_scale=guidance)
+                latents = ddim_sample(
+                    denoiser,
+                    self.scheduler,
+                    text_emb,
+                    self.encode_text([""]),
+                    noise,
+                    num_inference_steps=steps,
+                    guidance_scale=guidance,
+                )
         return latents.float()
 
     def _masked_denoiser(self, lengths: list[int] | None) -> Any:
@@ -212,8 +248,9 @@ class MotionLCM:
         return steps, self.default_guidance(steps) if guidance is None else float(guidance)
 
     @torch.no_grad()
-    def generate_features(self, texts: list[str], lengths: list[int] | Tensor, steps: int, guidance: float,
-                          generator: torch.Generator) -> Tensor:
+    def generate_features(
+        self, texts: list[str], lengths: list[int] | Tensor, steps: int, guidance: float, generator: torch.Generator
+    ) -> Tensor:
         """Un-normalised features (B, max(lengths), 263), zero beyond each motion's length."""
         lengths = [int(n) for n in lengths]
         if not lengths or min(lengths) < 1 or max(lengths) > self.vae.config.max_len:
@@ -225,13 +262,24 @@ class MotionLCM:
             raise ValueError(f"{self.folder.path}: the model folder has no Mean.npy/Std.npy to de-normalise with")
         latents = self.sample_latents(text_emb, noise, steps, guidance, generator, lengths)
         features = self.decode(latents, lengths) * self.std + self.mean
-        valid = torch.arange(features.shape[1], device=self.device)[None, :] < torch.tensor(lengths, device=self.device)[:, None]
+        valid = (
+            torch.arange(features.shape[1], device=self.device)[None, :]
+            < torch.tensor(lengths, device=self.device)[:, None]
+        )
         return features * valid[:, :, None]
 
     @torch.no_grad()
-    def __call__(self, prompts: str | list[str], seconds: Any = None, frames: Any = None, steps: int | None = None,
-                 guidance: float | None = None, seed: int | None = None, conform: bool = True,
-                 foot_lock: bool = True) -> list[Motion]:
+    def __call__(
+        self,
+        prompts: str | list[str],
+        seconds: Any = None,
+        frames: Any = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        seed: int | None = None,
+        conform: bool = True,
+        foot_lock: bool = True,
+    ) -> list[Motion]:
         """Generate one motion per prompt (prompts of different lengths batch together).
 
         `conform` (default) places the decoded joints on the dataset's uniform skeleton
@@ -251,9 +299,19 @@ class MotionLCM:
             raise ValueError(f"{self.folder.path}: the model produced NaN or infinite values (broken weights?)")
         joints = [j[:n] for j, n in zip(features_to_joints(features).cpu().numpy(), lengths, strict=True)]
         contacts = features[..., FOOT_CONTACT].cpu().numpy()
-        joints = [clean_joints(j, c[:len(j)], conform, foot_lock).astype(np.float32)
-                  for j, c in zip(joints, contacts, strict=True)]
-        settings = {"steps": steps, "guidance": guidance, "seed": seed, "kind": self.kind, "conformed": conform,
-                    "foot_lock": foot_lock}
-        return [Motion(joints[i], FPS, text, features[i, :n].cpu().numpy(), dict(settings))
-                for i, (text, n) in enumerate(zip(prompts, lengths, strict=False))]
+        joints = [
+            clean_joints(j, c[: len(j)], conform, foot_lock).astype(np.float32)
+            for j, c in zip(joints, contacts, strict=True)
+        ]
+        settings = {
+            "steps": steps,
+            "guidance": guidance,
+            "seed": seed,
+            "kind": self.kind,
+            "conformed": conform,
+            "foot_lock": foot_lock,
+        }
+        return [
+            Motion(joints[i], FPS, text, features[i, :n].cpu().numpy(), dict(settings))
+            for i, (text, n) in enumerate(zip(prompts, lengths, strict=False))
+        ]

@@ -30,8 +30,7 @@ VAE = {
 # Latent denoiser (configs_v1/modules/denoiser.yaml, configs/modules/denoiser.yaml): V1 adds a ReLU on the
 # text vector; V2 is the dataclass default.
 DENOISER = {
-    "v1": {"latent_size": 1, "latent_dim": 256, "hidden_dim": 256, "force_pre_post_proj": False,
-           "text_act": "relu"},
+    "v1": {"latent_size": 1, "latent_dim": 256, "hidden_dim": 256, "force_pre_post_proj": False, "text_act": "relu"},
     "v2": {},
 }
 
@@ -48,8 +47,7 @@ DISTILLATION = {
 # from there again).
 SAMPLING = {
     "v1": {"original_inference_steps": 50, "timesteps_step_map": None},
-    "v2": {"original_inference_steps": 10,
-           "timesteps_step_map": {1: [799], 2: [699, 299], 4: [699, 399, 299, 299]}},
+    "v2": {"original_inference_steps": 10, "timesteps_step_map": {1: [799], 2: [699, 299], 4: [699, 399, 299, 299]}},
 }
 
 # Classifier-free guidance scale s at sampling time: one value for V1, one per number of steps for V2.

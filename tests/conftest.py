@@ -47,8 +47,17 @@ def bn_dataset_dir(bn_fixture_dir, tmp_path_factory) -> Path:
 
     repo_bn = REPO / "datasets" / "bandai-namco"
     out = tmp_path_factory.mktemp("bn-dataset") / "bn"
-    import_bvh_library(bn_fixture_dir, out, repo_bn / "rig.yaml", repo_bn / "captions.yaml", mirror=True,
-                       seed=0, workers=1, progress=False, split_ratios=(1.0, 0.0, 0.0))
+    import_bvh_library(
+        bn_fixture_dir,
+        out,
+        repo_bn / "rig.yaml",
+        repo_bn / "captions.yaml",
+        mirror=True,
+        seed=0,
+        workers=1,
+        progress=False,
+        split_ratios=(1.0, 0.0, 0.0),
+    )
     mirrors = sorted(p.stem for p in (out / "new_joint_vecs").glob("M*.npy"))
     (out / "val.txt").write_text("\n".join(mirrors[:4]) + "\n")
     return out
@@ -82,6 +91,11 @@ def student_dir(teacher_dir, bn_dataset_dir, tmp_path_factory):
     from motionlcm.train.run import train
 
     root = tmp_path_factory.mktemp("lcm")
-    overrides = [f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "checkpoint.every_n_steps=2",
-                 f"output_dir={root / 'lcm'}", f"teacher_dir={teacher_dir}"]
+    overrides = [
+        f"data.root={bn_dataset_dir}",
+        "trainer.max_steps=4",
+        "checkpoint.every_n_steps=2",
+        f"output_dir={root / 'lcm'}",
+        f"teacher_dir={teacher_dir}",
+    ]
     return train("student", load_config(REPO / "configs" / "tiny" / "student.yaml", overrides), progress=False)

@@ -29,8 +29,16 @@ COMMANDS = _command_paths(build_parser())
 
 
 def test_the_walk_finds_every_command():
-    assert {("generate",), ("render",), ("export",), ("eval",), ("bench",), ("data", "import-bvh"),
-            ("train", "student"), ("convert", "official")} <= set(COMMANDS)
+    assert {
+        ("generate",),
+        ("render",),
+        ("export",),
+        ("eval",),
+        ("bench",),
+        ("data", "import-bvh"),
+        ("train", "student"),
+        ("convert", "official"),
+    } <= set(COMMANDS)
 
 
 def test_the_papers_names_train_the_same_roles():
@@ -65,7 +73,9 @@ def test_console_script_is_installed():
 
 
 def test_missing_rig_file_is_one_line_error(tmp_path, bn_fixture_dir, capsys):
-    code = main(["data", "import-bvh", str(bn_fixture_dir), "--rig", str(tmp_path / "nope.yaml"), "-o", str(tmp_path / "o")])
+    code = main(
+        ["data", "import-bvh", str(bn_fixture_dir), "--rig", str(tmp_path / "nope.yaml"), "-o", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "nope.yaml" in err[0]
     assert not (tmp_path / "o").exists()
@@ -93,7 +103,17 @@ def test_convert_official_command(tmp_path, humanml3d_sample_dir, capsys):
     ckpt = tmp_path / "mld_humanml.ckpt"
     torch.save({"state_dict": fake_official_state_dict("v2", "mld")}, ckpt)
     out = tmp_path / "model"
-    args = ["convert", "official", str(ckpt), "--version", "v2", "-o", str(out), "--mean-std", str(humanml3d_sample_dir)]
+    args = [
+        "convert",
+        "official",
+        str(ckpt),
+        "--version",
+        "v2",
+        "-o",
+        str(out),
+        "--mean-std",
+        str(humanml3d_sample_dir),
+    ]
     assert main(args) == 0
     folder = load_model_folder(out)
     assert folder.kind == "teacher" and folder.mean.shape == (263,)

@@ -51,9 +51,25 @@ def test_prompt_lines_and_formats_parse():
 
 def test_generate_writes_every_format_and_the_seed_reproduces_a_motion(student_dir, tmp_path):
     out = tmp_path / "out"
-    result = run_cli("generate", "a person walks forward and turns to the left", "--model", str(student_dir),
-                     "--seconds", "3", "--num", "2", "--seed", "5", "--fps", "30", "--format", "npy,bvh,gif,json",
-                     "-o", str(out), "-q")
+    result = run_cli(
+        "generate",
+        "a person walks forward and turns to the left",
+        "--model",
+        str(student_dir),
+        "--seconds",
+        "3",
+        "--num",
+        "2",
+        "--seed",
+        "5",
+        "--fps",
+        "30",
+        "--format",
+        "npy,bvh,gif,json",
+        "-o",
+        str(out),
+        "-q",
+    )
     assert result.returncode == 0, result.stderr
     stems = ["000_a_person_walks_forward_and_turns_0", "000_a_person_walks_forward_and_turns_1"]
     for stem in stems:
@@ -71,8 +87,21 @@ def test_generate_writes_every_format_and_the_seed_reproduces_a_motion(student_d
     error = np.linalg.norm(bvh_to_joints(bvh)[::3] - joints[::2], axis=-1)
     assert error.mean() < 0.01 and error.max() < 0.05
     # the recorded seed alone reproduces the motion
-    again = run_cli("generate", meta["prompt"], "--model", str(student_dir), "--frames", "60", "--seed", "6",
-                    "--format", "npy", "-o", str(tmp_path / "again"), "-q")
+    again = run_cli(
+        "generate",
+        meta["prompt"],
+        "--model",
+        str(student_dir),
+        "--frames",
+        "60",
+        "--seed",
+        "6",
+        "--format",
+        "npy",
+        "-o",
+        str(tmp_path / "again"),
+        "-q",
+    )
     assert again.returncode == 0, again.stderr
     assert np.array_equal(np.load(tmp_path / "again" / "000_a_person_walks_forward_and_turns.npy"), joints)
 
@@ -92,8 +121,21 @@ def test_generate_refuses_to_overwrite_without_force(student_dir, tmp_path):
 
 
 def cli_args(student_dir, out, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "motionlcm.cli", "generate", "a person runs.", "--model", str(student_dir),
-            "--seconds", "1", "-o", str(out), "-q", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "motionlcm.cli",
+        "generate",
+        "a person runs.",
+        "--model",
+        str(student_dir),
+        "--seconds",
+        "1",
+        "-o",
+        str(out),
+        "-q",
+        *extra,
+    ]
 
 
 def test_a_failure_while_publishing_leaves_no_partial_set(student_dir, tmp_path, monkeypatch):
@@ -120,8 +162,15 @@ def test_a_failure_while_publishing_leaves_no_partial_set(student_dir, tmp_path,
 def test_two_concurrent_runs_into_one_folder_one_wins(student_dir, tmp_path):
     out = tmp_path / "out"
     seeds = (10, 20)
-    runs = [subprocess.Popen(cli_args(student_dir, out, "--num", "3", "--format", "npy,json", "--seed", str(seed)),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in seeds]
+    runs = [
+        subprocess.Popen(
+            cli_args(student_dir, out, "--num", "3", "--format", "npy,json", "--seed", str(seed)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in seeds
+    ]
     results = [(run.communicate(timeout=600), run.returncode) for run in runs]
     assert sorted(code for _, code in results) == [0, 2], results
     winner = next(i for i, (_, code) in enumerate(results) if code == 0)
@@ -151,8 +200,9 @@ def test_the_next_run_removes_staging_folders_of_dead_runs_only(student_dir, tmp
     for stage in (dead, live):
         stage.mkdir()
         (stage / "000_a_person_runs.npy").write_bytes(b"partial")
-    generate([Request("a person runs.")], tmp_path, model=str(student_dir), seconds=1.0, formats=("npy",),
-             progress=False)
+    generate(
+        [Request("a person runs.")], tmp_path, model=str(student_dir), seconds=1.0, formats=("npy",), progress=False
+    )
     assert not dead.exists() and (live / "000_a_person_runs.npy").is_file()
     assert (tmp_path / "000_a_person_runs.npy").is_file()
 
@@ -171,8 +221,11 @@ def test_the_next_run_removes_staging_folders_of_dead_runs_only(student_dir, tmp
         (["a person walks.", "--guidance", "inf"], "--guidance: must be a finite number"),
         (["a person walks.", "--seed", str(2**64)], "--seed: must be in 0.."),
         (["a person walks.", "--device", "bogus"], "--device: unknown device 'bogus'"),
-        pytest.param(["a person walks.", "--device", "cuda"], "--device cuda: no CUDA device",
-                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+        pytest.param(
+            ["a person walks.", "--device", "cuda"],
+            "--device cuda: no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
         (["a person walks.", "--format", "bvh,fbx"], "unknown fbx"),
         (["a person walks.", "--model", "/nonexistent/model"], "/nonexistent/model"),
         (["a person walks.", "--fps", "0"], "--fps"),
@@ -191,8 +244,11 @@ def test_bad_input_gives_one_line_and_writes_nothing(student_dir, tmp_path, extr
 def test_prompt_files_name_the_line_of_a_bad_length_and_drop_a_byte_order_mark(tmp_path):
     path = tmp_path / "prompts.txt"
     path.write_text("\ufeff3s a person walks.\n2 people dance together\nwaves#2.5\n", encoding="utf-8")
-    assert read_prompt_file(path) == [Request("a person walks.", 3.0), Request("2 people dance together"),
-                                      Request("waves", 2.5)]
+    assert read_prompt_file(path) == [
+        Request("a person walks.", 3.0),
+        Request("2 people dance together"),
+        Request("waves", 2.5),
+    ]
     for line in ("a person walks.#inf", "a person walks.#nan", "a person walks.#0", "1e3s a person walks."):
         path.write_text(f"a person runs.\n{line}\n", encoding="utf-8")
         if line.startswith("1e3s"):  # not a duration: the whole line is the prompt
@@ -203,10 +259,23 @@ def test_prompt_files_name_the_line_of_a_bad_length_and_drop_a_byte_order_mark(t
 
 
 def test_the_recorded_command_is_quoted_for_the_shell_and_names_the_model(tmp_path):
-    job = Job(Request("it's $(touch pwned) `id` \"quoted\""), 40, 7, "000_x")
+    job = Job(Request('it\'s $(touch pwned) `id` "quoted"'), 40, 7, "000_x")
     command = reproduce_command(job, 1, 8.0, "my models/student")
-    assert shlex.split(command) == ["motionlcm", "generate", job.request.text, "--seed", "7", "--frames", "40",
-                                    "--steps", "1", "--guidance", "8", "--model", "my models/student"]
+    assert shlex.split(command) == [
+        "motionlcm",
+        "generate",
+        job.request.text,
+        "--seed",
+        "7",
+        "--frames",
+        "40",
+        "--steps",
+        "1",
+        "--guidance",
+        "8",
+        "--model",
+        "my models/student",
+    ]
     result = subprocess.run(["bash", "-c", f"set -- ; echo {command}"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0 and not (tmp_path / "pwned").exists()
 
@@ -214,14 +283,19 @@ def test_the_recorded_command_is_quoted_for_the_shell_and_names_the_model(tmp_pa
 def test_file_names_of_a_long_single_word_prompt_stay_short(student_dir, tmp_path):
     word = "a" * 5000
     assert len(slug(word)) <= 48
-    written = generate([Request(word)], tmp_path, model=str(student_dir), seconds=1.0, formats=("npy",),
-                       progress=False)
+    written = generate([Request(word)], tmp_path, model=str(student_dir), seconds=1.0, formats=("npy",), progress=False)
     assert written and all(len(p.name) < 100 for p in written)
 
 
 def test_a_one_frame_motion_generates_exports_and_renders(student_dir, tmp_path):
-    written = generate([Request("a person walks.")], tmp_path / "out", model=str(student_dir), frames=1,
-                       formats=("npy", "bvh", "gif", "json"), progress=False)
+    written = generate(
+        [Request("a person walks.")],
+        tmp_path / "out",
+        model=str(student_dir),
+        frames=1,
+        formats=("npy", "bvh", "gif", "json"),
+        progress=False,
+    )
     joints = np.load(next(p for p in written if p.name.endswith("walks.npy")))
     assert joints.shape == (1, 22, 3) and np.isfinite(joints).all()
     features = next(p for p in written if p.name.endswith("_features.npy"))
@@ -273,8 +347,19 @@ def test_a_prompt_longer_than_the_encoder_limit_is_truncated_with_a_warning(stud
 
 def test_generate_uses_the_shipped_model_by_default(tmp_path):
     out = tmp_path / "out"
-    result = run_cli("generate", "a person walks and turns left.", "--seconds", "3", "--seed", "0",
-                     "--format", "npy,bvh,json", "-o", str(out), "-q")
+    result = run_cli(
+        "generate",
+        "a person walks and turns left.",
+        "--seconds",
+        "3",
+        "--seed",
+        "0",
+        "--format",
+        "npy,bvh,json",
+        "-o",
+        str(out),
+        "-q",
+    )
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / "000_a_person_walks_and_turns_left.json").read_text())
     assert Path(meta["model"]["path"]).name == "bandai-namco" and meta["model"]["kind"] == "student"
@@ -321,15 +406,25 @@ def test_force_never_replaces_a_device_a_folder_or_a_link(student_dir, tmp_path)
     out.mkdir()
     (out / "000_a_person_walks.npy").mkdir()  # a folder where a file would go
     with pytest.raises(ValueError, match="not a regular file"):
-        generate([Request("a person walks.")], out, model=str(student_dir), seconds=1.0, formats=("npy",),
-                 force=True, progress=False)
+        generate(
+            [Request("a person walks.")],
+            out,
+            model=str(student_dir),
+            seconds=1.0,
+            formats=("npy",),
+            force=True,
+            progress=False,
+        )
     assert (out / "000_a_person_walks.npy").is_dir()
     fifo = tmp_path / "pipe.bvh"
     os.mkfifo(fifo)
     features = tmp_path / "m.npy"
     np.save(features, np.zeros((4, 263), np.float32))
-    for args in (["export", str(features), "-o", str(fifo), "--force"], ["render", str(features), "-o", "/dev/null", "--force"],
-                 ["export", str(features), "-o", ""]):
+    for args in (
+        ["export", str(features), "-o", str(fifo), "--force"],
+        ["render", str(features), "-o", "/dev/null", "--force"],
+        ["export", str(features), "-o", ""],
+    ):
         result = run_cli(*args)
         assert result.returncode == 2 and result.stderr.count("\n") == 1, (args, result.stderr)
     assert fifo.exists() and os.path.exists("/dev/null") and not os.path.isfile("/dev/null")

@@ -42,26 +42,35 @@ def refused(capsys, args: list[str], *words: str) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize(("options", "words"), [
-    (["--fps", "1e9"], ["--fps must be in 1..1000", "1e+09"]),
-    (["--fps", "nan"], ["--fps must be a positive number"]),
-    (["--fps", "0.5"], ["--fps must be in 1..1000"]),
-    (["--source-fps", "1e-300"], ["--source-fps must be in 1..1000"]),
-    (["--fps", "1000", "--source-fps", "1"], ["walk.npy at --fps 1000", "199,001 frames", f"at most {MAX_FRAMES:,}"]),
-])
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["--fps", "1e9"], ["--fps must be in 1..1000", "1e+09"]),
+        (["--fps", "nan"], ["--fps must be a positive number"]),
+        (["--fps", "0.5"], ["--fps must be in 1..1000"]),
+        (["--source-fps", "1e-300"], ["--source-fps must be in 1..1000"]),
+        (
+            ["--fps", "1000", "--source-fps", "1"],
+            ["walk.npy at --fps 1000", "199,001 frames", f"at most {MAX_FRAMES:,}"],
+        ),
+    ],
+)
 def test_export_bounds_the_frame_rates_and_the_clip_length(nothing_loaded, joints_file, capsys, options, words):
     refused(capsys, ["export", str(joints_file), *options], *words)
     assert not joints_file.with_suffix(".bvh").exists()
 
 
-@pytest.mark.parametrize(("shape", "descr", "words"), [
-    ((10**9, 22, 3), "<f4", ["(1000000000, 22, 3)", "would take"]),
-    ((5000, 263), "<f4", ["shorter than its header says"]),
-    ((5,), "|O", ["Python objects"]),
-    ((5, 22, 3), "<U4", ["not a plain numeric array"]),
-    ((5, 21, 3), "<f4", ["expected joints (T, 22, 3) or features (T, 263)"]),
-    ((0, 22, 3), "<f4", ["no frames"]),
-])
+@pytest.mark.parametrize(
+    ("shape", "descr", "words"),
+    [
+        ((10**9, 22, 3), "<f4", ["(1000000000, 22, 3)", "would take"]),
+        ((5000, 263), "<f4", ["shorter than its header says"]),
+        ((5,), "|O", ["Python objects"]),
+        ((5, 22, 3), "<U4", ["not a plain numeric array"]),
+        ((5, 21, 3), "<f4", ["expected joints (T, 22, 3) or features (T, 263)"]),
+        ((0, 22, 3), "<f4", ["no frames"]),
+    ],
+)
 def test_export_checks_the_npy_header_before_loading(nothing_loaded, tmp_path, capsys, shape, descr, words):
     path = forge(tmp_path / "m.npy", shape, descr, data=b"\0" * (5 * 22 * 3 * 4))
     refused(capsys, ["export", str(path)], str(path), *words)
@@ -75,21 +84,27 @@ def test_render_bounds_fps_and_checks_the_header(nothing_loaded, joints_file, tm
     assert not (tmp_path / "a.gif").exists()
 
 
-@pytest.mark.parametrize(("options", "words"), [
-    (["--num", "1000000000000"], ["--num 1000000000000", "at most 100000"]),
-    (["--fps", "1e9"], ["--fps must be in 1..1000"]),
-])
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["--num", "1000000000000"], ["--num 1000000000000", "at most 100000"]),
+        (["--fps", "1e9"], ["--fps must be in 1..1000"]),
+    ],
+)
 def test_generate_refuses_before_loading_the_model(tmp_path, capsys, options, words):
     out = tmp_path / "out"
-    refused(capsys, ["generate", "a person walks", "--model", str(tmp_path / "no-model"), "-o", str(out), *options],
-            *words)
+    refused(
+        capsys, ["generate", "a person walks", "--model", str(tmp_path / "no-model"), "-o", str(out), *options], *words
+    )
     assert not out.exists()
 
 
 def test_data_check_reports_a_forged_header_without_loading_it(tmp_path, humanml3d_sample_dir, monkeypatch):
     root = make_dataset_dir(tmp_path, humanml3d_sample_dir)
-    forged = {forge(root / "new_joint_vecs" / "val_000.npy", (10**10, 263)),
-              forge(root / "new_joints" / "000000.npy", (116, 22, 3))}
+    forged = {
+        forge(root / "new_joint_vecs" / "val_000.npy", (10**10, 263)),
+        forge(root / "new_joints" / "000000.npy", (116, 22, 3)),
+    }
 
     def load_unless_forged(path, *args, **kwargs):
         assert Path(path) not in forged, f"{path} loaded before its header was checked"

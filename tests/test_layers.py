@@ -13,17 +13,17 @@ PACKAGE = Path(motionlcm.__file__).parent
 
 # bottom to top; a name is a sub-package or a top-level module of motionlcm
 LAYERS = [
-    {"__version__", "presets", "io"},         # constants, files
-    {"data", "config"},                       # features, skeletons, datasets; YAML configs
-    {"export", "render"},                     # motion -> BVH / images / movies (no models)
-    {"motion"},                               # the Motion type: files in, BVH / renders out
-    {"models", "diffusion"},                  # nn.Modules; schedulers and distillation math
-    {"runtime"},                              # devices and fast paths
-    {"pipeline"},                             # text -> motion
-    {"train", "eval"},                        # Lightning systems; metrics and the evaluation protocol
-    {"bench"},                                # benchmarks that build training systems and pipelines
-    {"generate"},                             # the generate command's request handling
-    {"cli", "__init__"},                      # commands; the public package surface
+    {"__version__", "presets", "io"},  # constants, files
+    {"data", "config"},  # features, skeletons, datasets; YAML configs
+    {"export", "render"},  # motion -> BVH / images / movies (no models)
+    {"motion"},  # the Motion type: files in, BVH / renders out
+    {"models", "diffusion"},  # nn.Modules; schedulers and distillation math
+    {"runtime"},  # devices and fast paths
+    {"pipeline"},  # text -> motion
+    {"train", "eval"},  # Lightning systems; metrics and the evaluation protocol
+    {"bench"},  # benchmarks that build training systems and pipelines
+    {"generate"},  # the generate command's request handling
+    {"cli", "__init__"},  # commands; the public package surface
 ]
 LEVEL = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
@@ -61,8 +61,9 @@ def test_every_unit_has_a_layer():
 
 
 def test_no_upward_import():
-    upward = sorted((s, d) for s, targets in graph().items() for d in targets
-                    if LEVEL[d] > LEVEL[s] and (s, d) not in KNOWN)
+    upward = sorted(
+        (s, d) for s, targets in graph().items() for d in targets if LEVEL[d] > LEVEL[s] and (s, d) not in KNOWN
+    )
     assert not upward, f"upward imports (docs/architecture.md): {upward}"
 
 

@@ -36,12 +36,19 @@ def _copy_checkout(dst: Path) -> Path:
 
     def ignore(folder: str, names: list[str]) -> set[str]:
         top = Path(folder).resolve() == REPO
-        return {n for n in names if (top and n in LOCAL_ONLY) or n in ("__pycache__", ".pytest_cache")
-                or n.endswith(".egg-info")}
+        return {
+            n
+            for n in names
+            if (top and n in LOCAL_ONLY) or n in ("__pycache__", ".pytest_cache") or n.endswith(".egg-info")
+        }
 
     shutil.copytree(REPO, dst, ignore=ignore)
-    for junk in ("data/bn/new_joint_vecs/a.npy", "runs/bn/model/vae.safetensors", ".venv/lib/site.py",
-                 "out/000_a_person_walks.npy"):
+    for junk in (
+        "data/bn/new_joint_vecs/a.npy",
+        "runs/bn/model/vae.safetensors",
+        ".venv/lib/site.py",
+        "out/000_a_person_walks.npy",
+    ):
         (dst / junk).parent.mkdir(parents=True, exist_ok=True)
         (dst / junk).write_bytes(b"junk")
     return dst
@@ -50,8 +57,9 @@ def _copy_checkout(dst: Path) -> Path:
 def _pip(*args: str, cwd: Path) -> None:
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PYTHONPATH", None)
-    result = subprocess.run([sys.executable, "-m", "pip", *args], cwd=cwd, env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 
@@ -66,8 +74,16 @@ def test_the_checkout_model_comes_first_and_the_environment_overrides_it(monkeyp
 @pytest.mark.slow
 def test_an_installed_wheel_generates_with_its_packaged_default_model(tmp_path):
     src = _copy_checkout(tmp_path / "src")
-    _pip("wheel", str(src), "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp_path / "wheel"),
-         cwd=tmp_path)
+    _pip(
+        "wheel",
+        str(src),
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "-w",
+        str(tmp_path / "wheel"),
+        cwd=tmp_path,
+    )
     (wheel,) = (tmp_path / "wheel").glob("motionlcm-*.whl")
     assert wheel.stat().st_size < MAX_WHEEL_BYTES
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -84,8 +100,14 @@ def test_an_installed_wheel_generates_with_its_packaged_default_model(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("MOTIONLCM_MODEL", "PYTHONPATH")}
-    result = subprocess.run([sys.executable, "-c", GENERATE, "out"], cwd=elsewhere, capture_output=True, text=True,
-                            env={**env, "PYTHONPATH": str(site)}, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", GENERATE, "out"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(site)},
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["code"] == 0, result.stderr[-2000:]

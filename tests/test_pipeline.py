@@ -47,8 +47,14 @@ def test_teacher_folder_samples_seeded_motions(teacher_dir):
     assert np.abs(bone_lengths(raw) - TARGET_BONE_LENGTHS[1:]).max() > 0.01
     untouched = pipe(prompts, seconds=[2.0, 3.0], steps=5, seed=7, conform=False, foot_lock=False)
     assert np.allclose(untouched[1].joints, raw, atol=1e-5) and not untouched[1].settings["conformed"]
-    assert first[0].settings == {"steps": 5, "guidance": 7.5, "seed": 7, "kind": "teacher", "conformed": True,
-                                 "foot_lock": True}
+    assert first[0].settings == {
+        "steps": 5,
+        "guidance": 7.5,
+        "seed": 7,
+        "kind": "teacher",
+        "conformed": True,
+        "foot_lock": True,
+    }
     batched = pipe(prompts, frames=[40, 60], steps=5, seed=7)  # batching is independent of the other prompt
     alone = pipe(prompts[:1], frames=40, steps=5, seed=7)
     assert np.allclose(batched[0].features, first[0].features)
@@ -109,7 +115,14 @@ def test_a_student_folder_naming_an_unknown_sampling_preset_is_refused(student_d
 
     folder = load_model_folder(student_dir)
     meta = {**folder.meta, "sampling": {"scheduler": "v3"}}
-    bad = save_model_folder(tmp_path / "v3", vae=folder.vae, denoiser=folder.denoiser, mean=folder.mean,
-                            std=folder.std, text_encoder=folder.text_encoder, meta=meta)
+    bad = save_model_folder(
+        tmp_path / "v3",
+        vae=folder.vae,
+        denoiser=folder.denoiser,
+        mean=folder.mean,
+        std=folder.std,
+        text_encoder=folder.text_encoder,
+        meta=meta,
+    )
     with pytest.raises(ValueError, match="meta.sampling.scheduler: 'v3' is not one of v1, v2"):
         MotionLCM.from_pretrained(bad, device="cpu")

@@ -85,8 +85,9 @@ def feats2joints(features: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def official_generate(pipe: Any, texts: list[str], lengths: list[int], steps: int, guidance: float,
-                      generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def official_generate(
+    pipe: Any, texts: list[str], lengths: list[int], steps: int, guidance: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """Features and joints by the official loop (see the module docstring)."""
     text_emb = encode_text(pipe, texts, guided=pipe.kind != "student" and guidance > 1.0)
     latents = reverse_diffusion(pipe, text_emb, steps, guidance, generator)

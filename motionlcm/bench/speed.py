@@ -77,29 +77,35 @@ class SpeedSettings:
             bad = [v for v in getattr(self, name) if v < 1]
             if bad:
                 raise ValueError(f"{option}: values must be >= 1, got {bad[0]}")
+
     seed: int = 0
     progress: Callable[[str], None] | None = field(default=None, repr=False)
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
     ms = np.asarray(values) * 1000.0
-    return {"median_ms": float(np.median(ms)), "p10_ms": float(np.percentile(ms, 10)),
-            "p90_ms": float(np.percentile(ms, 90))}
+    return {
+        "median_ms": float(np.median(ms)),
+        "p10_ms": float(np.percentile(ms, 10)),
+        "p90_ms": float(np.percentile(ms, 90)),
+    }
 
 
 def _prompts(count: int, offset: int = 0) -> list[str]:
     return [PROMPTS[(offset + i) % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" #{i}") for i in range(count)]
 
 
-def _pipeline_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int, guidance: float,
-                     seed: int, cached: bool) -> tuple[dict[str, float], Tensor]:
+def _pipeline_stages(
+    pipe: Any, texts: list[str], lengths: list[int], steps: int, guidance: float, seed: int, cached: bool
+) -> tuple[dict[str, float], Tensor]:
     generator = torch.Generator(device=pipe.device).manual_seed(seed)
     return time_stages(pipe, texts, lengths, steps, guidance, generator, clear_cache=not cached)
 
 
 @torch.no_grad()
-def _official_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int, guidance: float,
-                     seed: int, cached: bool) -> tuple[dict[str, float], Tensor]:
+def _official_stages(
+    pipe: Any, texts: list[str], lengths: list[int], steps: int, guidance: float, seed: int, cached: bool
+) -> tuple[dict[str, float], Tensor]:
     device = pipe.device
     generator = torch.Generator(device=device).manual_seed(seed)
     marks = [time.perf_counter()]
@@ -118,8 +124,17 @@ def _official_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int
     return {s: marks[i + 1] - marks[i] for i, s in enumerate(STAGES)}, features
 
 
-def time_variants(pipe: Any, variants: Sequence[tuple[str, str, FastPaths, bool]], batch: int, frames: int,
-                  steps: int, guidance: float, repeats: int, warmup: int, seed: int = 0) -> list[dict[str, Any]]:
+def time_variants(
+    pipe: Any,
+    variants: Sequence[tuple[str, str, FastPaths, bool]],
+    batch: int,
+    frames: int,
+    steps: int,
+    guidance: float,
+    repeats: int,
+    warmup: int,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
     """Time generations of `batch` motions for each variant, interleaved: every round runs each variant
     once, so that a slow drift of the machine (other load, clock changes) affects all variants alike.
 
@@ -158,8 +173,12 @@ def time_variants(pipe: Any, variants: Sequence[tuple[str, str, FastPaths, bool]
         totals = [sum(t.values()) for t in timed]
         aits = [t["text"] + t["denoise"] + t["decode"] for t in timed]
         out = _stats(totals)
-        out.update(aits_ms=float(np.median(aits) * 1000), motions_per_s=batch / float(np.median(totals)),
-                   stages_ms={s: float(np.median([t[s] for t in timed]) * 1000) for s in STAGES}, features=features)
+        out.update(
+            aits_ms=float(np.median(aits) * 1000),
+            motions_per_s=batch / float(np.median(totals)),
+            stages_ms={s: float(np.median([t[s] for t in timed]) * 1000) for s in STAGES},
+            features=features,
+        )
         results.append(out)
     torch.set_num_threads(base_threads)
     return results
@@ -167,8 +186,13 @@ def time_variants(pipe: Any, variants: Sequence[tuple[str, str, FastPaths, bool]
 
 def environment(device: torch.device) -> dict[str, Any]:
     """Device name, torch version, threads and CPU model for the report."""
-    info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpu": _cpu_model(), "python": platform.python_version()}
+    info = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -206,19 +230,33 @@ def inference_variants(device: torch.device, settings: SpeedSettings) -> list[tu
         rows.append(("+ torch.compile", "pipeline", default.replace(compile=True, frame_bucket=28), False))
         if device.type == "cuda":
             rows.append(("+ CUDA graphs", "pipeline", default.replace(cuda_graphs=True, frame_bucket=28), False))
-            rows.append(("+ CUDA graphs + bf16", "pipeline",
-                         default.replace(cuda_graphs=True, frame_bucket=28, autocast="bf16"), False))
+            rows.append(
+                (
+                    "+ CUDA graphs + bf16",
+                    "pipeline",
+                    default.replace(cuda_graphs=True, frame_bucket=28, autocast="bf16"),
+                    False,
+                )
+            )
     return rows
 
 
-def _row(model: str, label: str, paths: FastPaths, steps: int, batch: int, timing: dict[str, Any],
-         reference: Tensor | None) -> dict[str, Any]:
+def _row(
+    model: str, label: str, paths: FastPaths, steps: int, batch: int, timing: dict[str, Any], reference: Tensor | None
+) -> dict[str, Any]:
     features = timing.pop("features")
     diff = None
     if reference is not None and features is not None and features.shape == reference.shape:
         diff = float((features.float() - reference.float()).abs().max())
-    return {"model": model, "path": label, "fast_paths": paths.describe(), "steps": steps, "batch": batch,
-            **timing, "max_abs_diff": diff}
+    return {
+        "model": model,
+        "path": label,
+        "fast_paths": paths.describe(),
+        "steps": steps,
+        "batch": batch,
+        **timing,
+        "max_abs_diff": diff,
+    }
 
 
 def bench_inference(pipe: Any, model: str, settings: SpeedSettings) -> list[dict[str, Any]]:
@@ -232,14 +270,19 @@ def bench_inference(pipe: Any, model: str, settings: SpeedSettings) -> list[dict
         variants = [v for v in variants if v[1] != "official"]
     if pipe.device.type == "cpu":
         variants += [(f"default, {n} thread(s)", "pipeline", FastPaths(threads=n), False) for n in settings.threads]
-    large = [v for v in variants if not v[0].startswith(("motionlcm, eager", "+ sdpa", "+ prompt", "default, "))
-             and (pipe.device.type == "cuda" or "autocast" not in v[0])]
+    large = [
+        v
+        for v in variants
+        if not v[0].startswith(("motionlcm, eager", "+ sdpa", "+ prompt", "default, "))
+        and (pipe.device.type == "cuda" or "autocast" not in v[0])
+    ]
     plan = [(steps, 1, variants, settings.repeats, settings.warmup) for steps in steps_list]
     plan += [(steps_list[0], b, large, max(3, settings.repeats // 4), 1) for b in settings.batches if b > 1]
     for steps, batch, chosen, repeats, warmup in plan:
         say(f"{model}, {steps} step(s), batch {batch}: {len(chosen)} paths interleaved, {repeats} rounds")
-        timings = time_variants(pipe, chosen, batch, settings.frames, steps, pipe.default_guidance(steps),
-                                repeats, warmup, settings.seed)
+        timings = time_variants(
+            pipe, chosen, batch, settings.frames, steps, pipe.default_guidance(steps), repeats, warmup, settings.seed
+        )
         reference = timings[0]["features"]
         for (label, _, paths, _), timing in zip(chosen, timings, strict=True):
             rows.append(_row(model, label, paths, steps, batch, timing, reference))
@@ -316,14 +359,17 @@ def bench_training(student: Any, teacher: Any, settings: SpeedSettings) -> list[
 
     device, say = teacher.device, settings.progress or (lambda _msg: None)
     captions = _prompts(2048)
-    batch = _synthetic_batch(settings.training_batch, settings.frames, teacher.vae.config.nfeats, captions, settings.seed)
+    batch = _synthetic_batch(
+        settings.training_batch, settings.frames, teacher.vae.config.nfeats, captions, settings.seed
+    )
     batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
     encoder = teacher.text_encoder
     normalizer = Normalizer(teacher.mean.cpu().numpy(), teacher.std.cpu().numpy())
     systems = {
         "vae": lambda: VAESystem(copy.deepcopy(teacher.vae).train().requires_grad_(True), normalizer),
-        "teacher": lambda: TeacherSystem(copy.deepcopy(teacher.denoiser).train().requires_grad_(True),
-                                         teacher.vae, encoder, DDIMScheduler()),
+        "teacher": lambda: TeacherSystem(
+            copy.deepcopy(teacher.denoiser).train().requires_grad_(True), teacher.vae, encoder, DDIMScheduler()
+        ),
         "distillation": lambda: DistillSystem(copy.deepcopy(teacher.denoiser), teacher.vae, encoder, DDIMScheduler()),
     }
     rows = []
@@ -354,9 +400,16 @@ def bench_training(student: Any, teacher: Any, settings: SpeedSettings) -> list[
 
             times = _time_steps(step, repeats, settings.warmup, device)
             stats = _stats(times)
-            rows.append({"model": f"train {name}", "path": label, "batch": settings.training_batch,
-                         "frames": settings.frames, **stats,
-                         "samples_per_s": settings.training_batch / (stats["median_ms"] / 1000)})
+            rows.append(
+                {
+                    "model": f"train {name}",
+                    "path": label,
+                    "batch": settings.training_batch,
+                    "frames": settings.frames,
+                    **stats,
+                    "samples_per_s": settings.training_batch / (stats["median_ms"] / 1000),
+                }
+            )
     teacher.set_fast_paths(teacher.fast_paths)  # undo the eager rows' switches on the shared modules
     base = {r["model"]: r["samples_per_s"] for r in rows if r["path"] == "official loop, eager"}
     for r in rows:
@@ -374,23 +427,36 @@ def run_speed_benchmark(student: Any, teacher: Any | None, settings: SpeedSettin
     if teacher is not None:
         rows += bench_inference(teacher, "teacher", settings)
     rows = add_speedups(rows)
-    training = bench_training(student, teacher or student, settings) if settings.training and teacher is not None else []
+    training = (
+        bench_training(student, teacher or student, settings) if settings.training and teacher is not None else []
+    )
     summary = {}
-    student_default = [r for r in rows if r["model"] == "student" and r["batch"] == 1
-                       and r["path"] == "+ lean text encoder (default)"]
-    teacher_default = [r for r in rows if r["model"] == "teacher" and r["batch"] == 1
-                       and r["path"] == "+ lean text encoder (default)"]
+    student_default = [
+        r for r in rows if r["model"] == "student" and r["batch"] == 1 and r["path"] == "+ lean text encoder (default)"
+    ]
+    teacher_default = [
+        r for r in rows if r["model"] == "teacher" and r["batch"] == 1 and r["path"] == "+ lean text encoder (default)"
+    ]
     if student_default and teacher_default:
         one = min(student_default, key=lambda r: r["steps"])
         summary["student_vs_teacher"] = teacher_default[0]["median_ms"] / one["median_ms"]
-    floor = {"matmul_gflops": matmul_rate(student.device), "memory_gbps": memory_rate(student.device),
-             "student_gflop": stage_flops(student, settings.frames, min(settings.steps)),
-             "student_weight_mb": weight_megabytes(student)}
+    floor = {
+        "matmul_gflops": matmul_rate(student.device),
+        "memory_gbps": memory_rate(student.device),
+        "student_gflop": stage_flops(student, settings.frames, min(settings.steps)),
+        "student_weight_mb": weight_megabytes(student),
+    }
     if teacher is not None:
         floor["teacher_gflop"] = stage_flops(teacher, settings.frames, settings.teacher_steps)
         floor["teacher_weight_mb"] = weight_megabytes(teacher)
-    return {"environment": environment(student.device), "settings": _settings_dict(settings),
-            "inference": rows, "training": training, "summary": summary, "floor": floor}
+    return {
+        "environment": environment(student.device),
+        "settings": _settings_dict(settings),
+        "inference": rows,
+        "training": training,
+        "summary": summary,
+        "floor": floor,
+    }
 
 
 def _settings_dict(settings: SpeedSettings) -> dict[str, Any]:
@@ -401,9 +467,14 @@ def _settings_dict(settings: SpeedSettings) -> dict[str, Any]:
 def format_speed_tables(report: dict[str, Any]) -> str:
     """The inference and training tables as fixed-width text."""
     env = report["environment"]
-    lines = [f"device: {env.get('gpu', env['cpu'])} ({env['device']}, {env['threads']} threads), torch {env['torch']}", ""]
-    head = (f"{'model':<8} {'steps':>5} {'batch':>5}  {'path':<32} {'median ms':>10} {'p10-p90 ms':>15} "
-            f"{'motions/s':>10} {'speedup':>7} {'text':>6} {'denoise':>7} {'decode':>6} {'joints':>6} {'max|diff|':>9}")
+    lines = [
+        f"device: {env.get('gpu', env['cpu'])} ({env['device']}, {env['threads']} threads), torch {env['torch']}",
+        "",
+    ]
+    head = (
+        f"{'model':<8} {'steps':>5} {'batch':>5}  {'path':<32} {'median ms':>10} {'p10-p90 ms':>15} "
+        f"{'motions/s':>10} {'speedup':>7} {'text':>6} {'denoise':>7} {'decode':>6} {'joints':>6} {'max|diff|':>9}"
+    )
     lines += [head, "-" * len(head)]
     for r in report["inference"]:
         s = r["stages_ms"]
@@ -411,12 +482,18 @@ def format_speed_tables(report: dict[str, Any]) -> str:
         lines.append(
             f"{r['model']:<8} {r['steps']:>5} {r['batch']:>5}  {r['path']:<32} {r['median_ms']:>10.2f} "
             f"{r['p10_ms']:>7.2f}-{r['p90_ms']:<7.2f} {r['motions_per_s']:>10.1f} {r.get('speedup', 1.0):>6.2f}x "
-            f"{s['text']:>6.2f} {s['denoise']:>7.2f} {s['decode']:>6.2f} {s['joints']:>6.2f} {diff:>9}")
+            f"{s['text']:>6.2f} {s['denoise']:>7.2f} {s['decode']:>6.2f} {s['joints']:>6.2f} {diff:>9}"
+        )
     if report["training"]:
-        lines += ["", f"{'training step':<20} {'path':<24} {'batch':>5} {'median ms':>10} {'samples/s':>10} {'speedup':>7}"]
+        lines += [
+            "",
+            f"{'training step':<20} {'path':<24} {'batch':>5} {'median ms':>10} {'samples/s':>10} {'speedup':>7}",
+        ]
         for r in report["training"]:
-            lines.append(f"{r['model']:<20} {r['path']:<24} {r['batch']:>5} {r['median_ms']:>10.1f} "
-                         f"{r['samples_per_s']:>10.1f} {r['speedup']:>6.2f}x")
+            lines.append(
+                f"{r['model']:<20} {r['path']:<24} {r['batch']:>5} {r['median_ms']:>10.1f} "
+                f"{r['samples_per_s']:>10.1f} {r['speedup']:>6.2f}x"
+            )
     floor = report.get("floor")
     if floor:
         rates = ", ".join(f"{k} {v:.0f}" for k, v in floor["matmul_gflops"].items())
@@ -427,15 +504,22 @@ def format_speed_tables(report: dict[str, Any]) -> str:
                 g = floor[f"{model}_gflop"]
                 total = sum(g.values())
                 parts = ", ".join(f"{k} {v:.3f}" for k, v in g.items())
-                lines.append(f"{model} at batch 1: {total:.3f} GFLOP ({parts}); at {best:.0f} GFLOP/s that is "
-                             f"{1000 * total / best:.2f} ms of arithmetic")
+                lines.append(
+                    f"{model} at batch 1: {total:.3f} GFLOP ({parts}); at {best:.0f} GFLOP/s that is "
+                    f"{1000 * total / best:.2f} ms of arithmetic"
+                )
                 if f"{model}_weight_mb" in floor:
                     mb = floor[f"{model}_weight_mb"]
                     parts = ", ".join(f"{k} {v:.1f}" for k, v in mb.items())
-                    lines.append(f"  weights: {parts} MB (the denoiser's per evaluation); one pass over them at "
-                                 f"{floor['memory_gbps']:.1f} GB/s takes {sum(mb.values()) / floor['memory_gbps']:.2f} ms")
+                    lines.append(
+                        f"  weights: {parts} MB (the denoiser's per evaluation); one pass over them at "
+                        f"{floor['memory_gbps']:.1f} GB/s takes {sum(mb.values()) / floor['memory_gbps']:.2f} ms"
+                    )
     if "student_vs_teacher" in report["summary"]:
-        lines += ["", f"student (fewest steps) vs teacher at batch 1: {report['summary']['student_vs_teacher']:.1f}x faster"]
+        lines += [
+            "",
+            f"student (fewest steps) vs teacher at batch 1: {report['summary']['student_vs_teacher']:.1f}x faster",
+        ]
     return "\n".join(lines)
 
 
@@ -459,8 +543,15 @@ def official_size_pipelines(device: str | torch.device, seed: int = 0) -> tuple[
     pipes = []
     for kind, cond_dim in (("student", 256), ("teacher", None)):
         denoiser = LatentDenoiser(DenoiserConfig.v2(text_dim=encoder.dim, time_cond_proj_dim=cond_dim)).eval()
-        folder = ModelFolder(Path(f"<official V2 size, random weights, {kind}>"), kind, vae, denoiser, *stats,
-                             encoder.reference(), {"sampling": {"scheduler": "v2"}})
+        folder = ModelFolder(
+            Path(f"<official V2 size, random weights, {kind}>"),
+            kind,
+            vae,
+            denoiser,
+            *stats,
+            encoder.reference(),
+            {"sampling": {"scheduler": "v2"}},
+        )
         pipes.append(MotionLCM(folder, encoder, device))
     return pipes[0], pipes[1]
 
@@ -495,16 +586,18 @@ def weight_megabytes(pipe: Any) -> dict[str, float]:
     """Bytes of weights each batch-1 stage must read (MB): at batch 1 every weight is used once, so on a
     CPU these stages stream their weights from memory. The text encoder's token-embedding table is left out
     (only a few rows are read)."""
+
     def size(module: torch.nn.Module, skip: str = "") -> float:
-        return sum(p.numel() * p.element_size() for n, p in module.named_parameters()
-                   if not (skip and skip in n)) / 1e6
+        return sum(p.numel() * p.element_size() for n, p in module.named_parameters() if not (skip and skip in n)) / 1e6
 
     decoder_parts = ("decoder", "query_pos_decoder", "latent_post", "final_layer")
-    out = {"text": size(pipe.text_encoder.model, skip="word_embeddings") if pipe.text_encoder is not None else 0.0,
-           "denoise": size(pipe.denoiser),
-           "decode": sum(size(getattr(pipe.vae, name)) for name in decoder_parts if hasattr(pipe.vae, name))}
+    out = {
+        "text": size(pipe.text_encoder.model, skip="word_embeddings") if pipe.text_encoder is not None else 0.0,
+        "denoise": size(pipe.denoiser),
+        "decode": sum(size(getattr(pipe.vae, name)) for name in decoder_parts if hasattr(pipe.vae, name)),
+    }
     if hasattr(pipe.vae, "query_pos_decoder"):
-        out["decode"] -= pipe.vae.query_pos_decoder.pe[pipe.vae.config.max_len:].numel() * 4 / 1e6
+        out["decode"] -= pipe.vae.query_pos_decoder.pe[pipe.vae.config.max_len :].numel() * 4 / 1e6
     return out
 
 
@@ -521,8 +614,11 @@ def memory_rate(device: torch.device, megabytes: int = 256, seconds: float = 0.5
     return x.numel() * 4 * count / (time.perf_counter() - start) / 1e9
 
 
-def matmul_rate(device: torch.device, shapes: Sequence[tuple[int, int, int]] = ((196, 256, 1024), (2048, 2048, 2048)),
-                seconds: float = 0.5) -> dict[str, float]:
+def matmul_rate(
+    device: torch.device,
+    shapes: Sequence[tuple[int, int, int]] = ((196, 256, 1024), (2048, 2048, 2048)),
+    seconds: float = 0.5,
+) -> dict[str, float]:
     """Measured float32 matrix-product rate (GFLOP/s) of this device for (M, K, N) shapes: a decoder-sized
     product and a large one."""
     rates = {}

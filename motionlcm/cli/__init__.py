@@ -16,11 +16,15 @@ COMMANDS = (generate, render, export, data, train, evaluate, bench, convert)  # 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="motionlcm", formatter_class=Formatter,
-                                     description="Real-time text-to-motion with latent consistency models.")
+    parser = argparse.ArgumentParser(
+        prog="motionlcm",
+        formatter_class=Formatter,
+        description="Real-time text-to-motion with latent consistency models.",
+    )
     parser.add_argument("--version", action="version", version=f"motionlcm {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{generate,render,export,data,train,eval,bench,convert}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{generate,render,export,data,train,eval,bench,convert}"
+    )
     for command in COMMANDS:
         command.add_parser(sub)
     return parser

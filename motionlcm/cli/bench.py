@@ -35,8 +35,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if teacher_dir is not None and str(teacher_dir) != "none":
             teacher = MotionLCM.from_pretrained(teacher_dir, device=device)
     settings = SpeedSettings(
-        steps=args.steps, batches=args.batch, frames=args.frames, repeats=args.repeats, warmup=args.warmup,
-        compile=args.compile, autocast=not args.no_autocast, threads=args.threads or (), training=not args.no_training,
+        steps=args.steps,
+        batches=args.batch,
+        frames=args.frames,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        compile=args.compile,
+        autocast=not args.no_autocast,
+        threads=args.threads or (),
+        training=not args.no_training,
         training_batch=args.training_batch,
         progress=None if args.quiet else (lambda msg: print(f"  timing {msg}", file=sys.stderr, flush=True)),
     )
@@ -53,7 +60,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "bench", help="speed: AITS per stage, throughput, training samples/s, each fast path vs eager",
+        "bench",
+        help="speed: AITS per stage, throughput, training samples/s, each fast path vs eager",
         formatter_class=Formatter,
         description="Time text-to-motion generation at batch 1 (AITS: text encoding, denoising, VAE decoding; "
         "plus features to joints) and throughput at larger batches, for the student at each step count and "
@@ -64,18 +72,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "VAE, the teacher and the distillation. Prints tables; --json writes every number.",
     )
     p.add_argument("--model", default=None, help="student model folder (default: the shipped model)")
-    p.add_argument("--teacher", default=None,
-                   help="teacher model folder ('none' skips it; default: <model>-teacher next to the shipped model)")
-    p.add_argument("--arch", choices=("shipped", "official-v2"), default="shipped",
-                   help="official-v2: random-weight networks of the official MotionLCM V2 size instead of --model")
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="teacher model folder ('none' skips it; default: <model>-teacher next to the shipped model)",
+    )
+    p.add_argument(
+        "--arch",
+        choices=("shipped", "official-v2"),
+        default="shipped",
+        help="official-v2: random-weight networks of the official MotionLCM V2 size instead of --model",
+    )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--steps", type=int_list, default=[1, 2, 4], help="student step counts, comma-separated")
     p.add_argument("--batch", type=int_list, default=[1, 32, 256], help="batch sizes, comma-separated (1 = latency)")
     p.add_argument("--frames", type=int, default=196, help="frames per motion (HumanML3D maximum 196)")
     p.add_argument("--repeats", type=int, default=20, help="timed runs per batch-1 row (a quarter for larger batches)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs before timing")
-    p.add_argument("--compile", action="store_true",
-                   help="also time torch.compile (and CUDA graphs on GPU); compiling takes tens of seconds")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time torch.compile (and CUDA graphs on GPU); compiling takes tens of seconds",
+    )
     p.add_argument("--no-autocast", action="store_true", help="skip the bf16/fp16 autocast rows")
     p.add_argument("--threads", type=int_list, default=None, help="CPU thread counts to compare, e.g. 1,2")
     p.add_argument("--no-training", action="store_true", help="skip the training-step rows")

@@ -17,9 +17,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"{output}: exists; pass --force to replace it")
     device = str(resolve_device(args.device))
     settings = EvalSettings(
-        split=args.split, replications=args.replications, batch_size=args.batch_size, steps=args.steps,
-        guidance=args.guidance, multimodality=not args.no_mm, mm_samples=args.mm_samples,
-        mm_repeats=args.mm_repeats, mm_times=args.mm_times, min_length=args.min_length, seed=args.seed,
+        split=args.split,
+        replications=args.replications,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        guidance=args.guidance,
+        multimodality=not args.no_mm,
+        mm_samples=args.mm_samples,
+        mm_repeats=args.mm_repeats,
+        mm_times=args.mm_times,
+        min_length=args.min_length,
+        seed=args.seed,
     )
     evaluator = load_evaluator(args.evaluator, device)
     subject = load_subject(args.model, settings, device, args.text_encoder)
@@ -42,33 +50,52 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "eval", help="FID, R-precision, MM-Dist, Diversity, MultiModality and AITS", formatter_class=Formatter,
+        "eval",
+        help="FID, R-precision, MM-Dist, Diversity, MultiModality and AITS",
+        formatter_class=Formatter,
         description="Evaluate a model folder on a dataset split by the T2M/MLD/MotionLCM protocol: each "
         "replication draws a random caption and crop per item, generates at the real lengths, and scores "
         "R-precision (groups of 32), MM-Dist, FID, Diversity (300 pairs) and MultiModality (100 captions x 30 "
         "generations). Prints the paper-style table (mean +/- 95%% CI) and writes metrics.json with every "
         "replication. A VAE folder is evaluated by reconstruction (adds MPJPE and feature error).",
     )
-    p.add_argument("--model", required=True,
-                   help="model folder (teacher, student or VAE), or a shipped one by name (bandai-namco)")
+    p.add_argument(
+        "--model", required=True, help="model folder (teacher, student or VAE), or a shipped one by name (bandai-namco)"
+    )
     p.add_argument("--dataset", required=True, help="HumanML3D-layout dataset folder")
-    p.add_argument("--evaluator", required=True,
-                   help="evaluator folder from `motionlcm train evaluator`, a shipped one by name (bandai-namco-evaluator, "
-                   "also in an installed package), or the official T2M deps folder")
+    p.add_argument(
+        "--evaluator",
+        required=True,
+        help="evaluator folder from `motionlcm train evaluator`, a shipped one by name (bandai-namco-evaluator, "
+        "also in an installed package), or the official T2M deps folder",
+    )
     p.add_argument("--split", default="test", help="split to evaluate")
     p.add_argument("--replications", type=int, default=20, help="independent repetitions (papers: 20)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: teacher 50, student 1)")
-    p.add_argument("--guidance", type=float, default=None,
-                   help="guidance scale (default: teacher 7.5; V2 student 8.0/12.5/13.5 for 1/2/4 steps)")
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="guidance scale (default: teacher 7.5; V2 student 8.0/12.5/13.5 for 1/2/4 steps)",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
-    p.add_argument("--no-mm", action="store_true", help="skip MultiModality (saves mm-samples x mm-repeats generations)")
+    p.add_argument(
+        "--no-mm", action="store_true", help="skip MultiModality (saves mm-samples x mm-repeats generations)"
+    )
     p.add_argument("--mm-samples", type=int, default=100, help="captions drawn for MultiModality")
     p.add_argument("--mm-repeats", type=int, default=30, help="generations per MultiModality caption")
     p.add_argument("--mm-times", type=int, default=10, help="pairs per caption in MultiModality")
-    p.add_argument("--min-length", type=int, default=40, help="shortest clip kept, in frames (T2M 40; 20 for short BVH clips)")
+    p.add_argument(
+        "--min-length", type=int, default=40, help="shortest clip kept, in frames (T2M 40; 20 for short BVH clips)"
+    )
     p.add_argument("--seed", type=int, default=1234, help="seed of every random draw (MLD: 1234)")
-    p.add_argument("--aits", type=int, default=100, metavar="N",
-                   help="also time N sentences at batch 1 (average inference time per sentence); 0 skips")
+    p.add_argument(
+        "--aits",
+        type=int,
+        default=100,
+        metavar="N",
+        help="also time N sentences at batch 1 (average inference time per sentence); 0 skips",
+    )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--text-encoder", default=None, help="local text-encoder folder overriding the model's reference")
     p.add_argument("-o", "--output", default="metrics.json", help="where to write the metrics JSON")

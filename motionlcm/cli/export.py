@@ -33,7 +33,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "export", help="convert a .npy / .npz motion to BVH", formatter_class=Formatter,
+        "export",
+        help="convert a .npy / .npz motion to BVH",
+        formatter_class=Formatter,
         description="Convert joints (T, 22, 3) or 263-d features (T, 263), in a .npy or an .npz (as written by "
         "`motionlcm generate` or numpy.savez with a joints or features array), to a BVH clip with the 22 SMPL "
         "joints (centimetres; rotations solved so that forward kinematics reproduces the joints within 1 cm).",
@@ -41,9 +43,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="the .npy or .npz motion")
     p.add_argument("--to", choices=("bvh",), default="bvh", help="target format")
     p.add_argument("-o", "--output", default=None, help="output file (default: the input with .bvh)")
-    p.add_argument("--fps", type=float, default=None,
-                   help="frame rate of the BVH, 1..1000 (default: the source's); clips of at most 100,000 frames")
-    p.add_argument("--source-fps", type=float, default=None,
-                   help="frame rate of the input, 1..1000 (default: an .npz's recorded fps, else 20)")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="frame rate of the BVH, 1..1000 (default: the source's); clips of at most 100,000 frames",
+    )
+    p.add_argument(
+        "--source-fps",
+        type=float,
+        default=None,
+        help="frame rate of the input, 1..1000 (default: an .npz's recorded fps, else 20)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.set_defaults(func=cmd_export)

@@ -21,7 +21,9 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "render", help="stick-figure animation of a .npy or .bvh motion", formatter_class=Formatter,
+        "render",
+        help="stick-figure animation of a .npy or .bvh motion",
+        formatter_class=Formatter,
         description="Render a motion file as a stick-figure animation at its real speed: .npy joints (T, 22, 3) or "
         "263-d features (T, 263) at 20 fps (dataset clips included), .npz with a joints or features array, or a "
         ".bvh clip of any rig. The output type follows the suffix: .mp4 (.gif when no ffmpeg), .gif, or .png "

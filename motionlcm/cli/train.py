@@ -8,8 +8,12 @@ from pathlib import Path
 from motionlcm import presets
 from motionlcm.cli._common import Formatter
 
-EVALUATOR_DEFAULTS = ["output_dir=runs/evaluator", "trainer.max_steps=4000", "checkpoint.every_n_steps=500",
-                      "checkpoint.save_top_k=2"]
+EVALUATOR_DEFAULTS = [
+    "output_dir=runs/evaluator",
+    "trainer.max_steps=4000",
+    "checkpoint.every_n_steps=500",
+    "checkpoint.save_top_k=2",
+]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -36,26 +40,38 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser("train", help="train a model", formatter_class=Formatter,
-                           description="Train the motion VAE, the MLD teacher, the consistency student or the "
-                           "text-motion evaluator.")
+    train = sub.add_parser(
+        "train",
+        help="train a model",
+        formatter_class=Formatter,
+        description="Train the motion VAE, the MLD teacher, the consistency student or the text-motion evaluator.",
+    )
     train_sub = train.add_subparsers(dest="kind", required=True, metavar="{vae,teacher,student,evaluator}")
-    helps = {"vae": "train the motion VAE (configs/vae.yaml)",
-             "teacher": "train the latent-diffusion teacher (MLD) on a trained VAE (configs/teacher.yaml)",
-             "student": "distil a 1-4 step latent consistency student (MotionLCM) from a trained teacher "
-                        "(configs/student.yaml)",
-             "evaluator": "train a contrastive text-motion evaluator for FID / R-precision on any dataset "
-                          "(configs/evaluator.yaml)"}
+    helps = {
+        "vae": "train the motion VAE (configs/vae.yaml)",
+        "teacher": "train the latent-diffusion teacher (MLD) on a trained VAE (configs/teacher.yaml)",
+        "student": "distil a 1-4 step latent consistency student (MotionLCM) from a trained teacher "
+        "(configs/student.yaml)",
+        "evaluator": "train a contrastive text-motion evaluator for FID / R-precision on any dataset "
+        "(configs/evaluator.yaml)",
+    }
     for kind, text in helps.items():
         p = train_sub.add_parser(
-            kind, help=text, formatter_class=Formatter, aliases=[old for old, role in presets.ROLE_ALIASES.items() if role == kind],
+            kind,
+            help=text,
+            formatter_class=Formatter,
+            aliases=[old for old, role in presets.ROLE_ALIASES.items() if role == kind],
             description=f"{text[0].upper()}{text[1:]}. Checkpoints (best-k by val/loss and last.ckpt), logs, the "
             "resolved config and the exported model folder go to the output directory. Any config value can be "
             "overridden as KEY=VALUE, e.g. trainer.max_steps=2000 data.batch_size=32 trainer.devices=2.",
         )
         if kind == "evaluator":
-            p.add_argument("--config", type=Path, default=None,
-                           help="YAML config (default: the built-in defaults, as in configs/evaluator.yaml)")
+            p.add_argument(
+                "--config",
+                type=Path,
+                default=None,
+                help="YAML config (default: the built-in defaults, as in configs/evaluator.yaml)",
+            )
         else:
             p.add_argument("--config", type=Path, required=True, help="YAML config (see configs/)")
         p.add_argument("--dataset", default=None, help="HumanML3D-layout dataset folder (overrides data.root)")
@@ -64,8 +80,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--vae", default=None, help="trained VAE model folder (overrides vae_dir)")
         if kind == "student":
             p.add_argument("--teacher", default=None, help="trained teacher model folder (overrides teacher_dir)")
-            p.add_argument("--init", default=None,
-                           help="continue a distillation from this trained student folder (overrides init_dir)")
+            p.add_argument(
+                "--init",
+                default=None,
+                help="continue a distillation from this trained student folder (overrides init_dir)",
+            )
         p.add_argument("--resume", action="store_true", help="continue from <output_dir>/checkpoints/last.ckpt")
         p.add_argument("--force", action="store_true", help="start over even if the output directory holds a run")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

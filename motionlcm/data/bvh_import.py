@@ -126,7 +126,9 @@ def _sidecar_lines(path: Path, mirrored: bool) -> list[str]:
     """Caption lines from `<stem>.txt` beside the BVH: HumanML3D lines or plain captions."""
     sidecar = path.with_suffix(".txt")
     if not sidecar.is_file():
-        raise BVHImportError(f"{path}: no captions: the caption rules do not match its name and {sidecar.name} is missing")
+        raise BVHImportError(
+            f"{path}: no captions: the caption rules do not match its name and {sidecar.name} is missing"
+        )
     lines = []
     for number, raw in enumerate(sidecar.read_text(encoding="utf-8").splitlines(), start=1):
         text = raw.strip()
@@ -150,8 +152,9 @@ def _write_clip(out: Path, name: str, features: np.ndarray, lines: list[str]) ->
     (out / "texts" / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def process_clip(path: Path, src_root: Path, out: Path, rig: Rig, rules: CaptionRules | None,
-                 mirror: bool, seed: int) -> list[ClipRecord] | ClipFailure:
+def process_clip(
+    path: Path, src_root: Path, out: Path, rig: Rig, rules: CaptionRules | None, mirror: bool, seed: int
+) -> list[ClipRecord] | ClipFailure:
     """Convert one BVH file (and its mirror) into dataset files; returns the records or the failure."""
     try:
         joints, fps, source_frames = clip_joints(path, rig)
@@ -172,8 +175,9 @@ def process_clip(path: Path, src_root: Path, out: Path, rig: Rig, rules: Caption
     base = ClipRecord(path.stem, rel, fps, source_frames, joints.shape[0], features.shape[0], heading_change_deg=turn)
     variants = [(base, features, False)]
     if mirror:
-        mirrored = ClipRecord(**{**asdict(base), "name": "M" + path.stem, "mirror_of": path.stem,
-                                 "heading_change_deg": -turn})
+        mirrored = ClipRecord(
+            **{**asdict(base), "name": "M" + path.stem, "mirror_of": path.stem, "heading_change_deg": -turn}
+        )
         variants.append((mirrored, joints_to_features(mirror_joints(joints)), True))
     try:
         for record, feats, is_mirror in variants:
@@ -225,8 +229,10 @@ def _write_splits(out: Path, clips: list[ClipRecord], ratios: tuple[float, float
     originals = [c for c in clips if c.mirror_of is None]
     sizes = Counter(f"{c.content}/{c.style}" for c in originals)
     # content/style groups too small to reach val or test are pooled per content (dataset-1: one clip per style)
-    strata = {c.name: f"{c.content}/{c.style}" if sizes[f"{c.content}/{c.style}"] >= MIN_STRATUM else f"{c.content}"
-              for c in originals}
+    strata = {
+        c.name: f"{c.content}/{c.style}" if sizes[f"{c.content}/{c.style}"] >= MIN_STRATUM else f"{c.content}"
+        for c in originals
+    }
     split = assign_splits(strata, ratios, seed)
     for clip in clips:
         clip.split = split[clip.mirror_of or clip.name]
@@ -311,7 +317,9 @@ def check_split_ratios(ratios: tuple[float, ...]) -> tuple[float, float, float]:
     values = tuple(float(r) for r in ratios)
     if len(values) != 3 or not all(math.isfinite(v) and v >= 0 for v in values) or abs(sum(values) - 1) > 1e-6:
         shown = ",".join(f"{v:g}" for v in values)
-        raise BVHImportError(f"--split: expected three finite fractions >= 0 (train,val,test) that sum to 1, got {shown}")
+        raise BVHImportError(
+            f"--split: expected three finite fractions >= 0 (train,val,test) that sum to 1, got {shown}"
+        )
     return values  # type: ignore[return-value]
 
 
@@ -338,8 +346,10 @@ def check_output_dir(src: Path, out: Path, force: bool) -> None:
     if out.is_symlink() or not out.is_dir():
         raise BVHImportError(f"{out}: not a folder; --force replaces only an earlier import or an empty folder")
     if any(out.iterdir()) and not is_earlier_import(out):
-        raise BVHImportError(f"{out}: not an earlier import (no manifest.json by import-bvh); "
-                             "--force replaces only an earlier import or an empty folder")
+        raise BVHImportError(
+            f"{out}: not an earlier import (no manifest.json by import-bvh); "
+            "--force replaces only an earlier import or an empty folder"
+        )
 
 
 def _prepare_tmp(out: Path) -> Path:
@@ -356,8 +366,16 @@ def _publish(tmp: Path, out: Path) -> None:
     swap_folder(tmp, out)  # io/atomic.py: the old import is removed only once the new one is in place
 
 
-def _manifest(src: Path, rig: Rig, rules_path: Path | None, args: dict, clips: list[ClipRecord],
-              skipped: list[ClipFailure], split_counts: dict, seconds: float) -> dict:
+def _manifest(
+    src: Path,
+    rig: Rig,
+    rules_path: Path | None,
+    args: dict,
+    clips: list[ClipRecord],
+    skipped: list[ClipFailure],
+    split_counts: dict,
+    seconds: float,
+) -> dict:
     rows = [c.rows for c in clips]
     return {
         "format": "HumanML3D (263-d features, 22 SMPL joints, 20 fps)",
@@ -370,18 +388,32 @@ def _manifest(src: Path, rig: Rig, rules_path: Path | None, args: dict, clips: l
         "licence": rig.licence,
         "options": args,
         "seconds": round(seconds, 1),
-        "counts": {"clips": len(clips), "rows": int(sum(rows)), "minutes": round(sum(rows) / FPS / 60, 1),
-                   "splits": split_counts, "skipped": len(skipped),
-                   "label_notes": sum(1 for c in clips if c.label_fix and c.mirror_of is None)},
+        "counts": {
+            "clips": len(clips),
+            "rows": int(sum(rows)),
+            "minutes": round(sum(rows) / FPS / 60, 1),
+            "splits": split_counts,
+            "skipped": len(skipped),
+            "label_notes": sum(1 for c in clips if c.label_fix and c.mirror_of is None),
+        },
         "clips": [asdict(c) for c in sorted(clips, key=lambda c: c.name)],
         "skipped": [asdict(s) for s in skipped],
     }
 
 
-def import_bvh_library(src: str | Path, out: str | Path, rig_path: str | Path, captions_path: str | Path | None = None,
-                       mirror: bool = False, seed: int = 0, skip_bad: bool = False, workers: int | None = None,
-                       split_ratios: tuple[float, float, float] = DEFAULT_SPLIT_RATIOS, force: bool = False,
-                       progress: bool = True) -> ImportSummary:
+def import_bvh_library(
+    src: str | Path,
+    out: str | Path,
+    rig_path: str | Path,
+    captions_path: str | Path | None = None,
+    mirror: bool = False,
+    seed: int = 0,
+    skip_bad: bool = False,
+    workers: int | None = None,
+    split_ratios: tuple[float, float, float] = DEFAULT_SPLIT_RATIOS,
+    force: bool = False,
+    progress: bool = True,
+) -> ImportSummary:
     """Import every BVH file under `src` into a HumanML3D-format dataset folder `out`.
 
     Raises BVHImportError (a ValueError) naming the file and line of the first bad clip unless `skip_bad`,
@@ -414,8 +446,9 @@ def import_bvh_library(src: str | Path, out: str | Path, rig_path: str | Path, c
             shutil.copyfile(captions_path, tmp / "import" / "captions.yaml")
         args = {"mirror": mirror, "seed": seed, "skip_bad": skip_bad, "split": list(split_ratios)}
         seconds = time.perf_counter() - start
-        manifest = _manifest(src, rig, Path(captions_path) if captions_path else None, args, clips, skipped,
-                             split_counts, seconds)
+        manifest = _manifest(
+            src, rig, Path(captions_path) if captions_path else None, args, clips, skipped, split_counts, seconds
+        )
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         _publish(tmp, out)
     except BaseException:

@@ -22,6 +22,7 @@ __all__ = [
     "mirror_text_line", "pos_tag",
 ]  # fmt: skip
 
+
 def format_text_line(caption: str, tokens: str, start: float = 0.0, end: float = 0.0) -> str:
     """One HumanML3D text line `caption#tokens#from#to` (from = to = 0.0: the whole clip).
 
@@ -76,7 +77,7 @@ def mirror_text_line(line: str) -> str:
     if len(fields) != 4:
         raise ValueError(f"expected caption#tokens#from#to, got {len(fields)} fields: {body!r}")
     fields[0], fields[1] = mirror_caption(fields[0]), mirror_caption(fields[1])
-    return "#".join(fields) + line[len(body):]
+    return "#".join(fields) + line[len(body) :]
 
 
 # =========================================================================== caption rules
@@ -162,8 +163,7 @@ class _Validator:
     def fail(self, key: str, problem: str) -> ValueError:
         return ValueError(f"{self.source}: {key}: {problem}")
 
-    def mapping(self, value: Any, key: str, allowed: set[str] | None = None,
-                required: Iterable[str] = ()) -> dict:
+    def mapping(self, value: Any, key: str, allowed: set[str] | None = None, required: Iterable[str] = ()) -> dict:
         if not isinstance(value, dict):
             raise self.fail(key, f"must be a mapping, got {type(value).__name__}")
         for k in value:
@@ -405,8 +405,11 @@ class CaptionRules:
         styled = []
         for placement, items in (("adverb", srule.adverbs), ("manner", srule.manners)):
             for item in (i for i in items if i.allowed(crule.group)):
-                styled += [_Candidate(f"{s} {p} {item.text}", s, p, item.text, placement)
-                           for p in crule.phrases for s in self.subjects]
+                styled += [
+                    _Candidate(f"{s} {p} {item.text}", s, p, item.text, placement)
+                    for p in crule.phrases
+                    for s in self.subjects
+                ]
         for subj in (i for i in srule.subjects if i.allowed(crule.group)):
             for pre in (None, *srule.pre_adverbs):
                 mod = subj.text if pre is None else f"{subj.text} {pre}"
@@ -455,16 +458,17 @@ class CaptionRules:
         plain, styled = self._candidates(content, style)
         n_plain = int(n * self.styles[style].plain_fraction + 0.5)
         if n_plain > len(plain) or n - n_plain > len(styled):
-            raise ValueError(f"{self.source}: content {content!r} style {style!r}: cannot make {n} distinct "
-                             f"captions ({len(plain)} plain, {len(styled)} styled candidates)")
+            raise ValueError(
+                f"{self.source}: content {content!r} style {style!r}: cannot make {n} distinct "
+                f"captions ({len(plain)} plain, {len(styled)} styled candidates)"
+            )
         kinds = [("plain", "styled")[k >= n_plain] for k in range(n)]
         chosen: list[_Candidate] = []
         for k in rng.permutation(n):
             chosen.append(self._pick(plain if kinds[k] == "plain" else styled, chosen, rng))
         return [c.text + "." for c in chosen]
 
-    def text_lines(self, content: str, style: str, rng: np.random.Generator,
-                   n: int | None = None) -> list[str]:
+    def text_lines(self, content: str, style: str, rng: np.random.Generator, n: int | None = None) -> list[str]:
         """The clip's HumanML3D text lines `caption#tokens#0.0#0.0` (see `captions`)."""
         return [format_text_line(c, pos_tag(c)) for c in self.captions(content, style, rng, n)]
 

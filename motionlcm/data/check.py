@@ -177,9 +177,7 @@ def _check_split_sets(splits: dict[str, list[str]], report: DatasetReport) -> No
         for second in required[i + 1 :]:
             shared = sorted(set(splits[first]) & set(splits[second]))
             if shared:
-                report.errors.append(
-                    f"{second}.txt: {len(shared)} names also in {first}.txt: {_quote_names(shared)}"
-                )
+                report.errors.append(f"{second}.txt: {len(shared)} names also in {first}.txt: {_quote_names(shared)}")
     expected = {
         "train_val": set(splits.get("train", [])) | set(splits.get("val", [])),
         "all": set().union(*(splits.get(split, []) for split in REQUIRED_SPLITS)),
@@ -213,9 +211,7 @@ def _check_motion(root: Path, name: str, report: DatasetReport) -> int | None:
     finite = np.isfinite(motion)
     if not finite.all():
         row, col = np.argwhere(~finite)[0]
-        report.errors.append(
-            f"{rel}: {int((~finite).sum())} non-finite values (first at row {row}, col {col})"
-        )
+        report.errors.append(f"{rel}: {int((~finite).sum())} non-finite values (first at row {row}, col {col})")
     return motion.shape[0]
 
 
@@ -334,9 +330,7 @@ def _summary(
         "rows": int(sum(lengths)),
         "minutes": sum(lengths) / FPS / 60,
         "length_histogram_s": histogram,
-        "pass_length_filter": sum(
-            length_status(rows, MIN_LENGTH, MAX_LENGTH, UNIT_LENGTH) is None for rows in lengths
-        ),
+        "pass_length_filter": sum(length_status(rows, MIN_LENGTH, MAX_LENGTH, UNIT_LENGTH) is None for rows in lengths),
         "captions": int(counts.sum()),
         "span_captions": spans,
         "captions_per_clip": {

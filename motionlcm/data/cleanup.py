@@ -15,8 +15,9 @@ from motionlcm.data.foot_contact import lock_feet
 from motionlcm.data.skeleton import conform_to_skeleton
 
 
-def clean_joints(joints: np.ndarray, contacts: np.ndarray | None = None, conform: bool = True,
-                 foot_lock: bool = True) -> np.ndarray:
+def clean_joints(
+    joints: np.ndarray, contacts: np.ndarray | None = None, conform: bool = True, foot_lock: bool = True
+) -> np.ndarray:
     """(T, 22, 3) joints of one clip -> the same, conformed and foot-locked (each step optional; foot locking
     needs the (T, 4) contact labels, feature columns 259:263)."""
     out = np.asarray(joints, dtype=np.float64)

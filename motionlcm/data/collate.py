@@ -50,9 +50,7 @@ def collate_motion(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     lengths = torch.tensor([int(item["length"]) for item in items], dtype=torch.long)
     for item, length in zip(items, lengths.tolist(), strict=True):
         if item["features"].shape[0] != length:
-            raise ValueError(
-                f"item {item['name']!r}: length {length} != features rows {item['features'].shape[0]}"
-            )
+            raise ValueError(f"item {item['name']!r}: length {length} != features rows {item['features'].shape[0]}")
     features = torch.nn.utils.rnn.pad_sequence(
         [torch.as_tensor(item["features"], dtype=torch.float32) for item in items], batch_first=True
     )

@@ -44,8 +44,9 @@ def _lock_offsets(foot_xz: np.ndarray, contact: np.ndarray, blend: int) -> np.nd
     return shifts
 
 
-def lock_feet(joints: np.ndarray, contacts: np.ndarray, blend: int = 3,
-              bone_lengths: np.ndarray = TARGET_BONE_LENGTHS) -> np.ndarray:
+def lock_feet(
+    joints: np.ndarray, contacts: np.ndarray, blend: int = 3, bone_lengths: np.ndarray = TARGET_BONE_LENGTHS
+) -> np.ndarray:
     """Hold each foot still while it is labelled in contact with the ground.
 
     Args:
@@ -73,7 +74,8 @@ def lock_feet(joints: np.ndarray, contacts: np.ndarray, blend: int = 3,
         shift = _lock_offsets(joints[:, foot, [0, 2]], planted, blend)
         target = joints[:, ankle].copy()
         target[:, [0, 2]] += shift
-        out[:, knee], out[:, ankle] = two_bone_ik(joints[:, hip], joints[:, knee], target,
-                                                  (lengths[knee], lengths[ankle]))
+        out[:, knee], out[:, ankle] = two_bone_ik(
+            joints[:, hip], joints[:, knee], target, (lengths[knee], lengths[ankle])
+        )
         out[:, foot] = out[:, ankle] + (joints[:, foot] - joints[:, ankle])
     return out

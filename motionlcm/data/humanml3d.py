@@ -164,8 +164,7 @@ class HumanML3DDataset(Dataset):
     ) -> None:
         if not 1 <= unit_length <= min_length <= max_length:
             raise ValueError(
-                f"need 1 <= unit_length <= min_length <= max_length, got {unit_length}, {min_length}, "
-                f"{max_length}"
+                f"need 1 <= unit_length <= min_length <= max_length, got {unit_length}, {min_length}, {max_length}"
             )
         if seed is not None and seed < 0:
             raise ValueError(f"seed: must be >= 0, got {seed}")

@@ -54,7 +54,18 @@ class Rig:
     def from_dict(cls, data: Any, source: str = "<rig>") -> Rig:
         if not isinstance(data, dict):
             raise ValueError(f"{source}: a rig file must be a mapping")
-        unknown = set(data) - {"name", "description", "licence", "units", "scale", "up", "forward", "left", "fps", "joints"}
+        unknown = set(data) - {
+            "name",
+            "description",
+            "licence",
+            "units",
+            "scale",
+            "up",
+            "forward",
+            "left",
+            "fps",
+            "joints",
+        }
         if unknown:
             raise ValueError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}")
         joints = _parse_joints(data.get("joints"), source)
@@ -136,7 +147,9 @@ def _parse_joint(value: Any, where: str) -> JointSource:
     else:
         weights, frame_joint = {str(value["joint"]): 1.0}, str(value["joint"])
     offset = value.get("offset", (0.0, 0.0, 0.0))
-    if not (isinstance(offset, (list, tuple)) and len(offset) == 3 and all(isinstance(v, (int, float)) for v in offset)):
+    if not (
+        isinstance(offset, (list, tuple)) and len(offset) == 3 and all(isinstance(v, (int, float)) for v in offset)
+    ):
         raise ValueError(f"{where}.offset: must be three numbers, got {offset!r}")
     if "offset" in value and frame_joint is None:
         raise ValueError(f"{where}.offset: only allowed with joint (the offset is in that joint's frame)")

@@ -125,8 +125,9 @@ def _branch(joints: np.ndarray, joint: int, children: tuple[int, int, int], leng
     return np.einsum("...ij,...cj->...ci", rotations, rest)
 
 
-def two_bone_ik(upper: np.ndarray, middle: np.ndarray, end: np.ndarray, lengths: tuple[float, float]
-              ) -> tuple[np.ndarray, np.ndarray]:
+def two_bone_ik(
+    upper: np.ndarray, middle: np.ndarray, end: np.ndarray, lengths: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """Middle and end joints (..., 3) of a limb with bones of `lengths` hanging from `upper`: the end
     reaches the given `end` where it can (else the nearest point along the same line), the middle joint
     bends in the plane that holds the given middle joint (two-bone IK by the law of cosines)."""
@@ -170,8 +171,11 @@ def conform_to_skeleton(joints: np.ndarray, bone_lengths: np.ndarray = TARGET_BO
         if k in limb_of:
             upper, middle, end = limb_of[k]
             out[..., middle, :], out[..., end, :] = two_bone_ik(
-                out[..., upper, :], out[..., upper, :] + joints[..., middle, :] - joints[..., upper, :],
-                joints[..., end, :], (lengths[middle], lengths[end]))
+                out[..., upper, :],
+                out[..., upper, :] + joints[..., middle, :] - joints[..., upper, :],
+                joints[..., end, :],
+                (lengths[middle], lengths[end]),
+            )
         elif k != 0 and k not in placed_with_parent:  # the pelvis never moves; the others wait for parents
             out[..., k, :] = out[..., p, :] + lengths[k] * _unit(joints[..., k, :] - joints[..., p, :])
         if k in branches:  # now that k is placed, its children as one rigid piece

@@ -122,7 +122,9 @@ class DDIMScheduler:
         Keys starting with "_" (diffusers metadata) are ignored; diffusers-only options are accepted at
         their default values. Any other unknown key raises ValueError.
         """
-        kwargs = config_kwargs(config, set(cls().config), _DIFFUSERS_THRESHOLDING_OPTIONS, _DIFFUSERS_INERT_OPTIONS, cls.__name__)
+        kwargs = config_kwargs(
+            config, set(cls().config), _DIFFUSERS_THRESHOLDING_OPTIONS, _DIFFUSERS_INERT_OPTIONS, cls.__name__
+        )
         return cls(**kwargs)
 
     @property
@@ -201,9 +203,7 @@ class DDIMScheduler:
 
         # 2. ᾱ_t, ᾱ_prev and 1 − ᾱ_t
         alpha_prod_t = self.alphas_cumprod[timestep]
-        alpha_prod_t_prev = (
-            self.alphas_cumprod[prev_timestep] if prev_timestep >= 0 else self.final_alpha_cumprod
-        )
+        alpha_prod_t_prev = self.alphas_cumprod[prev_timestep] if prev_timestep >= 0 else self.final_alpha_cumprod
         beta_prod_t = 1 - alpha_prod_t
 
         # 3. "predicted x0" and the implied ε (eq. 12)

@@ -43,9 +43,7 @@ def ddim_solver_timesteps(num_ddim_timesteps: int, num_train_timesteps: int = 10
         The grid in increasing order, shape (N,), int64.
     """
     if not 1 <= num_ddim_timesteps <= num_train_timesteps:
-        raise ValueError(
-            f"num_ddim_timesteps must be in [1, {num_train_timesteps}], got {num_ddim_timesteps}"
-        )
+        raise ValueError(f"num_ddim_timesteps must be in [1, {num_train_timesteps}], got {num_ddim_timesteps}")
     k = num_train_timesteps // num_ddim_timesteps
     return torch.arange(1, num_ddim_timesteps + 1, dtype=torch.long) * k - 1
 
@@ -132,9 +130,7 @@ def consistency_function(
         The denoised estimate, same shape as `z_t`.
     """
     x0_hat = predict_x0_from_eps(z_t, eps_pred, timesteps, alphas_cumprod)
-    c_skip, c_out = boundary_scalings(
-        torch.as_tensor(timesteps, device=z_t.device), sigma_data, timestep_scaling
-    )
+    c_skip, c_out = boundary_scalings(torch.as_tensor(timesteps, device=z_t.device), sigma_data, timestep_scaling)
     return _per_sample(c_skip, z_t) * z_t + _per_sample(c_out, z_t) * x0_hat
 
 
@@ -202,8 +198,7 @@ def guided_predictions(
     x0_cond = predict_x0_from_eps(z_s, eps_cond, s, alphas_cumprod)
     x0_uncond = predict_x0_from_eps(z_s, eps_uncond, s, alphas_cumprod)
     scale = 1 + _per_sample(torch.as_tensor(w), z_s)  # cond + w (cond − uncond) = uncond + (1 + w)(cond − uncond)
-    return (classifier_free_guidance(x0_cond, x0_uncond, scale),
-            classifier_free_guidance(eps_cond, eps_uncond, scale))
+    return (classifier_free_guidance(x0_cond, x0_uncond, scale), classifier_free_guidance(eps_cond, eps_uncond, scale))
 
 
 @torch.no_grad()

@@ -23,9 +23,7 @@ def classifier_free_guidance(cond: Tensor, uncond: Tensor, scale: float | Tensor
     return uncond + scale * (cond - uncond)
 
 
-def guidance_scale_embedding(
-    w: Tensor, embedding_dim: int = 256, dtype: torch.dtype = torch.float32
-) -> Tensor:
+def guidance_scale_embedding(w: Tensor, embedding_dim: int = 256, dtype: torch.dtype = torch.float32) -> Tensor:
     """Sinusoidal embedding of the guidance weight w, fed to the LCM student via `cond_proj`.
 
     w is multiplied by 1000 (the range of timesteps), then embedded as [sin(1000w · f_i), cos(1000w · f_i)]

@@ -63,7 +63,6 @@ def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
 
 
-
 SIGMA_DATA = 0.5  # σ_data of the LCM boundary condition (diffusers hard-codes the same value)
 TIMESTEP_SCALING = 10.0  # τ = 10 t in the boundary condition (diffusers `timestep_scaling`)
 
@@ -203,7 +202,9 @@ class LCMScheduler:
         their default values. Any other unknown key raises ValueError. JSON's string keys of
         `timesteps_step_map` are turned back into ints.
         """
-        kwargs = config_kwargs(config, set(cls().config), _DIFFUSERS_IGNORED_OPTIONS, _DIFFUSERS_INERT_OPTIONS, cls.__name__)
+        kwargs = config_kwargs(
+            config, set(cls().config), _DIFFUSERS_IGNORED_OPTIONS, _DIFFUSERS_INERT_OPTIONS, cls.__name__
+        )
         return cls(**kwargs)
 
     @property
@@ -336,8 +337,7 @@ class LCMScheduler:
             raise ValueError("the schedule is finished; call set_timesteps again before stepping")
         if timestep != int(self.timesteps[self._step_index]):
             raise ValueError(
-                f"expected timestep {int(self.timesteps[self._step_index])} at step {self._step_index}, "
-                f"got {timestep}"
+                f"expected timestep {int(self.timesteps[self._step_index])} at step {self._step_index}, got {timestep}"
             )
 
         # 1. the next scheduled timestep (the noise level to re-inject); none after the last step
@@ -346,9 +346,9 @@ class LCMScheduler:
 
         # 2. ᾱ_t and ᾱ_next
         alpha_prod_t = self.alphas_cumprod[timestep].to(sample.device)
-        alpha_prod_next = (
-            self.alphas_cumprod[next_timestep] if next_timestep >= 0 else self.final_alpha_cumprod
-        ).to(sample.device)
+        alpha_prod_next = (self.alphas_cumprod[next_timestep] if next_timestep >= 0 else self.final_alpha_cumprod).to(
+            sample.device
+        )
 
         # 3. boundary-condition scalings c_skip(t), c_out(t)
         c_skip, c_out = self.get_scalings_for_boundary_condition(torch.tensor(timestep, device=sample.device))
@@ -392,7 +392,5 @@ def _checked_step_map(step_map: dict[Any, list[int]], num_train_timesteps: int) 
         if len(ts) != n:
             raise ValueError(f"timesteps_step_map[{n}] must hold {n} timesteps, got {ts}")
         if any(not 0 <= t < num_train_timesteps for t in ts):
-            raise ValueError(
-                f"timesteps_step_map[{n}] = {ts} has timesteps outside [0, {num_train_timesteps})"
-            )
+            raise ValueError(f"timesteps_step_map[{n}] = {ts} has timesteps outside [0, {num_train_timesteps})")
     return checked

@@ -13,9 +13,7 @@ from torch import Tensor
 # beta schedules (built in float32, as diffusers does, so alphas_cumprod match it bit for bit)
 
 
-def linear_betas(
-    num_train_timesteps: int = 1000, beta_start: float = 0.0001, beta_end: float = 0.02
-) -> Tensor:
+def linear_betas(num_train_timesteps: int = 1000, beta_start: float = 0.0001, beta_end: float = 0.02) -> Tensor:
     """The DDPM linear schedule: β_t evenly spaced from `beta_start` to `beta_end`.
 
     Returns:
@@ -116,8 +114,13 @@ def make_betas(beta_schedule: str, num_train_timesteps: int, beta_start: float, 
     return builders[beta_schedule](num_train_timesteps, beta_start, beta_end)
 
 
-def config_kwargs(config: dict, allowed: set[str], ignored: set[str] | frozenset = frozenset(),
-                  inert: dict | None = None, name: str = "scheduler") -> dict:
+def config_kwargs(
+    config: dict,
+    allowed: set[str],
+    ignored: set[str] | frozenset = frozenset(),
+    inert: dict | None = None,
+    name: str = "scheduler",
+) -> dict:
     """Constructor arguments from a scheduler config (ours, or a diffusers one).
 
     Keys starting with "_" (diffusers metadata) and `ignored` keys are dropped; `inert` diffusers-only

@@ -152,8 +152,15 @@ class MotionEncoder(nn.Module):
         self.patch = config.patch_frames
         self.input = nn.Linear(config.nfeats * config.patch_frames, config.hidden_dim)
         self.cls = nn.Parameter(torch.zeros(1, 1, config.hidden_dim))
-        layer = nn.TransformerEncoderLayer(config.hidden_dim, config.num_heads, config.ff_size, config.dropout,
-                                           activation="gelu", batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            config.hidden_dim,
+            config.num_heads,
+            config.ff_size,
+            config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         self.transformer = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.hidden_dim)
         self.output = nn.Linear(config.hidden_dim, config.latent_dim)
@@ -165,8 +172,9 @@ class MotionEncoder(nn.Module):
         x = torch.cat([self.cls.expand(batch, 1, -1), self.input(features)], dim=1)
         x = x + sinusoidal_positions(tokens + 1, x.shape[-1], x.device)
         patch_lengths = torch.div(lengths.to(x.device) + self.patch - 1, self.patch, rounding_mode="floor")
-        valid = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=x.device),
-                           lengths_to_mask(patch_lengths, tokens)], dim=1)
+        valid = torch.cat(
+            [torch.ones(batch, 1, dtype=torch.bool, device=x.device), lengths_to_mask(patch_lengths, tokens)], dim=1
+        )
         x = self.transformer(x, src_key_padding_mask=~valid)
         return F.normalize(self.output(self.norm(x[:, 0])), dim=-1)
 
@@ -180,8 +188,11 @@ class CaptionEncoder(nn.Module):
         self.pos = nn.Embedding(num_pos, config.word_dim, padding_idx=0)
         self.gru = nn.GRU(config.word_dim, config.hidden_dim, batch_first=True, bidirectional=True)
         self.output = nn.Sequential(
-            nn.Linear(2 * config.hidden_dim, config.hidden_dim), nn.LayerNorm(config.hidden_dim), nn.GELU(),
-            nn.Dropout(config.dropout), nn.Linear(config.hidden_dim, config.latent_dim),
+            nn.Linear(2 * config.hidden_dim, config.hidden_dim),
+            nn.LayerNorm(config.hidden_dim),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden_dim, config.latent_dim),
         )
 
     def forward(self, words: Tensor, pos: Tensor, lengths: Tensor) -> Tensor:
@@ -191,8 +202,9 @@ class CaptionEncoder(nn.Module):
         return F.normalize(self.output(torch.cat([hidden[0], hidden[1]], dim=-1)), dim=-1)
 
 
-def contrastive_loss(text_emb: Tensor, motion_emb: Tensor, temperature: float,
-                     same_caption: Tensor | None = None) -> Tensor:
+def contrastive_loss(
+    text_emb: Tensor, motion_emb: Tensor, temperature: float, same_caption: Tensor | None = None
+) -> Tensor:
     """Symmetric InfoNCE over the batch; `same_caption` (B, B) bool removes duplicate-caption negatives."""
     logits = text_emb @ motion_emb.T / temperature
     if same_caption is not None:
@@ -202,8 +214,9 @@ def contrastive_loss(text_emb: Tensor, motion_emb: Tensor, temperature: float,
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
-def contrastive_loss_with_negatives(text_emb: Tensor, motion_emb: Tensor, negative_emb: Tensor, temperature: float,
-                                    same_caption: Tensor | None = None) -> Tensor:
+def contrastive_loss_with_negatives(
+    text_emb: Tensor, motion_emb: Tensor, negative_emb: Tensor, temperature: float, same_caption: Tensor | None = None
+) -> Tensor:
     """`contrastive_loss` where each caption must also rank its motion above `negative_emb` (B', D): extra
     columns of the text-to-motion softmax only (hard negatives, e.g. frozen versions of the batch's clips)."""
     logits = text_emb @ torch.cat([motion_emb, negative_emb]).T / temperature  # (B, B + B')
@@ -222,8 +235,8 @@ def frozen_normalized_features(features: Tensor, mean: Tensor, std: Tensor) -> T
     carried along the root path)."""
     raw = features * std + mean
     frozen = raw.clone()
-    frozen[..., RIC.start:FOOT_CONTACT.stop] = raw[:, :1, RIC.start:FOOT_CONTACT.stop]
-    root_velocity = raw[..., LOCAL_VEL.start:LOCAL_VEL.start + 3]
+    frozen[..., RIC.start : FOOT_CONTACT.stop] = raw[:, :1, RIC.start : FOOT_CONTACT.stop]
+    root_velocity = raw[..., LOCAL_VEL.start : LOCAL_VEL.start + 3]
     frozen[..., LOCAL_VEL] = root_velocity.repeat(1, 1, (LOCAL_VEL.stop - LOCAL_VEL.start) // 3)
     return (frozen - mean) / std
 
@@ -287,17 +300,23 @@ class ContrastiveEvaluator(nn.Module):
 # Folder: evaluator.json + evaluator.safetensors + Mean.npy/Std.npy
 
 
-def save_evaluator(evaluator: ContrastiveEvaluator, path: str | Path, meta: dict[str, Any] | None = None,
-                   overwrite: bool = False) -> Path:
+def save_evaluator(
+    evaluator: ContrastiveEvaluator, path: str | Path, meta: dict[str, Any] | None = None, overwrite: bool = False
+) -> Path:
     """Write an evaluator folder atomically (temporary sibling folder swapped into place)."""
-    header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": "contrastive",
-              "config": asdict(evaluator.config),
-              "vocabulary": {"words": evaluator.vocabulary.words, "pos": evaluator.vocabulary.pos},
-              "meta": meta or {}}
+    header = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "kind": "contrastive",
+        "config": asdict(evaluator.config),
+        "vocabulary": {"words": evaluator.vocabulary.words, "pos": evaluator.vocabulary.pos},
+        "meta": meta or {},
+    }
 
     def write(tmp: Path) -> None:
-        weights = {k: v.detach().cpu().contiguous() for k, v in evaluator.state_dict().items()
-                   if k not in ("mean", "std")}
+        weights = {
+            k: v.detach().cpu().contiguous() for k, v in evaluator.state_dict().items() if k not in ("mean", "std")
+        }
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         evaluator.normalizer.save(tmp)
         (tmp / CONFIG_FILE).write_text(json.dumps(header, indent=2) + "\n")
@@ -320,8 +339,10 @@ def load_evaluator_folder(path: str | Path, device: str | torch.device = "cpu") 
     except json.JSONDecodeError as error:
         raise ValueError(f"{config_path}: invalid JSON ({error})") from None
     if header.get("format") != FORMAT_NAME or header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{config_path}: expected format {FORMAT_NAME!r} v{FORMAT_VERSION}, found "
-                         f"{header.get('format')!r} v{header.get('format_version')!r}")
+        raise ValueError(
+            f"{config_path}: expected format {FORMAT_NAME!r} v{FORMAT_VERSION}, found "
+            f"{header.get('format')!r} v{header.get('format_version')!r}"
+        )
     config = EvaluatorConfig.from_dict(header["config"])
     vocabulary = Vocabulary(header["vocabulary"]["words"], header["vocabulary"]["pos"])
     normalizer = Normalizer.from_dir(path)
@@ -333,7 +354,9 @@ def load_evaluator_folder(path: str | Path, device: str | torch.device = "cpu") 
     missing, unexpected = evaluator.load_state_dict(weights, strict=False)
     missing = [k for k in missing if k not in ("mean", "std")]
     if missing or unexpected:
-        raise ValueError(f"{path / WEIGHTS_FILE}: weights do not match {CONFIG_FILE}: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
+        raise ValueError(
+            f"{path / WEIGHTS_FILE}: weights do not match {CONFIG_FILE}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
     evaluator.meta = header.get("meta") or {}
     return evaluator.to(device).eval().requires_grad_(False)

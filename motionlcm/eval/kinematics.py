@@ -42,12 +42,13 @@ def relative_joint_speed(joints: np.ndarray, fps: float = 20.0) -> float:
     joints = as_joints(joints)
     if len(joints) < 2:
         return 0.0
-    relative = joints - joints[:, PELVIS:PELVIS + 1]
+    relative = joints - joints[:, PELVIS : PELVIS + 1]
     return float(np.linalg.norm(np.diff(relative, axis=0), axis=-1).mean() * fps)
 
 
-def foot_skating_ratio(joints: np.ndarray, fps: float = 20.0, height: float = SKATE_HEIGHT,
-                       speed: float = SKATE_SPEED) -> float:
+def foot_skating_ratio(
+    joints: np.ndarray, fps: float = 20.0, height: float = SKATE_HEIGHT, speed: float = SKATE_SPEED
+) -> float:
     """Share of frame pairs (t, t+1) in which at least one foot is under `height` in both frames and
     moves faster than `speed` horizontally; 0 for a clip of one frame."""
     joints = as_joints(joints)
@@ -76,8 +77,11 @@ def ankle_height_range(joints: np.ndarray) -> tuple[float, float]:
 
 def kinematic_summary(joints: np.ndarray, fps: float = 20.0) -> dict[str, float]:
     """The three table metrics of one clip: relative_speed (m/s), skating (ratio), jitter (m/s^3)."""
-    return {"relative_speed": relative_joint_speed(joints, fps), "skating": foot_skating_ratio(joints, fps),
-            "jitter": jitter(joints, fps)}
+    return {
+        "relative_speed": relative_joint_speed(joints, fps),
+        "skating": foot_skating_ratio(joints, fps),
+        "jitter": jitter(joints, fps),
+    }
 
 
 def heading_angle(joints: np.ndarray, sigma: float = HEADING_SIGMA) -> np.ndarray:
@@ -104,4 +108,4 @@ def freeze_motion(joints: np.ndarray) -> np.ndarray:
     heading = heading_angle(joints)
     pose = joints[0] - joints[0, PELVIS]
     poses = np.broadcast_to(pose, joints.shape)
-    return rotate_about_y(poses, heading - heading[0]) + joints[:, PELVIS:PELVIS + 1]
+    return rotate_about_y(poses, heading - heading[0]) + joints[:, PELVIS : PELVIS + 1]

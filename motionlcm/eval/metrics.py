@@ -170,9 +170,7 @@ def r_precision_and_matching(
     if not 1 <= top_k <= group_size:
         raise ValueError(f"top_k must be in [1, group_size={group_size}], got {top_k}")
     if n < group_size:
-        raise ValueError(
-            f"R-precision needs at least one full group: got N={n} pairs, group_size={group_size}"
-        )
+        raise ValueError(f"R-precision needs at least one full group: got N={n} pairs, group_size={group_size}")
     if perm is None:
         perm = _rng(rng).permutation(n)
     else:
@@ -437,9 +435,7 @@ def summarize_replications(
     names = list(replications[0].keys())
     for i, rep in enumerate(replications):
         if set(rep.keys()) != set(names):
-            raise ValueError(
-                f"replication {i} has metrics {sorted(rep.keys())}, replication 0 has {sorted(names)}"
-            )
+            raise ValueError(f"replication {i} has metrics {sorted(rep.keys())}, replication 0 has {sorted(names)}")
     out: dict[str, dict[str, float | list[float]]] = {}
     for name in names:
         values = [float(rep[name]) for rep in replications]

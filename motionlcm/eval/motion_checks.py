@@ -63,7 +63,7 @@ def steps(joints: np.ndarray) -> dict[str, float | bool]:
 
 def _body_frame(joints: np.ndarray) -> np.ndarray:
     """Joints relative to the pelvis, turned so that the (smoothed) heading faces +z in every frame."""
-    relative = joints - joints[:, PELVIS:PELVIS + 1]
+    relative = joints - joints[:, PELVIS : PELVIS + 1]
     return rotate_about_y(relative, -heading_angle(joints))
 
 

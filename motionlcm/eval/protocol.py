@@ -111,8 +111,12 @@ class Subject:
     settings: dict[str, Any]
 
 
-def load_subject(model_dir: str | Path, settings: EvalSettings, device: str | torch.device = "cpu",
-                 text_encoder_path: str | None = None) -> Subject:
+def load_subject(
+    model_dir: str | Path,
+    settings: EvalSettings,
+    device: str | torch.device = "cpu",
+    text_encoder_path: str | None = None,
+) -> Subject:
     """Wrap a model folder: generation folders through the pipeline, VAE folders by reconstruction."""
     from motionlcm.models.folder import load_model_folder
     from motionlcm.pipeline import MotionLCM, resolve_model_dir
@@ -141,8 +145,14 @@ def load_subject(model_dir: str | Path, settings: EvalSettings, device: str | to
         return pipe.generate_features(batch["texts"], batch["lengths"], steps, guidance, generator)
 
     sampler = "ddim" if pipe.kind == "teacher" else f"lcm-{pipe.lcm_preset}"
-    return Subject(str(model_dir), pipe.kind, generate, normalizer, device,
-                   {"steps": steps, "guidance": guidance, "sampler": sampler})
+    return Subject(
+        str(model_dir),
+        pipe.kind,
+        generate,
+        normalizer,
+        device,
+        {"steps": steps, "guidance": guidance, "sampler": sampler},
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -178,17 +188,34 @@ def _kinematics(features: Tensor, lengths: Tensor) -> np.ndarray:
     contacts (`clean_joints`, as `MotionLCM` returns them)."""
     joints = features_to_joints(features).double().numpy()
     contacts = features[..., FOOT_CONTACT].double().cpu().numpy()
-    return np.array([[kinematic_summary(clean_joints(joints[i, :n], contacts[i, :n]))[k] for k in KINEMATIC_KEYS]
-                     for i, n in enumerate(lengths.tolist())]).reshape(-1, len(KINEMATIC_KEYS))
+    return np.array(
+        [
+            [kinematic_summary(clean_joints(joints[i, :n], contacts[i, :n]))[k] for k in KINEMATIC_KEYS]
+            for i, n in enumerate(lengths.tolist())
+        ]
+    ).reshape(-1, len(KINEMATIC_KEYS))
 
 
 @torch.no_grad()
-def embed_split(dataset: HumanML3DDataset, subject: Subject | None, evaluator: Any, batch_size: int,
-                generator: torch.Generator | None, recon: dict | None = None) -> dict[str, np.ndarray]:
+def embed_split(
+    dataset: HumanML3DDataset,
+    subject: Subject | None,
+    evaluator: Any,
+    batch_size: int,
+    generator: torch.Generator | None,
+    recon: dict | None = None,
+) -> dict[str, np.ndarray]:
     """Real-motion embeddings of the whole split and, with a subject, text, generated-motion and frozen-real
     ones, plus the kinematic metrics of the real, generated and frozen clips (`kin_real`, ...)."""
-    out: dict[str, list] = {"text": [], "real": [], "gen": [], "frozen": [], "kin_real": [], "kin_gen": [],
-                            "kin_frozen": []}
+    out: dict[str, list] = {
+        "text": [],
+        "real": [],
+        "gen": [],
+        "frozen": [],
+        "kin_real": [],
+        "kin_gen": [],
+        "kin_frozen": [],
+    }
     for batch in _batches(dataset, np.arange(len(dataset)), batch_size):
         lengths = batch["lengths"]
         real = dataset.normalizer.denormalize(batch["features"])
@@ -224,8 +251,14 @@ def _add_reconstruction_errors(totals: dict, gen: Tensor, real: Tensor, batch: d
 
 
 @torch.no_grad()
-def multimodality_embeddings(dataset: HumanML3DDataset, subject: Subject, evaluator: Any, settings: EvalSettings,
-                             rng: np.random.Generator, generator: torch.Generator) -> np.ndarray:
+def multimodality_embeddings(
+    dataset: HumanML3DDataset,
+    subject: Subject,
+    evaluator: Any,
+    settings: EvalSettings,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+) -> np.ndarray:
     """(mm_samples, mm_repeats, D): each of mm_samples random items generated mm_repeats times."""
     picks = rng.choice(len(dataset), size=min(settings.mm_samples, len(dataset)), replace=False)
     rows = []
@@ -236,8 +269,14 @@ def multimodality_embeddings(dataset: HumanML3DDataset, subject: Subject, evalua
     return torch.stack(rows).double().numpy()
 
 
-def score(text: np.ndarray, motion: np.ndarray, reference: np.ndarray, settings: EvalSettings,
-          rng: np.random.Generator, perm: np.ndarray) -> dict[str, float]:
+def score(
+    text: np.ndarray,
+    motion: np.ndarray,
+    reference: np.ndarray,
+    settings: EvalSettings,
+    rng: np.random.Generator,
+    perm: np.ndarray,
+) -> dict[str, float]:
     """R-precision, MM-Dist, FID against `reference` and Diversity of one embedding set."""
     out = metrics.r_precision_and_matching(text, motion, perm=perm, group_size=GROUP_SIZE)
     out["fid"] = metrics.fid(motion, reference)
@@ -245,8 +284,9 @@ def score(text: np.ndarray, motion: np.ndarray, reference: np.ndarray, settings:
     return out
 
 
-def run_replication(r: int, dataset: HumanML3DDataset, subject: Subject, evaluator: Any,
-                    settings: EvalSettings, recon: dict | None) -> dict[str, dict[str, float]]:
+def run_replication(
+    r: int, dataset: HumanML3DDataset, subject: Subject, evaluator: Any, settings: EvalSettings, recon: dict | None
+) -> dict[str, dict[str, float]]:
     """Scores of replication r for the real motions and the subject."""
     rng = np.random.default_rng([settings.seed, r])
     generator = _generator(subject.device, settings.seed, r)
@@ -255,13 +295,19 @@ def run_replication(r: int, dataset: HumanML3DDataset, subject: Subject, evaluat
     dataset.set_epoch(2 * r + 1)  # an independent draw of the real set: the FID noise floor
     second = embed_split(dataset, None, evaluator, settings.batch_size, None)["real"]
     perm = rng.permutation(len(emb["text"]))
-    real = score(emb["text"], emb["real"], second, settings, rng, perm) | kinematic_scores(emb["kin_real"], emb["kin_real"])
-    model = score(emb["text"], emb["gen"], emb["real"], settings, rng, perm) | kinematic_scores(emb["kin_gen"], emb["kin_real"])
+    real = score(emb["text"], emb["real"], second, settings, rng, perm) | kinematic_scores(
+        emb["kin_real"], emb["kin_real"]
+    )
+    model = score(emb["text"], emb["gen"], emb["real"], settings, rng, perm) | kinematic_scores(
+        emb["kin_gen"], emb["kin_real"]
+    )
     if settings.multimodality and subject.kind != "vae":
         dataset.set_epoch(2 * r)
         model["multimodality"] = metrics.multimodality(
             multimodality_embeddings(dataset, subject, evaluator, settings, rng, generator),
-            times=settings.mm_times, rng=rng)
+            times=settings.mm_times,
+            rng=rng,
+        )
     # the sanity row draws from its own generator: the model row's numbers stay those of earlier versions
     frozen_rng = np.random.default_rng([settings.seed, r, 1])
     frozen = score(emb["text"], emb["frozen"], emb["real"], settings, frozen_rng, perm)
@@ -273,16 +319,25 @@ def run_replication(r: int, dataset: HumanML3DDataset, subject: Subject, evaluat
 # The whole evaluation
 
 
-def evaluate(subject: Subject, dataset_dir: str | Path, evaluator: Any, settings: EvalSettings,
-             progress: bool = True) -> dict[str, Any]:
+def evaluate(
+    subject: Subject, dataset_dir: str | Path, evaluator: Any, settings: EvalSettings, progress: bool = True
+) -> dict[str, Any]:
     """Run every replication; returns the metrics.json content (per-replication values and summaries)."""
     settings.check()
-    dataset = HumanML3DDataset(dataset_dir, split=settings.split, normalizer=subject.normalizer,
-                               min_length=settings.min_length, max_length=settings.max_length,
-                               random_crop=True, seed=settings.seed)
+    dataset = HumanML3DDataset(
+        dataset_dir,
+        split=settings.split,
+        normalizer=subject.normalizer,
+        min_length=settings.min_length,
+        max_length=settings.max_length,
+        random_crop=True,
+        seed=settings.seed,
+    )
     if len(dataset) < GROUP_SIZE:
-        raise ValueError(f"{dataset_dir}: split {settings.split!r} has {len(dataset)} usable items; "
-                         f"R-precision needs at least {GROUP_SIZE}")
+        raise ValueError(
+            f"{dataset_dir}: split {settings.split!r} has {len(dataset)} usable items; "
+            f"R-precision needs at least {GROUP_SIZE}"
+        )
     recon = {"mpjpe": 0.0, "mpjpe_unaligned": 0.0, "feature_error": 0.0, "frames": 0} if subject.kind == "vae" else None
     runs = []
     for r in _progress(range(settings.replications), progress, "replications"):
@@ -292,17 +347,28 @@ def evaluate(subject: Subject, dataset_dir: str | Path, evaluator: Any, settings
     summary = {row: metrics.summarize_replications([run[row] for run in runs]) for row in ROWS}
     used = len(dataset) // GROUP_SIZE * GROUP_SIZE
     report = {
-        "model": subject.name, "kind": subject.kind, "sampling": subject.settings, "dataset": str(dataset_dir),
-        "evaluator": getattr(evaluator, "name", type(evaluator).__name__), "settings": asdict(settings),
-        "samples": len(dataset), "r_precision_samples": used, "dropped": dataset.dropped,
-        "replications": runs, "summary": summary, "device": device_name(subject.device),
+        "model": subject.name,
+        "kind": subject.kind,
+        "sampling": subject.settings,
+        "dataset": str(dataset_dir),
+        "evaluator": getattr(evaluator, "name", type(evaluator).__name__),
+        "settings": asdict(settings),
+        "samples": len(dataset),
+        "r_precision_samples": used,
+        "dropped": dataset.dropped,
+        "replications": runs,
+        "summary": summary,
+        "device": device_name(subject.device),
         "torch": torch.__version__,
     }
     if recon is not None:
         frames = max(1, recon["frames"])
-        report["reconstruction"] = {"mpjpe_mm": 1000 * recon["mpjpe"] / frames,
-                                    "mpjpe_unaligned_mm": 1000 * recon["mpjpe_unaligned"] / frames,
-                                    "feature_error": recon["feature_error"] / frames, "frames": recon["frames"]}
+        report["reconstruction"] = {
+            "mpjpe_mm": 1000 * recon["mpjpe"] / frames,
+            "mpjpe_unaligned_mm": 1000 * recon["mpjpe_unaligned"] / frames,
+            "feature_error": recon["feature_error"] / frames,
+            "frames": recon["frames"],
+        }
     return report
 
 
@@ -317,9 +383,19 @@ def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
 # ----------------------------------------------------------------------------------------------------
 # The paper-style table
 
-COLUMNS = [("top1", "R@1"), ("top2", "R@2"), ("top3", "R@3"), ("fid", "FID"), ("matching_score", "MM-Dist"),
-           ("diversity", "Diversity"), ("multimodality", "MModality"), ("relative_speed", "Rel. speed (m/s)"),
-           ("relative_speed_ratio", "Speed / real"), ("skating", "Skating"), ("jitter", "Jitter (m/s³)")]
+COLUMNS = [
+    ("top1", "R@1"),
+    ("top2", "R@2"),
+    ("top3", "R@3"),
+    ("fid", "FID"),
+    ("matching_score", "MM-Dist"),
+    ("diversity", "Diversity"),
+    ("multimodality", "MModality"),
+    ("relative_speed", "Rel. speed (m/s)"),
+    ("relative_speed_ratio", "Speed / real"),
+    ("skating", "Skating"),
+    ("jitter", "Jitter (m/s³)"),
+]
 ROWS = ("real", "frozen", "model")  # "frozen": the sanity row, real clips replaced by their first pose
 
 
@@ -354,12 +430,16 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [format_table(report)]
     if "reconstruction" in report:
         rec = report["reconstruction"]
-        lines.append(f"reconstruction: MPJPE {rec['mpjpe_mm']:.1f} mm (unaligned {rec['mpjpe_unaligned_mm']:.1f} mm), "
-                     f"feature error {rec['feature_error']:.4f} over {rec['frames']} frames")
+        lines.append(
+            f"reconstruction: MPJPE {rec['mpjpe_mm']:.1f} mm (unaligned {rec['mpjpe_unaligned_mm']:.1f} mm), "
+            f"feature error {rec['feature_error']:.4f} over {rec['frames']} frames"
+        )
     if "aits" in report:
         a = report["aits"]
         stages = ", ".join(f"{k} {1000 * v:.1f}" for k, v in a["stages"].items())
         lines.append(f"AITS {1000 * a['aits_s']:.1f} ms/sentence at batch 1 on {a['device']} ({stages} ms)")
-    lines.append(f"{report['samples']} samples ({report['r_precision_samples']} in R-precision groups), "
-                 f"{report['settings']['replications']} replications; dropped: {report['dropped'] or 'nothing'}")
+    lines.append(
+        f"{report['samples']} samples ({report['r_precision_samples']} in R-precision groups), "
+        f"{report['settings']['replications']} replications; dropped: {report['dropped'] or 'nothing'}"
+    )
     return "\n".join(lines)

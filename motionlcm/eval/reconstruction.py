@@ -37,9 +37,15 @@ def feature_error_sum(pred: Tensor, target: Tensor, lengths: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate_reconstruction(model_dir: str | Path, dataset_dir: str | Path, split: str = "test",
-                            batch_size: int = 64, min_length: int = 40, use_mean: bool = False,
-                            seed: int = 1234) -> dict[str, float]:
+def evaluate_reconstruction(
+    model_dir: str | Path,
+    dataset_dir: str | Path,
+    split: str = "test",
+    batch_size: int = 64,
+    min_length: int = 40,
+    use_mean: bool = False,
+    seed: int = 1234,
+) -> dict[str, float]:
     """Reconstruct every clip of a split through the model folder's VAE and report the metrics.
 
     Clips are taken from their first frame, their length rounded down to a multiple of 4 (no random crop).
@@ -49,8 +55,9 @@ def evaluate_reconstruction(model_dir: str | Path, dataset_dir: str | Path, spli
     if folder.vae is None or folder.mean is None:
         raise ValueError(f"{model_dir}: needs a VAE and Mean/Std")
     normalizer = Normalizer(folder.mean, folder.std)
-    dataset = HumanML3DDataset(dataset_dir, split=split, normalizer=normalizer, min_length=min_length,
-                               random_crop=False, seed=seed)
+    dataset = HumanML3DDataset(
+        dataset_dir, split=split, normalizer=normalizer, min_length=min_length, random_crop=False, seed=seed
+    )
     torch.manual_seed(seed)
     mean, std = torch.as_tensor(folder.mean), torch.as_tensor(folder.std)
     totals = {"mpjpe": 0.0, "mpjpe_unaligned": 0.0, "feature_error": 0.0, "frames": 0}
@@ -69,9 +76,13 @@ def evaluate_reconstruction(model_dir: str | Path, dataset_dir: str | Path, spli
             kinematics["real"].append(kinematic_summary(target[i, :n].numpy()))
             kinematics["recon"].append(kinematic_summary(pred[i, :n].numpy()))
     frames = max(1, totals["frames"])
-    result = {"clips": len(dataset), "frames": totals["frames"],
-              "mpjpe_mm": 1000 * totals["mpjpe"] / frames, "mpjpe_unaligned_mm": 1000 * totals["mpjpe_unaligned"] / frames,
-              "feature_error": totals["feature_error"] / frames}
+    result = {
+        "clips": len(dataset),
+        "frames": totals["frames"],
+        "mpjpe_mm": 1000 * totals["mpjpe"] / frames,
+        "mpjpe_unaligned_mm": 1000 * totals["mpjpe_unaligned"] / frames,
+        "feature_error": totals["feature_error"] / frames,
+    }
     for role, rows in kinematics.items():
         for key in rows[0] if rows else ():
             result[f"{role}_{key}"] = float(np.mean([row[key] for row in rows]))

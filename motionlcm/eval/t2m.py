@@ -90,8 +90,9 @@ def _bigru_final_states(gru: nn.GRU, hidden: Tensor, x: Tensor, lengths: Tensor)
 class MovementConvEncoder(nn.Module):
     """Two stride-2 Conv1d(k=4) + LeakyReLU(0.2), then a per-step Linear: (B, T, 259) -> (B, T // 4, 512)."""
 
-    def __init__(self, input_size: int = 259, hidden_size: int = MOVEMENT_HIDDEN,
-                 output_size: int = MOVEMENT_LATENT) -> None:
+    def __init__(
+        self, input_size: int = 259, hidden_size: int = MOVEMENT_HIDDEN, output_size: int = MOVEMENT_LATENT
+    ) -> None:
         super().__init__()
         # Dropout layers (no-ops in eval) are kept so the Sequential indices match the official keys.
         self.main = nn.Sequential(
@@ -111,8 +112,9 @@ class MovementConvEncoder(nn.Module):
 class MotionEncoderBiGRUCo(nn.Module):
     """Movement codes (B, T', 512) and valid steps (B,) -> motion embedding (B, 512)."""
 
-    def __init__(self, input_size: int = MOVEMENT_LATENT, hidden_size: int = MOTION_HIDDEN,
-                 output_size: int = EMBED_DIM) -> None:
+    def __init__(
+        self, input_size: int = MOVEMENT_LATENT, hidden_size: int = MOTION_HIDDEN, output_size: int = EMBED_DIM
+    ) -> None:
         super().__init__()
         self.input_emb = nn.Linear(input_size, hidden_size)
         self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True, bidirectional=True)
@@ -127,8 +129,13 @@ class MotionEncoderBiGRUCo(nn.Module):
 class TextEncoderBiGRUCo(nn.Module):
     """Word vectors (B, L, 300), POS one-hots (B, L, 15) and lengths (B,) -> text embedding (B, 512)."""
 
-    def __init__(self, word_size: int = WORD_DIM, pos_size: int = POS_DIM, hidden_size: int = TEXT_HIDDEN,
-                 output_size: int = EMBED_DIM) -> None:
+    def __init__(
+        self,
+        word_size: int = WORD_DIM,
+        pos_size: int = POS_DIM,
+        hidden_size: int = TEXT_HIDDEN,
+        output_size: int = EMBED_DIM,
+    ) -> None:
         super().__init__()
         self.pos_emb = nn.Linear(pos_size, word_size)
         self.input_emb = nn.Linear(word_size, hidden_size)
@@ -147,12 +154,20 @@ class TextEncoderBiGRUCo(nn.Module):
 # Globals a vocabulary pickle may name: plain containers and numpy arrays / scalars (numpy 1 and 2 module
 # paths; protocol 2 writes bytes via _codecs.encode, protocol 5 arrays via _frombuffer). Nothing that runs code.
 VOCAB_PICKLE_GLOBALS = {
-    ("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"), ("__builtin__", "frozenset"),
-    ("collections", "OrderedDict"), ("_codecs", "encode"),  # the latter for latin-1 only (_latin1_encode)
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("__builtin__", "set"),
+    ("__builtin__", "frozenset"),
+    ("collections", "OrderedDict"),
+    ("_codecs", "encode"),  # the latter for latin-1 only (_latin1_encode)
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
 }
 
 
@@ -172,8 +187,10 @@ class _VocabUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in VOCAB_PICKLE_GLOBALS:
-            raise ValueError(f"{self.path}: refused to unpickle {module}.{name} (a vocabulary file holds "
-                             "only words, indices and arrays)")
+            raise ValueError(
+                f"{self.path}: refused to unpickle {module}.{name} (a vocabulary file holds "
+                "only words, indices and arrays)"
+            )
         if (module, name) == ("_codecs", "encode"):
             return _latin1_encode
         return super().find_class(module, name)
@@ -185,8 +202,7 @@ def load_vocab_pickle(path: str | Path):
     try:
         with open(path, "rb") as handle:
             return _VocabUnpickler(handle, path).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError,
-            MemoryError) as err:
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError, MemoryError) as err:
         raise ValueError(f"{path}: not a readable vocabulary pickle ({type(err).__name__}: {err})") from None
 
 
@@ -215,8 +231,10 @@ class WordVectorizer:
         vectors = np.load(paths[0])
         words, word2idx = load_vocab_pickle(paths[1]), load_vocab_pickle(paths[2])
         if not isinstance(words, list) or not isinstance(word2idx, dict):
-            raise ValueError(f"{paths[1].parent}: expected a word list in {paths[1].name} and a word -> row dict "
-                             f"in {paths[2].name}, got {type(words).__name__} and {type(word2idx).__name__}")
+            raise ValueError(
+                f"{paths[1].parent}: expected a word list in {paths[1].name} and a word -> row dict "
+                f"in {paths[2].name}, got {type(words).__name__} and {type(word2idx).__name__}"
+            )
         try:
             self._init({w: vectors[word2idx[w]] for w in words})
         except (KeyError, IndexError, TypeError) as err:
@@ -261,8 +279,9 @@ def pad_tokens(tokens: Sequence[str], max_text_len: int = MAX_TEXT_LEN) -> tuple
     return tokens + ["unk/OTHER"] * (max_text_len + 2 - sent_len), sent_len
 
 
-def tokens_to_inputs(token_strings: Sequence[str], vectorizer: WordVectorizer,
-                     max_text_len: int = MAX_TEXT_LEN) -> tuple[Tensor, Tensor, Tensor]:
+def tokens_to_inputs(
+    token_strings: Sequence[str], vectorizer: WordVectorizer, max_text_len: int = MAX_TEXT_LEN
+) -> tuple[Tensor, Tensor, Tensor]:
     """Text-encoder inputs from space-separated `word/POS` strings (HumanML3D `texts/*.txt` field 2).
 
     Returns:
@@ -290,8 +309,7 @@ def _require_files(paths: Sequence[Path], what: str) -> None:
         raise ValueError(f"{what}: missing file(s) (see docs/evaluation-t2m.md):\n  " + "\n  ".join(missing))
 
 
-def official_paths(deps_dir: str | Path, dataset: str = "t2m",
-                   glove_dir: str | Path | None = None) -> dict[str, Path]:
+def official_paths(deps_dir: str | Path, dataset: str = "t2m", glove_dir: str | Path | None = None) -> dict[str, Path]:
     """Where the official evaluator files are expected (keys: checkpoint, mean, std, glove).
 
     Accepts the MLD/MotionLCM layout `deps_dir/t2m/<dataset>/...` and, if that folder does not exist,
@@ -305,8 +323,12 @@ def official_paths(deps_dir: str | Path, dataset: str = "t2m",
     if not root.is_dir() and (deps_dir / dataset).is_dir():
         root = deps_dir / dataset
     meta = root / META_DIRS[dataset] / "meta"
-    return {"checkpoint": root / CHECKPOINT, "mean": meta / "mean.npy", "std": meta / "std.npy",
-            "glove": Path(glove_dir) if glove_dir is not None else deps_dir / "glove"}
+    return {
+        "checkpoint": root / CHECKPOINT,
+        "mean": meta / "mean.npy",
+        "std": meta / "std.npy",
+        "glove": Path(glove_dir) if glove_dir is not None else deps_dir / "glove",
+    }
 
 
 def load_checkpoint(path: Path, weights_only: bool = True) -> dict[str, dict[str, Tensor]]:
@@ -314,8 +336,10 @@ def load_checkpoint(path: Path, weights_only: bool = True) -> dict[str, dict[str
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only)
     except pickle.UnpicklingError as err:
-        raise ValueError(f"{path}: refused by torch.load(weights_only=True) ({err}); if you trust this "
-                         "file, load it with weights_only=False") from err
+        raise ValueError(
+            f"{path}: refused by torch.load(weights_only=True) ({err}); if you trust this "
+            "file, load it with weights_only=False"
+        ) from err
     except (RuntimeError, EOFError) as err:
         raise ValueError(f"{path}: not a readable torch checkpoint ({err})") from err
     missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]
@@ -354,9 +378,15 @@ class T2MEvaluator(nn.Module):
         return super().train(False)
 
     @classmethod
-    def from_state_dicts(cls, text_sd: dict[str, Tensor], movement_sd: dict[str, Tensor],
-                         motion_sd: dict[str, Tensor], mean: np.ndarray | Tensor, std: np.ndarray | Tensor,
-                         vectorizer: WordVectorizer) -> T2MEvaluator:
+    def from_state_dicts(
+        cls,
+        text_sd: dict[str, Tensor],
+        movement_sd: dict[str, Tensor],
+        motion_sd: dict[str, Tensor],
+        mean: np.ndarray | Tensor,
+        std: np.ndarray | Tensor,
+        vectorizer: WordVectorizer,
+    ) -> T2MEvaluator:
         """Build from the three encoder state dicts (strict load: keys and shapes must match exactly)."""
         evaluator = cls(mean, std, vectorizer)
         evaluator.text_encoder.load_state_dict(text_sd, strict=True)
@@ -365,8 +395,14 @@ class T2MEvaluator(nn.Module):
         return evaluator
 
     @classmethod
-    def from_official(cls, deps_dir: str | Path, dataset: str = "t2m", device: str | torch.device = "cpu",
-                      glove_dir: str | Path | None = None, weights_only: bool = True) -> T2MEvaluator:
+    def from_official(
+        cls,
+        deps_dir: str | Path,
+        dataset: str = "t2m",
+        device: str | torch.device = "cpu",
+        glove_dir: str | Path | None = None,
+        weights_only: bool = True,
+    ) -> T2MEvaluator:
         """Load the official files (see `official_paths` for the accepted layouts).
 
         Raises:
@@ -377,8 +413,14 @@ class T2MEvaluator(nn.Module):
         _require_files([paths["checkpoint"], paths["mean"], paths["std"], *glove], "T2M evaluator")
         sds = load_checkpoint(paths["checkpoint"], weights_only)
         mean, std = np.load(paths["mean"]), np.load(paths["std"])
-        evaluator = cls.from_state_dicts(sds["text_encoder"], sds["movement_encoder"], sds["motion_encoder"],
-                                         mean, std, WordVectorizer(paths["glove"]))
+        evaluator = cls.from_state_dicts(
+            sds["text_encoder"],
+            sds["movement_encoder"],
+            sds["motion_encoder"],
+            mean,
+            std,
+            WordVectorizer(paths["glove"]),
+        )
         return evaluator.to(device)
 
     @property
@@ -390,8 +432,11 @@ class T2MEvaluator(nn.Module):
     @torch.no_grad()
     def encode_text(self, word_embs: Tensor, pos_ohot: Tensor, sent_lens: Tensor) -> Tensor:
         """(B, L, 300), (B, L, 15), (B,) valid tokens incl. sos/eos -> (B, 512). Any order of lengths."""
-        return self.text_encoder(word_embs.to(self.device, torch.float32),
-                                 pos_ohot.to(self.device, torch.float32), torch.as_tensor(sent_lens))
+        return self.text_encoder(
+            word_embs.to(self.device, torch.float32),
+            pos_ohot.to(self.device, torch.float32),
+            torch.as_tensor(sent_lens),
+        )
 
     @torch.no_grad()
     def encode_motion(self, features: Tensor, lengths: Tensor | Sequence[int]) -> Tensor:

@@ -46,8 +46,15 @@ def sync(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def time_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int, guidance: float,
-                generator: torch.Generator, clear_cache: bool = True) -> tuple[dict[str, float], torch.Tensor]:
+def time_stages(
+    pipe: Any,
+    texts: list[str],
+    lengths: list[int],
+    steps: int,
+    guidance: float,
+    generator: torch.Generator,
+    clear_cache: bool = True,
+) -> tuple[dict[str, float], torch.Tensor]:
     """Generate once through the pipeline, timing each of `STAGES` between device synchronisations.
 
     The prompt cache is cleared first unless `clear_cache` is False; the teacher's stage "text" includes
@@ -80,8 +87,15 @@ def time_stages(pipe: Any, texts: list[str], lengths: list[int], steps: int, gui
 
 
 @torch.no_grad()
-def measure_aits(pipe: Any, prompts: Sequence[str], lengths: Sequence[int], steps: int | None = None,
-                 guidance: float | None = None, warmup: int = 3, seed: int = 0) -> dict[str, Any]:
+def measure_aits(
+    pipe: Any,
+    prompts: Sequence[str],
+    lengths: Sequence[int],
+    steps: int | None = None,
+    guidance: float | None = None,
+    warmup: int = 3,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Time each (prompt, length) at batch 1 after `warmup` untimed runs.
 
     Returns:
@@ -96,11 +110,17 @@ def measure_aits(pipe: Any, prompts: Sequence[str], lengths: Sequence[int], step
     generator = torch.Generator(device=pipe.device).manual_seed(seed)
     for i in range(warmup):
         time_stages(pipe, [prompts[i % len(prompts)]], [int(lengths[i % len(lengths)])], steps, guidance, generator)
-    runs = [time_stages(pipe, [p], [int(n)], steps, guidance, generator)[0]
-            for p, n in zip(prompts, lengths, strict=True)]
+    runs = [
+        time_stages(pipe, [p], [int(n)], steps, guidance, generator)[0] for p, n in zip(prompts, lengths, strict=True)
+    ]
     totals = np.array([r["text"] + r["denoise"] + r["decode"] for r in runs])
     return {
-        "aits_s": float(totals.mean()), "median_s": float(np.median(totals)), "p90_s": float(np.percentile(totals, 90)),
-        "sentences": len(runs), "stages": {s: float(np.mean([r[s] for r in runs])) for s in STAGES},
-        "steps": steps, "guidance": guidance, "device": device_name(pipe.device),
+        "aits_s": float(totals.mean()),
+        "median_s": float(np.median(totals)),
+        "p90_s": float(np.percentile(totals, 90)),
+        "sentences": len(runs),
+        "stages": {s: float(np.mean([r[s] for r in runs])) for s in STAGES},
+        "steps": steps,
+        "guidance": guidance,
+        "device": device_name(pipe.device),
     }

@@ -106,8 +106,7 @@ def _check_joints(joints: Any) -> np.ndarray:
     if lengths.min() < 1e-6:
         t, k = np.unravel_index(lengths.argmin(), lengths.shape)
         raise ValueError(
-            f"joints have a zero-length bone {JOINT_NAMES[PARENTS[k + 1]]} -> {JOINT_NAMES[k + 1]} "
-            f"at frame {t}"
+            f"joints have a zero-length bone {JOINT_NAMES[PARENTS[k + 1]]} -> {JOINT_NAMES[k + 1]} at frame {t}"
         )
     return arr
 
@@ -323,8 +322,7 @@ def _continuous(angles: np.ndarray) -> np.ndarray:
 def _channels(orders: list[str], stretch: bool) -> list[tuple[str, ...]]:
     position = ("Xposition", "Yposition", "Zposition")
     return [
-        (position if k == 0 or stretch else ()) + tuple(f"{a}rotation" for a in order)
-        for k, order in enumerate(orders)
+        (position if k == 0 or stretch else ()) + tuple(f"{a}rotation" for a in order) for k, order in enumerate(orders)
     ]
 
 
@@ -347,8 +345,7 @@ def _bvh(
     parent_rot[:, 0] = np.eye(3)
     trans = np.einsum("tjik,tji->tjk", parent_rot, bones)[:, list(BVH_JOINTS)] * scale
     columns = [
-        np.concatenate(([trans[:, k]] if k == 0 or stretch else []) + [angles[:, k]], axis=1)
-        for k in range(NUM_JOINTS)
+        np.concatenate(([trans[:, k]] if k == 0 or stretch else []) + [angles[:, k]], axis=1) for k in range(NUM_JOINTS)
     ]
     parents = [k_of[PARENTS[s]] if s else -1 for s in BVH_JOINTS]
     ends = {k_of[s]: REST_DIRECTIONS[s] * length * scale for s, length in END_SITES.items()}

@@ -58,12 +58,14 @@ def write_atomic(path: str | Path, write: Callable[[Path], None], require_output
 def write_bytes_atomic(path: str | Path, write: Callable[[BinaryIO], None], durable: bool = False) -> Path:
     """`write(handle)` into a binary file handle, then `write_atomic`'s rename; `durable` forces the data
     to disk before the rename (an fsync: slower, for files that must survive a power cut)."""
+
     def to_file(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
             write(handle)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
+
     return write_atomic(path, to_file)
 
 
@@ -169,7 +171,7 @@ def sigterm_exits() -> Iterator[None]:
 
 def _owner_pid(name: str, prefix: str) -> int | None:
     """The PID in a staging folder name `<prefix><pid>` or `<prefix><pid>-<anything>`."""
-    head = name[len(prefix):].partition("-")[0]
+    head = name[len(prefix) :].partition("-")[0]
     return int(head) if name.startswith(prefix) and head.isdigit() else None
 
 
@@ -188,9 +190,11 @@ def remove_stale_staging(parent: str | Path, prefix: str) -> list[Path]:
     parent = Path(parent)
     if not parent.is_dir():
         return []
-    stale = [path for path in parent.iterdir()
-             if path.is_dir() and not path.is_symlink() and (pid := _owner_pid(path.name, prefix))
-             and not _alive(pid)]
+    stale = [
+        path
+        for path in parent.iterdir()
+        if path.is_dir() and not path.is_symlink() and (pid := _owner_pid(path.name, prefix)) and not _alive(pid)
+    ]
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
     return stale

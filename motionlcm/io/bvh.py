@@ -263,9 +263,7 @@ class BVH:
         self.parents = np.asarray(self.parents, dtype=np.int64).reshape(-1)
         self.offsets = np.asarray(self.offsets, dtype=np.float64).reshape(-1, 3)
         self.channels = [tuple(str(c) for c in ch) for ch in self.channels]
-        self.end_sites = {
-            int(j): np.asarray(v, dtype=np.float64).reshape(3) for j, v in self.end_sites.items()
-        }
+        self.end_sites = {int(j): np.asarray(v, dtype=np.float64).reshape(3) for j, v in self.end_sites.items()}
         self.frame_time = float(self.frame_time)
         self.motion = np.asarray(self.motion, dtype=np.float64)
         self._validate()
@@ -324,11 +322,7 @@ class BVH:
     def _columns(self, j: int, kind: str) -> list[tuple[int, int]]:
         """(axis, motion column) of joint j's channels of ``kind`` ("position"/"rotation")."""
         start = int(self._starts[j])
-        return [
-            (_AXES[c[0].upper()], start + n)
-            for n, c in enumerate(self.channels[j])
-            if c.lower().endswith(kind)
-        ]
+        return [(_AXES[c[0].upper()], start + n) for n, c in enumerate(self.channels[j]) if c.lower().endswith(kind)]
 
     # -- kinematics
 
@@ -357,9 +351,7 @@ class BVH:
             (F, J, 3) float64.
         """
         out = np.broadcast_to(self.offsets, (self.num_frames, self.num_joints, 3)).copy()
-        triples = [
-            (j, axis, col) for j in range(self.num_joints) for axis, col in self._columns(j, "position")
-        ]
+        triples = [(j, axis, col) for j in range(self.num_joints) for axis, col in self._columns(j, "position")]
         if triples:
             joints, axes, cols = (np.array(t) for t in zip(*triples, strict=True))
             out[:, joints, axes] = self.motion[:, cols]
@@ -650,8 +642,12 @@ def _parse_motion_header(text: str, pos: int, line: int, source: str) -> tuple[i
     except ValueError:
         raise BVHError(source, time_line, f"Frame Time must be a number, found {time_s!r}") from None
     if not (np.isfinite(frame_time) and MIN_FRAME_TIME <= frame_time <= MAX_FRAME_TIME):
-        raise BVHError(source, time_line, f"Frame Time must be between {MIN_FRAME_TIME:g} and {MAX_FRAME_TIME:g} "
-                       f"seconds (0.1 to 10,000 fps), found {time_s!r}")
+        raise BVHError(
+            source,
+            time_line,
+            f"Frame Time must be between {MIN_FRAME_TIME:g} and {MAX_FRAME_TIME:g} "
+            f"seconds (0.1 to 10,000 fps), found {time_s!r}",
+        )
     return int(frames_s), frame_time, pos, line
 
 
@@ -674,9 +670,7 @@ def _motion_error(body: str, first_line: int, frames: int, width: int, source: s
             return BVHError(source, n, f"non-numeric value {bad!r}")
         found += 1
     eof_line = first_line + len(lines) - 1
-    return BVHError(
-        source, eof_line, f"unexpected end of file: Frames: {frames} but only {found} motion lines"
-    )
+    return BVHError(source, eof_line, f"unexpected end of file: Frames: {frames} but only {found} motion lines")
 
 
 def _is_float(token: str) -> bool:
@@ -835,6 +829,7 @@ def write_bvh(path: str | Path, bvh: BVH, precision: int = 6) -> None:
         bvh: the clip.
         precision: decimals kept for motion values.
     """
+
     def write(handle) -> None:
         for chunk in _iter_bvh_text(bvh, precision):
             handle.write(chunk.encode("utf-8"))

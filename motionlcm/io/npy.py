@@ -31,13 +31,15 @@ def _read_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
         return shape, dtype, handle.tell()
 
 
-def check_header(name: str, shape: tuple[int, ...], dtype: np.dtype, available: int,
-                 max_bytes: int = MAX_NPY_BYTES) -> NpyHeader:
+def check_header(
+    name: str, shape: tuple[int, ...], dtype: np.dtype, available: int, max_bytes: int = MAX_NPY_BYTES
+) -> NpyHeader:
     """Refuse, in one line naming `name`, a declared array that is not plain numbers, has a negative or absurd
     shape (over `max_bytes`), or needs more than the `available` data bytes; else its `NpyHeader`."""
     if dtype.hasobject:
-        raise ValueError(f"{name}: not a plain numeric array (dtype {dtype} holds Python objects, which are "
-                         "never unpickled)")
+        raise ValueError(
+            f"{name}: not a plain numeric array (dtype {dtype} holds Python objects, which are never unpickled)"
+        )
     if dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in "fiu":
         raise ValueError(f"{name}: not a plain numeric array (dtype {dtype}; expected floats or integers)")
     if any(d < 0 for d in shape):
@@ -46,8 +48,10 @@ def check_header(name: str, shape: tuple[int, ...], dtype: np.dtype, available: 
     if nbytes > max_bytes:
         raise ValueError(f"{name}: shape {shape} of {dtype} would take {nbytes:,} bytes; at most {max_bytes:,}")
     if available < nbytes:
-        raise ValueError(f"{name}: shorter than its header says ({available:,} data bytes; shape {shape} "
-                         f"of {dtype} needs {nbytes:,})")
+        raise ValueError(
+            f"{name}: shorter than its header says ({available:,} data bytes; shape {shape} "
+            f"of {dtype} needs {nbytes:,})"
+        )
     return NpyHeader(shape, dtype, nbytes)
 
 

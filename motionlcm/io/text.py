@@ -12,7 +12,8 @@ def read_text_file(path: str | Path, what: str = "text file") -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: {what} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at "
-                         f"offset {error.start})") from None
+        raise ValueError(
+            f"{path}: {what} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start})"
+        ) from None
     except OSError as error:
         raise ValueError(f"{path}: cannot read {what} ({error.strerror or error})") from None

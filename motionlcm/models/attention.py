@@ -93,4 +93,3 @@ def attention_backend(module: nn.Module) -> str | None:
         if hasattr(child, "attention_backend"):
             return child.attention_backend
     return None
-

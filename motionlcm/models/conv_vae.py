@@ -56,8 +56,11 @@ def _decoder(c: VAEConfig) -> nn.Sequential:
     h, levels = c.hidden_dim, int(math.log2(c.latent_frames))
     layers: list[nn.Module] = [nn.Conv1d(c.latent_dim, h, 3, padding=1)]
     for _ in range(levels):
-        layers += [*(ResidualBlock(h) for _ in range(c.num_layers)), nn.Upsample(scale_factor=2, mode="nearest"),
-                   nn.Conv1d(h, h, 3, padding=1)]
+        layers += [
+            *(ResidualBlock(h) for _ in range(c.num_layers)),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv1d(h, h, 3, padding=1),
+        ]
     return nn.Sequential(*layers, nn.ReLU(), nn.Conv1d(h, c.nfeats, 3, padding=1))
 
 

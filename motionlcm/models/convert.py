@@ -63,9 +63,7 @@ def _check_version(version: str) -> None:
         raise ValueError(f"version: unknown {version!r}, expected one of {VERSIONS}")
 
 
-def official_configs(
-    version: str, state_dict: dict[str, torch.Tensor]
-) -> tuple[VAEConfig, DenoiserConfig | None]:
+def official_configs(version: str, state_dict: dict[str, torch.Tensor]) -> tuple[VAEConfig, DenoiserConfig | None]:
     """Configs of the official V1 or V2 modules for an official (prefixed) state dict.
 
     Architecture hyper-parameters come from the version's preset (configs_v1/ or configs/); the feature
@@ -88,8 +86,10 @@ def official_configs(
     if kind == "vae":
         return vae_config, None
     if kind == "student" and state_dict[LCM_KEY].ndim != 2:
-        raise ValueError(f"{LCM_KEY}: expected a 2-D weight (out, guidance-embedding size), "
-                         f"got shape {tuple(state_dict[LCM_KEY].shape)}")
+        raise ValueError(
+            f"{LCM_KEY}: expected a 2-D weight (out, guidance-embedding size), "
+            f"got shape {tuple(state_dict[LCM_KEY].shape)}"
+        )
     if state_dict[VAE_KEY].ndim != 2:
         raise ValueError(f"{VAE_KEY}: expected a 2-D weight, got shape {tuple(state_dict[VAE_KEY].shape)}")
     cond_dim = int(state_dict[LCM_KEY].shape[1]) if kind == "student" else None
@@ -175,17 +175,13 @@ def load_official_state_dict(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as error:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         if found is None:
-            raise ValueError(
-                f"{path}: not a readable torch checkpoint (weights-only unpickling failed)"
-            ) from None
+            raise ValueError(f"{path}: not a readable torch checkpoint (weights-only unpickling failed)") from None
         raise ValueError(
             f"{path}: holds pickled objects other than tensors, e.g. {found.group(1)}; "
             "refused (torch.load weights_only=True)"
         ) from None
     except (RuntimeError, KeyError, EOFError, ValueError, OSError, zipfile.BadZipFile) as error:
-        raise ValueError(
-            f"{path}: not a readable torch checkpoint ({type(error).__name__}: {error})"
-        ) from None
+        raise ValueError(f"{path}: not a readable torch checkpoint ({type(error).__name__}: {error})") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
         raise ValueError(f"{path}: expected a dict with a 'state_dict' entry (official checkpoint format)")  # noqa: TRY004
     state_dict = payload["state_dict"]
@@ -207,9 +203,7 @@ def _count(state_dict: dict[str, torch.Tensor], prefixes: tuple[str, ...]) -> in
     return sum(k.startswith(prefixes) for k in state_dict)
 
 
-def _conversion_meta(
-    path: Path, version: str, kind: str, state_dict: dict[str, torch.Tensor], has_stats: bool
-) -> dict:
+def _conversion_meta(path: Path, version: str, kind: str, state_dict: dict[str, torch.Tensor], has_stats: bool) -> dict:
     notes = []
     if not has_stats:
         notes.append(STATS_NOTE)
@@ -220,9 +214,7 @@ def _conversion_meta(
         )
     text_keys = _count(state_dict, (TEXT_ENCODER_PREFIX,))
     if text_keys:
-        notes.append(
-            f"{text_keys} text_encoder.* keys were dropped; the text encoder is referenced, not stored"
-        )
+        notes.append(f"{text_keys} text_encoder.* keys were dropped; the text encoder is referenced, not stored")
     return {
         "source": {"file": path.name, "sha256": _sha256(path), "version": version, "kind": kind},
         "evaluator_keys_ignored": _count(state_dict, EVALUATOR_PREFIXES),

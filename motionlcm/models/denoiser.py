@@ -144,9 +144,7 @@ class LatentDenoiser(nn.Module):
         self.time_embedding = TimestepEmbedding(c.time_dim, h, TIME_ACT, cond_proj_dim=c.time_cond_proj_dim)
         self.emb_proj = nn.Sequential(build_activation(c.text_act), nn.Linear(c.text_dim, h))
         self.query_pos = LearnedPositionalEncoding(h, c.max_len)
-        self.encoder = SkipTransformerEncoder(
-            h, c.num_heads, c.ff_size, c.dropout, c.activation, c.num_layers
-        )
+        self.encoder = SkipTransformerEncoder(h, c.num_heads, c.ff_size, c.dropout, c.activation, c.num_layers)
 
     def forward(
         self,
@@ -180,9 +178,7 @@ class LatentDenoiser(nn.Module):
             )
         x = self.latent_pre(sample.permute(1, 0, 2))  # (L, B, H)
         t = _broadcast_timesteps(timestep, batch, sample.device)
-        t_feat = timestep_embedding(
-            t, self.config.time_dim, self.config.flip_sin_to_cos, self.config.freq_shift
-        )
+        t_feat = timestep_embedding(t, self.config.time_dim, self.config.flip_sin_to_cos, self.config.freq_shift)
         time_token = self.time_embedding(t_feat.to(x.dtype), guidance_emb)[None]  # (1, B, H)
         text_tokens = self.emb_proj(text_emb.permute(1, 0, 2))  # (S, B, H)
         seq = self.query_pos(torch.cat([x, time_token, text_tokens], dim=0))
@@ -215,4 +211,3 @@ def widen_feed_forward(denoiser: LatentDenoiser, ff_size: int) -> LatentDenoiser
             state[name] = value
     wide.load_state_dict(state)
     return wide.to(next(denoiser.parameters()).device)
-

@@ -87,9 +87,7 @@ def find_mismatches(
     return missing, unexpected, wrong
 
 
-def format_mismatches(
-    missing: list[str], unexpected: list[str], wrong: list[str], limit: int = 10
-) -> str | None:
+def format_mismatches(missing: list[str], unexpected: list[str], wrong: list[str], limit: int = 10) -> str | None:
     """e.g. "2 missing [a, b]; 1 wrong shape [c expects (32, 256), got (2, 256)]", or None if all lists are
     empty; at most `limit` entries are named per list."""
     parts = []
@@ -120,9 +118,7 @@ def describe_mismatch(
     return format_mismatches(*find_mismatches(expected, state_dict, prefix), limit=limit)
 
 
-def build_with_weights(
-    module_cls: type[nn.Module], config: Any, state_dict: dict[str, torch.Tensor]
-) -> nn.Module:
+def build_with_weights(module_cls: type[nn.Module], config: Any, state_dict: dict[str, torch.Tensor]) -> nn.Module:
     """Build a module and give it `state_dict`'s weights (as contiguous float32 CPU copies).
 
     The module is created on the meta device and the tensors are assigned, so no time is spent on a
@@ -174,8 +170,9 @@ def _prepare_target(path: Path, overwrite: bool, config_file: str, what: str) ->
         raise ValueError(f"{path}: exists and is not {what}; refusing to replace it")
 
 
-def write_folder_atomically(path: Path, overwrite: bool, config_file: str, write: Callable[[Path], None],
-                            what: str = "a model folder") -> Path:
+def write_folder_atomically(
+    path: Path, overwrite: bool, config_file: str, write: Callable[[Path], None], what: str = "a model folder"
+) -> Path:
     """Fill a temporary sibling folder with `write(tmp)`, then swap it into place at `path`.
 
     An existing `path` is replaced only with `overwrite` and only if it holds `config_file` (or is empty);
@@ -336,9 +333,7 @@ def load_model_folder(path: str | Path, device: str | torch.device = "cpu") -> M
         raise ValueError(f"{path / CONFIG_FILE}: bad config ({error})") from None
     kind = model_kind(vae_config, den_config)
     if presets.ROLE_ALIASES.get(header.get("kind"), header.get("kind")) != kind:
-        raise ValueError(
-            f"{path / CONFIG_FILE}: kind {header.get('kind')!r} does not match its configs ({kind!r})"
-        )
+        raise ValueError(f"{path / CONFIG_FILE}: kind {header.get('kind')!r} does not match its configs ({kind!r})")
     vae = _load_module(path, VAE_FILE, build_vae, vae_config, device) if vae_config else None
     denoiser = _load_module(path, DENOISER_FILE, LatentDenoiser, den_config, device) if den_config else None
     files = header.get("files") or {}
@@ -347,6 +342,4 @@ def load_model_folder(path: str | Path, device: str | torch.device = "cpu") -> M
     nfeats = vae_config.nfeats if vae_config else None
     mean = _load_stats(path, MEAN_FILE, nfeats) if files.get("mean") else None
     std = _load_stats(path, STD_FILE, nfeats) if files.get("std") else None
-    return ModelFolder(
-        path, kind, vae, denoiser, mean, std, header.get("text_encoder"), header.get("meta") or {}
-    )
+    return ModelFolder(path, kind, vae, denoiser, mean, std, header.get("text_encoder"), header.get("meta") or {})

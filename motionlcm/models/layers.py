@@ -81,9 +81,7 @@ class LearnedPositionalEncoding(nn.Module):
             (N, B, H) tokens plus positions.
         """
         if x.shape[0] > self.pe.shape[0]:
-            raise ValueError(
-                f"sequence length {x.shape[0]} exceeds the positional table size {self.pe.shape[0]}"
-            )
+            raise ValueError(f"sequence length {x.shape[0]} exceeds the positional table size {self.pe.shape[0]}")
         return x + self.pe[: x.shape[0]]
 
 
@@ -311,9 +309,7 @@ class TimestepEmbedding(nn.Module):
     has no bias and is zero-initialised, so a student starts as an exact copy of its teacher.
     """
 
-    def __init__(
-        self, in_dim: int, out_dim: int, act: str = "silu", cond_proj_dim: int | None = None
-    ) -> None:
+    def __init__(self, in_dim: int, out_dim: int, act: str = "silu", cond_proj_dim: int | None = None) -> None:
         super().__init__()
         self.linear_1 = nn.Linear(in_dim, out_dim)
         if cond_proj_dim is not None:

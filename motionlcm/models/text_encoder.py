@@ -276,9 +276,7 @@ def _load_backbone(folder: Path, clip: bool = False) -> nn.Module:
         with _quiet_transformers():
             model, info = cls.from_pretrained(str(folder), local_files_only=True, output_loading_info=True)
     except Exception as err:  # noqa: BLE001
-        raise ValueError(
-            f"cannot load a model from {folder}: {type(err).__name__}: {err}".splitlines()[0]
-        ) from None
+        raise ValueError(f"cannot load a model from {folder}: {type(err).__name__}: {err}".splitlines()[0]) from None
     _check_loading(folder, info)
     if getattr(model.config, "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
         model = model.get_encoder()
@@ -302,9 +300,7 @@ def _load_pooling(folder: Path, entry_path: str) -> tuple[str, ...]:
     modes = (modes,) if isinstance(modes, str) else tuple(modes)
     bad = [mode for mode in modes if mode not in _POOLING_MODES]
     if bad:
-        raise ValueError(
-            f"{folder / entry_path}: unsupported pooling mode {bad[0]!r} (have {_POOLING_MODES})"
-        )
+        raise ValueError(f"{folder / entry_path}: unsupported pooling mode {bad[0]!r} (have {_POOLING_MODES})")
     return modes
 
 
@@ -366,9 +362,7 @@ def _load_sentence_transformers(folder: Path) -> _Pipeline:
         elif name == "Normalize" and pooling:
             head.append(_L2Normalize())
         elif name != "Dropout":  # dropout is the identity in eval
-            raise ValueError(
-                f"{folder}/modules.json: unsupported module {entry.get('type')!r} after Transformer"
-            )
+            raise ValueError(f"{folder}/modules.json: unsupported module {entry.get('type')!r} after Transformer")
     dim = backbone.config.hidden_size * len(pooling)
     for layer in head:
         if isinstance(layer, nn.Sequential):
@@ -390,9 +384,7 @@ def _load_plain(folder: Path) -> _Pipeline:
     backbone = _load_backbone(folder)
     max_length = _tokenizer_limit(tokenizer, backbone.config)
     modules = nn.ModuleDict({"backbone": backbone, "head": nn.Sequential()})
-    return _Pipeline(
-        "plain", tokenizer, modules, ("mean",), max_length, False, int(backbone.config.hidden_size)
-    )
+    return _Pipeline("plain", tokenizer, modules, ("mean",), max_length, False, int(backbone.config.hidden_size))
 
 
 _LOADERS: dict[str, Callable[[Path], _Pipeline]] = {
@@ -498,13 +490,9 @@ class TextEncoder(nn.Module):
     ) -> None:
         super().__init__()
         if last_hidden_state:
-            raise ValueError(
-                "last_hidden_state=True is not supported: the text encoder gives one pooled token"
-            )
+            raise ValueError("last_hidden_state=True is not supported: the text encoder gives one pooled token")
         if cache_size < 0 or batch_size < 1 or (max_length is not None and max_length < 1):
-            raise ValueError(
-                f"bad sizes: cache_size={cache_size}, batch_size={batch_size}, max_length={max_length}"
-            )
+            raise ValueError(f"bad sizes: cache_size={cache_size}, batch_size={batch_size}, max_length={max_length}")
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
             raise ValueError(f"tokens must be an integer >= 0 (0: pooled embedding only), got {tokens!r}")
         self._source, folder = _resolve_source(source)
@@ -665,9 +653,7 @@ class TextEncoder(nn.Module):
         pipe = self._pipe
         if pipe.lowercase:
             texts = [t.lower() for t in texts]
-        batch = pipe.tokenizer(
-            texts, padding=True, truncation=True, max_length=pipe.max_length, return_tensors="pt"
-        )
+        batch = pipe.tokenizer(texts, padding=True, truncation=True, max_length=pipe.max_length, return_tensors="pt")
         ids = batch["input_ids"].to(self._device)
         mask = batch["attention_mask"].to(self._device)
         self._model_calls += 1
@@ -709,9 +695,7 @@ class TextEncoder(nn.Module):
         return ref
 
     @classmethod
-    def from_reference(
-        cls, ref: dict[str, Any], path_override: str | Path | None = None, **kwargs: Any
-    ) -> TextEncoder:
+    def from_reference(cls, ref: dict[str, Any], path_override: str | Path | None = None, **kwargs: Any) -> TextEncoder:
         """Rebuild an encoder from `reference()`.
 
         Also reads the older {"kind": "sentence-t5", "path": ..., "dim": 768} form (converted official

@@ -158,8 +158,10 @@ def _check_field(name: str, value: Any, annotation: str) -> None:
     else:
         ok = True
     if not ok:
-        raise ValueError(f"{name}: expected {annotation.replace('|', ' or ')}"
-                         f"{f' of at most {MAX_SIZE}' if base == 'int' else ''}, got {value!r}")
+        raise ValueError(
+            f"{name}: expected {annotation.replace('|', ' or ')}"
+            f"{f' of at most {MAX_SIZE}' if base == 'int' else ''}, got {value!r}"
+        )
 
 
 def check_lengths(lengths: Lengths, num_frames: int, device: torch.device | None = None) -> torch.Tensor:

@@ -294,8 +294,7 @@ class _Scene:
         (self.path_all,) = ax.plot([], [], [], color=_TRAJ_COLOR, lw=0.8, alpha=0.35, zorder=2)
         (self.path_done,) = ax.plot([], [], [], color=_TRAJ_COLOR, lw=1.6, zorder=3)
         self.lines = [
-            ax.plot([], [], [], color=c, lw=linewidth, solid_capstyle="round", zorder=10)[0]
-            for c in skel.colors
+            ax.plot([], [], [], color=c, lw=linewidth, solid_capstyle="round", zorder=10)[0] for c in skel.colors
         ]
         clip = TransformedBbox(Bbox.from_bounds(*rect), fig.transFigure)
         for artist in (self.floor, self.grid, self.path_all, self.path_done, *self.lines):
@@ -351,9 +350,7 @@ def _new_figure(figsize: tuple[float, float], dpi: float) -> Any:
     return fig
 
 
-def _prepare(
-    joints, fps, parents, chains, colors, joint_names, follow
-) -> tuple[np.ndarray, float, _Skeleton, _Layout]:
+def _prepare(joints, fps, parents, chains, colors, joint_names, follow) -> tuple[np.ndarray, float, _Skeleton, _Layout]:
     arr = _check_joints(joints)
     fps = float(fps)
     if not (math.isfinite(fps) and fps > 0):
@@ -413,9 +410,7 @@ def render_animation(
     out = Path(path)
     fmt = out.suffix.lower()
     if fmt not in _FORMATS:
-        raise ValueError(
-            f"{out}: unknown output format {out.suffix!r}; expected one of {', '.join(_FORMATS)}"
-        )
+        raise ValueError(f"{out}: unknown output format {out.suffix!r}; expected one of {', '.join(_FORMATS)}")
     ffmpeg = None
     if fmt == ".mp4":
         ffmpeg = find_ffmpeg()
@@ -449,8 +444,10 @@ def render_animation(
 
     metadata = {"title": " ".join(str(title).split())} if title else {}
     return write_atomic(  # an empty movie is refused
-        out, lambda tmp: write_movie(fig, (ax, clock), update, frames, out_fps, tmp, fmt, ffmpeg, metadata),
-        require_output=True)
+        out,
+        lambda tmp: write_movie(fig, (ax, clock), update, frames, out_fps, tmp, fmt, ffmpeg, metadata),
+        require_output=True,
+    )
 
 
 def render_frames(
@@ -494,9 +491,7 @@ def render_frames(
     out = Path(path)
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in ("png", "jpg", "jpeg", "pdf", "svg", "webp"):
-        raise ValueError(
-            f"{out}: unknown image format {out.suffix!r}; expected .png, .jpg, .pdf, .svg or .webp"
-        )
+        raise ValueError(f"{out}: unknown image format {out.suffix!r}; expected .png, .jpg, .pdf, .svg or .webp")
     width = panel_size * len(picks)
     text = _wrap_title(title, width)
     n_lines = text.count("\n") + 1 if text else 0
@@ -504,9 +499,7 @@ def render_frames(
     fig = _new_figure((width, panel_size + title_h), dpi)
     h = panel_size / (panel_size + title_h)
     for k, f in enumerate(picks):
-        _Scene(
-            fig, (k / len(picks), 0.0, 1.0 / len(picks), h), arr, skel, layout, elev, azim, linewidth
-        ).update(f)
+        _Scene(fig, (k / len(picks), 0.0, 1.0 / len(picks), h), arr, skel, layout, elev, azim, linewidth).update(f)
         fig.text((k + 0.04) / len(picks), h - 0.02, f"{f / fps:.2f} s", ha="left", va="top", fontsize=8,
                  color="#555555")  # fmt: skip
     if text:

@@ -50,8 +50,9 @@ class FastPaths:
         if self.autocast not in (None, *AUTOCAST_DTYPES):
             raise ValueError(f"autocast: {self.autocast!r} is not None, 'bf16' or 'fp16'")
         if self.text_cache < 0 or self.frame_bucket < 0 or (self.threads is not None and self.threads < 1):
-            raise ValueError(f"bad sizes: text_cache={self.text_cache}, frame_bucket={self.frame_bucket}, "
-                             f"threads={self.threads}")
+            raise ValueError(
+                f"bad sizes: text_cache={self.text_cache}, frame_bucket={self.frame_bucket}, threads={self.threads}"
+            )
 
     @classmethod
     def eager(cls) -> FastPaths:
@@ -99,8 +100,10 @@ def apply_fast_paths(pipe: Any, paths: FastPaths) -> Any:
         mode = "reduce-overhead" if paths.cuda_graphs else None
         compiled = pipe.__dict__.setdefault("_compiled", {})  # one wrapper per mode: switching back is free
         if mode not in compiled:
-            compiled[mode] = (torch.compile(pipe.denoiser, mode=mode, dynamic=False),
-                              torch.compile(pipe.vae.decode_masked, mode=mode, dynamic=False))
+            compiled[mode] = (
+                torch.compile(pipe.denoiser, mode=mode, dynamic=False),
+                torch.compile(pipe.vae.decode_masked, mode=mode, dynamic=False),
+            )
         pipe.denoiser_fn, pipe.decode_fn = compiled[mode]
     pipe.fast_paths = paths
     return pipe

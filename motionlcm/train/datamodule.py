@@ -27,8 +27,8 @@ def bucket_by_length(order: list[int], lengths: np.ndarray, batch_size: int, gen
     group = batch_size * BUCKET_GROUP_BATCHES
     batches = []
     for start in range(0, len(order), group):
-        part = sorted(order[start:start + group], key=lambda i: int(lengths[i]))
-        chunk = [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+        part = sorted(order[start : start + group], key=lambda i: int(lengths[i]))
+        chunk = [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
         full = [b for b in chunk if len(b) == batch_size]
         batches += [full[j] for j in torch.randperm(len(full), generator=generator).tolist()]
         batches += [b for b in chunk if len(b) < batch_size]

@@ -155,8 +155,9 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         uncond = self.text_encoder([""]).to(self.device).expand_as(cond)
         return z0, cond, uncond
 
-    def teacher_predictions(self, z_s: Tensor, s: Tensor, cond: Tensor, uncond: Tensor,
-                            mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def teacher_predictions(
+        self, z_s: Tensor, s: Tensor, cond: Tensor, uncond: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """The teacher's ε for the caption and for the empty caption: one call on the doubled batch
         (`batched_teacher`, the default) or two calls as the official step makes them."""
         if not self.batched_teacher:
@@ -176,22 +177,31 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         mask = self.vae.latent_mask(batch["lengths"])  # segment latents: only the clip's own tokens count
         mask = None if mask is None else mask.to(z0.device)
         per_sample = consistency_distillation_loss(
-            z0, noise, n, w,
+            z0,
+            noise,
+            n,
+            w,
             student=lambda z, t: self.student(z, t, cond, w_emb, latent_mask=mask),
             teacher=lambda z, t: self.teacher_predictions(z, t, cond, uncond, mask),
             target=lambda z, t: self.target(z, t, cond, w_emb, latent_mask=mask),
-            alphas_cumprod=self.alphas_cumprod, num_ddim_timesteps=self.num_ddim_timesteps,
-            huber_c=self.huber_c if self.loss_name == "huber" else None, mask=mask)
+            alphas_cumprod=self.alphas_cumprod,
+            num_ddim_timesteps=self.num_ddim_timesteps,
+            huber_c=self.huber_c if self.loss_name == "huber" else None,
+            mask=mask,
+        )
         terms = {"consistency": per_sample.mean()}
         if self.trajectory_weight > 0:
             terms["trajectory"] = trajectory_distillation_loss(
-                torch.randn_like(z0), w,
+                torch.randn_like(z0),
+                w,
                 student=lambda z, t: self.student(z, t, cond, w_emb, latent_mask=mask),
                 teacher=lambda z, t: self.teacher_predictions(z, t, cond, uncond, mask),
                 alphas_cumprod=self.alphas_cumprod,
                 solver_timesteps=ddim_solver_timesteps(self.num_ddim_timesteps, len(self.alphas_cumprod)).flip(0),
                 student_timestep=self.one_step_timestep,
-                huber_c=self.huber_c if self.loss_name == "huber" else None, mask=mask).mean()
+                huber_c=self.huber_c if self.loss_name == "huber" else None,
+                mask=mask,
+            ).mean()
         terms["loss"] = terms["consistency"] + self.trajectory_weight * terms.get("trajectory", 0.0)
         return terms
 
@@ -207,7 +217,9 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         self.log("val/loss", terms["loss"], sync_dist=True, batch_size=len(batch["texts"]))
 
     def configure_optimizers(self) -> dict:
-        return build_optimizer(self.student.parameters(), self.lr, self.warmup_steps, self.total_steps, self.weight_decay)
+        return build_optimizer(
+            self.student.parameters(), self.lr, self.warmup_steps, self.total_steps, self.weight_decay
+        )
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         ema_update(self.target, self.student, self.ema_decay)

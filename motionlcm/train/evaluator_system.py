@@ -39,9 +39,17 @@ class EvaluatorSystem(RNGStateMixin, pl.LightningModule):
             (issue "The shipped model must move"; off by default, as in the T2M evaluators).
     """
 
-    def __init__(self, evaluator: ContrastiveEvaluator, lr: float = 1e-4, warmup_steps: int = 200,
-                 total_steps: int = 10_000, weight_decay: float = 1e-4, word_dropout: float = 0.1,
-                 filter_same_caption: bool = True, frozen_negatives: bool = False) -> None:
+    def __init__(
+        self,
+        evaluator: ContrastiveEvaluator,
+        lr: float = 1e-4,
+        warmup_steps: int = 200,
+        total_steps: int = 10_000,
+        weight_decay: float = 1e-4,
+        word_dropout: float = 0.1,
+        filter_same_caption: bool = True,
+        frozen_negatives: bool = False,
+    ) -> None:
         super().__init__()
         self.evaluator = evaluator
         self.lr, self.warmup_steps, self.total_steps, self.weight_decay = lr, warmup_steps, total_steps, weight_decay
@@ -62,8 +70,9 @@ class EvaluatorSystem(RNGStateMixin, pl.LightningModule):
         if not self.frozen_negatives:
             return contrastive_loss(text, motion, temperature, same)
         ev = self.evaluator
-        frozen = ev.encode_normalized_motion(frozen_normalized_features(batch["features"], ev.mean, ev.std),
-                                             batch["lengths"])
+        frozen = ev.encode_normalized_motion(
+            frozen_normalized_features(batch["features"], ev.mean, ev.std), batch["lengths"]
+        )
         return contrastive_loss_with_negatives(text, motion, frozen, temperature, same)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
@@ -90,5 +99,6 @@ class EvaluatorSystem(RNGStateMixin, pl.LightningModule):
             self.log(f"val/{name}", float(result[name]), batch_size=len(text))
 
     def configure_optimizers(self) -> dict:
-        return build_optimizer(self.evaluator.parameters(), self.lr, self.warmup_steps, self.total_steps,
-                               self.weight_decay)
+        return build_optimizer(
+            self.evaluator.parameters(), self.lr, self.warmup_steps, self.total_steps, self.weight_decay
+        )

@@ -105,8 +105,9 @@ def check_run_settings(config: dict) -> None:
     devices = trainer.get("devices", "auto")
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     available = torch.cuda.device_count() if on_gpu else (os.cpu_count() or 1)  # CPU: DDP processes
-    if devices not in ("auto", -1) and (isinstance(devices, bool) or not isinstance(devices, int)
-                                        or not 1 <= devices <= available):
+    if devices not in ("auto", -1) and (
+        isinstance(devices, bool) or not isinstance(devices, int) or not 1 <= devices <= available
+    ):
         where = f"{available} CUDA device(s)" if on_gpu else f"at most one CPU process per core: {available}"
         raise ValueError(f"trainer.devices: {devices!r} is not available ({where})")
     for key, value in (config.get("system") or {}).items():
@@ -194,11 +195,20 @@ def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
     model.setdefault("latent_size", folder.vae.config.latent_size)
     model.setdefault("latent_dim", folder.vae.config.latent_dim)
     denoiser_config = build_dataclass(DenoiserConfig, model, "model")
-    if (denoiser_config.latent_size, denoiser_config.latent_dim) != (folder.vae.config.latent_size, folder.vae.config.latent_dim):
+    if (denoiser_config.latent_size, denoiser_config.latent_dim) != (
+        folder.vae.config.latent_size,
+        folder.vae.config.latent_dim,
+    ):
         raise ValueError("model: denoiser latent shape differs from the VAE's")
     scheduler = DDIMScheduler(**(config.get("scheduler") or {}))
-    return TeacherSystem(LatentDenoiser(denoiser_config), folder.vae, text_encoder, scheduler,
-                         total_steps=config["trainer"]["max_steps"], **(config.get("system") or {}))
+    return TeacherSystem(
+        LatentDenoiser(denoiser_config),
+        folder.vae,
+        text_encoder,
+        scheduler,
+        total_steps=config["trainer"]["max_steps"],
+        **(config.get("system") or {}),
+    )
 
 
 def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
@@ -215,15 +225,22 @@ def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
             raise ValueError(f"{config['init_dir']}: its VAE is not the teacher's ({config['teacher_dir']})")
         system_args["student"] = student.denoiser.float()
     text_encoder = TextEncoder.from_reference(folder.text_encoder, **_text_encoder_args(config))
-    return DistillSystem(folder.denoiser, folder.vae, text_encoder, DDIMScheduler(**(config.get("scheduler") or {})),
-                         total_steps=config["trainer"]["max_steps"], **system_args)
+    return DistillSystem(
+        folder.denoiser,
+        folder.vae,
+        text_encoder,
+        DDIMScheduler(**(config.get("scheduler") or {})),
+        total_steps=config["trainer"]["max_steps"],
+        **system_args,
+    )
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     """Same layout and the same weights up to half-precision rounding (a shipped fp16 copy of a run's model)."""
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(
-        sa[k].shape == sb[k].shape and torch.allclose(sa[k].float(), sb[k].float(), rtol=2e-3, atol=1e-4) for k in sa)
+        sa[k].shape == sb[k].shape and torch.allclose(sa[k].float(), sb[k].float(), rtol=2e-3, atol=1e-4) for k in sa
+    )
 
 
 def _evaluator_system(config: dict, dm: HumanML3DDataModule) -> EvaluatorSystem:
@@ -241,13 +258,17 @@ def _latent_std_batches(dm: HumanML3DDataModule, clips: int = 2048, batch_size: 
     dataset = dm.datasets["train"]
     picks = np.linspace(0, len(dataset) - 1, min(clips, len(dataset))).round().astype(int)
     for start in range(0, len(picks), batch_size):
-        yield collate_motion([dataset[int(i)] for i in picks[start:start + batch_size]])
+        yield collate_motion([dataset[int(i)] for i in picks[start : start + batch_size]])
 
 
 def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule, out: Path, config: dict) -> Path:
     """Write `<out>/model`: the trained weights, the dataset statistics and the text-encoder reference."""
-    meta = {"trained_by": f"motionlcm train {kind}", "config": str(out / "config.yaml"),
-            "dataset": str(dm.root), "steps": int(system.global_step)}
+    meta = {
+        "trained_by": f"motionlcm train {kind}",
+        "config": str(out / "config.yaml"),
+        "dataset": str(dm.root),
+        "steps": int(system.global_step),
+    }
     if kind == "evaluator":
         meta["validation"] = {k: float(v) for k, v in system.trainer.callback_metrics.items() if k.startswith("val/")}
         return save_evaluator(system.evaluator, out / "model", meta=meta, overwrite=True)
@@ -255,16 +276,24 @@ def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule,
         vae = system.export_vae()
         if hasattr(vae, "latent_std"):
             meta["latent_std"] = fit_latent_std(vae.eval(), _latent_std_batches(dm)).tolist()
-        return save_model_folder(out / "model", vae=vae, mean=dm.normalizer.mean,
-                                 std=dm.normalizer.std, meta=meta, overwrite=True)
+        return save_model_folder(
+            out / "model", vae=vae, mean=dm.normalizer.mean, std=dm.normalizer.std, meta=meta, overwrite=True
+        )
     if kind == "student":
         meta["sampling"] = {"scheduler": config.get("preset", presets.DEFAULT), "exported": system.export}
         denoiser = system.export_student()
     else:
         denoiser = system.export_denoiser()
-    return save_model_folder(out / "model", vae=system.vae, denoiser=denoiser, mean=dm.normalizer.mean,
-                             std=dm.normalizer.std, text_encoder=system.text_encoder.reference(), meta=meta,
-                             overwrite=True)
+    return save_model_folder(
+        out / "model",
+        vae=system.vae,
+        denoiser=denoiser,
+        mean=dm.normalizer.mean,
+        std=dm.normalizer.std,
+        text_encoder=system.text_encoder.reference(),
+        meta=meta,
+        overwrite=True,
+    )
 
 
 def _warn_if_schedule_changes(previous_config: Path, config: dict) -> None:
@@ -274,8 +303,11 @@ def _warn_if_schedule_changes(previous_config: Path, config: dict) -> None:
         return
     before, after = load_config(previous_config)["trainer"].get("max_steps"), config["trainer"]["max_steps"]
     if before is not None and before != after:
-        warnings.warn(f"{previous_config.parent}: resuming with trainer.max_steps={after} (the run had {before}): "
-                      "the learning-rate schedule is re-stretched to the new end (a warm restart)", stacklevel=3)
+        warnings.warn(
+            f"{previous_config.parent}: resuming with trainer.max_steps={after} (the run had {before}): "
+            "the learning-rate schedule is re-stretched to the new end (a warm restart)",
+            stacklevel=3,
+        )
 
 
 def train(kind: str, config: dict, resume: bool = False, force: bool = False, progress: bool = True) -> Path:
@@ -290,8 +322,12 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
     pl.seed_everything(config.get("seed", 1234), workers=True, verbose=False)
     dm = _datamodule(config)
     dm.setup("fit")
-    builders = {"vae": _vae_system, "teacher": _teacher_system, "student": _distill_system,
-                "evaluator": _evaluator_system}
+    builders = {
+        "vae": _vae_system,
+        "teacher": _teacher_system,
+        "student": _distill_system,
+        "evaluator": _evaluator_system,
+    }
     system = builders[kind](config, dm)
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be good
     trainer = build_trainer(config, out, progress)
@@ -308,8 +344,9 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
     return model_dir
 
 
-def export_student_weights(run_dir: str | Path, weights: str = "target", output: str | Path | None = None,
-                           checkpoint: str = "last.ckpt") -> Path:
+def export_student_weights(
+    run_dir: str | Path, weights: str = "target", output: str | Path | None = None, checkpoint: str = "last.ckpt"
+) -> Path:
     """Re-export a distillation run's student from a checkpoint, choosing the online or the EMA target weights.
 
     The model folder written at the end of `train lcm` holds the weights chosen by `system.export`; this
@@ -327,9 +364,17 @@ def export_student_weights(run_dir: str | Path, weights: str = "target", output:
     ckpt = check_checkpoint(ckpt_path)
     prefix = "student." if weights == "online" else "target."
     source.denoiser.load_state_dict(
-        {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}, strict=True)
+        {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}, strict=True
+    )
     meta = {**source.meta, "steps": int(ckpt["global_step"])}
     meta["sampling"] = {**meta.get("sampling", {}), "exported": weights}
-    return save_model_folder(output or run_dir / f"model-{weights}", vae=source.vae, denoiser=source.denoiser,
-                             mean=source.mean, std=source.std, text_encoder=source.text_encoder, meta=meta,
-                             overwrite=True)
+    return save_model_folder(
+        output or run_dir / f"model-{weights}",
+        vae=source.vae,
+        denoiser=source.denoiser,
+        mean=source.mean,
+        std=source.std,
+        text_encoder=source.text_encoder,
+        meta=meta,
+        overwrite=True,
+    )

@@ -109,7 +109,9 @@ class TeacherSystem(RNGStateMixin, pl.LightningModule):
         self.log("val/loss", terms["loss"], sync_dist=True, batch_size=len(batch["texts"]))
 
     def configure_optimizers(self) -> dict:
-        return build_optimizer(self.denoiser.parameters(), self.lr, self.warmup_steps, self.total_steps, self.weight_decay)
+        return build_optimizer(
+            self.denoiser.parameters(), self.lr, self.warmup_steps, self.total_steps, self.weight_decay
+        )
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         if self.ema is not None:

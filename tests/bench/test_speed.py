@@ -17,8 +17,9 @@ from motionlcm.pipeline import MotionLCM
 def report(student_dir, teacher_dir):
     student = MotionLCM.from_pretrained(student_dir, device="cpu")
     teacher = MotionLCM.from_pretrained(teacher_dir, device="cpu")
-    settings = SpeedSettings(steps=(1, 2), batches=(1, 3), frames=24, repeats=2, warmup=1, teacher_steps=5,
-                             threads=(1,), training_batch=4)
+    settings = SpeedSettings(
+        steps=(1, 2), batches=(1, 3), frames=24, repeats=2, warmup=1, teacher_steps=5, threads=(1,), training_batch=4
+    )
     return run_speed_benchmark(student, teacher, settings)
 
 
@@ -29,7 +30,12 @@ def test_inference_rows_cover_models_steps_and_paths(report):
         assert (model, steps, 1, "official loop, eager") in keys
         assert (model, steps, 1, "+ lean text encoder (default)") in keys
         assert (model, steps, 1, "+ prompt cache hit") in keys
-    assert ("student", 1, 3, "official loop, eager") in keys and ("teacher", 5, 3, "+ lean text encoder (default)") in keys
+    assert ("student", 1, 3, "official loop, eager") in keys and (
+        "teacher",
+        5,
+        3,
+        "+ lean text encoder (default)",
+    ) in keys
     assert ("student", 1, 1, "default, 1 thread(s)") in keys and ("teacher", 5, 3, "+ bf16 autocast") not in keys
     official = {(r["model"], r["steps"], r["batch"]): r for r in rows if r["path"] == "official loop, eager"}
     for r in rows:
@@ -62,9 +68,28 @@ def test_training_rows_and_table(report):
 
 def test_bench_command_writes_json(student_dir, teacher_dir, tmp_path, capsys):
     out = tmp_path / "speed.json"
-    args = ["bench", "--model", str(student_dir), "--teacher", str(teacher_dir), "--steps", "1", "--batch", "1",
-            "--frames", "16", "--repeats", "1", "--warmup", "0", "--no-training", "--no-autocast", "-q",
-            "--json", str(out)]
+    args = [
+        "bench",
+        "--model",
+        str(student_dir),
+        "--teacher",
+        str(teacher_dir),
+        "--steps",
+        "1",
+        "--batch",
+        "1",
+        "--frames",
+        "16",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "--no-training",
+        "--no-autocast",
+        "-q",
+        "--json",
+        str(out),
+    ]
     assert main(args) == 0
     data = json.loads(out.read_text())
     assert data["environment"]["torch"] == torch.__version__ and data["inference"]
@@ -77,9 +102,14 @@ def test_bench_command_writes_json(student_dir, teacher_dir, tmp_path, capsys):
     assert "must be a student" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"repeats": 0}, "--repeats: must be >= 1, got 0"),
-                                                 ({"batches": (1, 0)}, "--batch: values must be >= 1, got 0"),
-                                                 ({"warmup": -1}, "--warmup: must be >= 0")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"repeats": 0}, "--repeats: must be >= 1, got 0"),
+        ({"batches": (1, 0)}, "--batch: values must be >= 1, got 0"),
+        ({"warmup": -1}, "--warmup: must be >= 0"),
+    ],
+)
 def test_speed_settings_refuse_empty_runs(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         SpeedSettings(**kwargs)

@@ -107,7 +107,9 @@ def test_assign_splits_is_seeded_and_stratified():
     assert first == assign_splits(strata, (0.8, 0.05, 0.15), seed=1)
     assert first != assign_splits(strata, (0.8, 0.05, 0.15), seed=2)
     for label in ("walk", "run"):
-        counts = [sum(1 for n, s in first.items() if s == split and strata[n] == label) for split in ("train", "val", "test")]
+        counts = [
+            sum(1 for n, s in first.items() if s == split and strata[n] == label) for split in ("train", "val", "test")
+        ]
         assert counts == [80, 5, 15]
 
 
@@ -141,7 +143,19 @@ def test_bad_clip_stops_the_import_and_leaves_nothing(library_with_truncated_cli
 def test_skip_bad_lists_the_clip(library_with_truncated_clip, tmp_path, capsys):
     src, _ = library_with_truncated_clip
     out = tmp_path / "out"
-    args = ["data", "import-bvh", str(src), "--rig", str(RIG), "--captions", str(CAPTIONS), "-o", str(out), "-q", "--skip-bad"]
+    args = [
+        "data",
+        "import-bvh",
+        str(src),
+        "--rig",
+        str(RIG),
+        "--captions",
+        str(CAPTIONS),
+        "-o",
+        str(out),
+        "-q",
+        "--skip-bad",
+    ]
     assert main(args) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert [Path(s["file"]).name for s in manifest["skipped"]] == ["dataset-2_run_active_001.bvh"]
@@ -178,7 +192,9 @@ def test_walking_backwards_moves_backwards(bn_fixture_dir, tmp_path):
     import_bvh_library(src, out, RIG, CAPTIONS, workers=1, progress=False, split_ratios=(1.0, 0.0, 0.0))
     feats, _ = load(out, "dataset-1_walk-back_normal_001")
     assert feats[:, 2].mean() * 20 < -0.8  # backward, about as fast as the forward walk
-    assert all("back" in line for line in (out / "texts" / "dataset-1_walk-back_normal_001.txt").read_text().splitlines())
+    assert all(
+        "back" in line for line in (out / "texts" / "dataset-1_walk-back_normal_001.txt").read_text().splitlines()
+    )
 
 
 def test_assign_splits_of_a_label_do_not_depend_on_other_labels():

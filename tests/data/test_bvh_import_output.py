@@ -25,8 +25,25 @@ def library(bn_fixture_dir, tmp_path) -> Path:
 
 
 def import_bvh(src: Path, out: Path, *extra: str) -> int:
-    return main(["data", "import-bvh", str(src), "--rig", str(BN / "rig.yaml"), "--captions",
-                 str(BN / "captions.yaml"), "-o", str(out), "--workers", "1", "--split", "1,0,0", "-q", *extra])
+    return main(
+        [
+            "data",
+            "import-bvh",
+            str(src),
+            "--rig",
+            str(BN / "rig.yaml"),
+            "--captions",
+            str(BN / "captions.yaml"),
+            "-o",
+            str(out),
+            "--workers",
+            "1",
+            "--split",
+            "1,0,0",
+            "-q",
+            *extra,
+        ]
+    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -24,18 +24,19 @@ D1_CONTENTS = (
     "dance-short dance-long"
 ).split()
 D1_STYLES = (
-    "normal happy sad angry proud not-confident masculinity feminine childish old tired active musical giant "
-    "chimpira"
+    "normal happy sad angry proud not-confident masculinity feminine childish old tired active musical giant chimpira"
 ).split()
-D2_CONTENTS = ("walk walk-turn-left walk-turn-right run wave-both-hands wave-left-hand wave-right-hand "
-               "raise-up-both-hands raise-up-left-hand raise-up-right-hand").split()
+D2_CONTENTS = (
+    "walk walk-turn-left walk-turn-right run wave-both-hands wave-left-hand wave-right-hand "
+    "raise-up-both-hands raise-up-left-hand raise-up-right-hand"
+).split()
 D2_STYLES = "active elderly exhausted feminine masculine normal youthful".split()
-ALL_PAIRS = sorted(
-    {(c, s) for c in D1_CONTENTS for s in D1_STYLES} | {(c, s) for c in D2_CONTENTS for s in D2_STYLES}
-)
+ALL_PAIRS = sorted({(c, s) for c in D1_CONTENTS for s in D1_STYLES} | {(c, s) for c in D2_CONTENTS for s in D2_STYLES})
 SIDED = {c: side for c in D1_CONTENTS + D2_CONTENTS for side in ("left", "right") if side in c}
-GENDERED = re.compile(r"\b(man|men|woman|women|he|she|his|her|him|guy|girl|boy|lady|male|female|gentleman)\b"
-                      r"|\b(feminine|masculine|manly|womanly) (person|figure|one)\b")
+GENDERED = re.compile(
+    r"\b(man|men|woman|women|he|she|his|her|him|guy|girl|boy|lady|male|female|gentleman)\b"
+    r"|\b(feminine|masculine|manly|womanly) (person|figure|one)\b"
+)
 
 DOC_LINES = {  # token lines predicted by hand with HumanML3D's text_process.py rules (not produced by spaCy)
     "a person walks forward in an elderly manner.":
@@ -85,8 +86,12 @@ def test_rules_contain_no_chimpira_or_gendered_subjects(rules: CaptionRules) -> 
 
 
 def test_mirror_content_pairs_and_involution(rules: CaptionRules) -> None:
-    pairs = {"walk-turn-left": "walk-turn-right", "wave-left-hand": "wave-right-hand",
-             "raise-up-left-hand": "raise-up-right-hand", "walk-left": "walk-right"}
+    pairs = {
+        "walk-turn-left": "walk-turn-right",
+        "wave-left-hand": "wave-right-hand",
+        "raise-up-left-hand": "raise-up-right-hand",
+        "walk-left": "walk-right",
+    }
     for a, b in pairs.items():
         assert rules.mirror_content(a) == b and rules.mirror_content(b) == a
     for content in rules.contents:
@@ -123,8 +128,7 @@ def test_turn_labels(rules: CaptionRules) -> None:
         ("dataset-1_dance-short_normal_001", "dance-short", "normal", "001", "1"),
     ],
 )
-def test_parse_name(rules: CaptionRules, stem: str, content: str, style: str, clip_id: str,
-                    dataset: str) -> None:
+def test_parse_name(rules: CaptionRules, stem: str, content: str, style: str, clip_id: str, dataset: str) -> None:
     label = rules.parse_name(stem)
     assert label is not None
     assert (label.content, label.style, label.clip_id) == (content, style, clip_id)
@@ -133,8 +137,16 @@ def test_parse_name(rules: CaptionRules, stem: str, content: str, style: str, cl
 
 @pytest.mark.parametrize(
     "stem",
-    ["", "readme", "dataset-2_walk_normal", "dataset-2_walk_normal_001_extra", "dataset-2-walk-normal-001",
-     "dataset-2_Walk_normal_001", "000000", "Mdataset-2_walk_normal_001"],
+    [
+        "",
+        "readme",
+        "dataset-2_walk_normal",
+        "dataset-2_walk_normal_001_extra",
+        "dataset-2-walk-normal-001",
+        "dataset-2_Walk_normal_001",
+        "000000",
+        "Mdataset-2_walk_normal_001",
+    ],
 )
 def test_parse_name_rejects_garbage(rules: CaptionRules, stem: str) -> None:
     assert rules.parse_name(stem) is None
@@ -160,7 +172,8 @@ def test_parse_name_on_real_fixture_files(rules: CaptionRules, bn_fixture_dir: P
 
 def test_captions_every_pair_well_formed(rules: CaptionRules, all_captions: dict) -> None:
     starts = tuple(f"{s} " for s in rules.subjects) + tuple(
-        f"{p.text} " for st in rules.styles.values() for p in st.subjects)
+        f"{p.text} " for st in rules.styles.values() for p in st.subjects
+    )
     for pair, runs in all_captions.items():
         for caps in runs:
             assert 3 <= len(caps) <= 4 and len(set(caps)) == len(caps), (pair, caps)
@@ -181,9 +194,12 @@ def test_left_right_words_follow_the_label(rules: CaptionRules, all_captions: di
             continue
         other = "right" if side == "left" else "left"
         assert side in words and other not in words, (content, style)
-        mirrored = {w for seed in range(3) for cap in rules.captions(rules.mirror_content(content), style,
-                                                                     np.random.default_rng(seed))
-                    for w in re.findall(r"[a-z]+", cap)}
+        mirrored = {
+            w
+            for seed in range(3)
+            for cap in rules.captions(rules.mirror_content(content), style, np.random.default_rng(seed))
+            for w in re.findall(r"[a-z]+", cap)
+        }
         assert other in mirrored and side not in mirrored, (content, style)
         checked += 1
     assert checked == 6 * 7 + 2 * 15  # dataset-2 sided contents x styles + dataset-1 walk-left/right x styles
@@ -276,22 +292,29 @@ def test_pos_tag_reproduces_real_humanml3d_tokens(humanml3d_sample_dir: Path) ->
     [
         ("walks and makes a left turn", "walk/VERB and/CCONJ make/VERB a/DET left/ADJ turn/NOUN"),
         ("a person turns left.", "a/DET person/NOUN turn/VERB left/ADV"),
-        ("someone walks toward the front left",
-         "someone/PRON walk/VERB toward/ADP the/DET front/ADJ left/NOUN"),
+        ("someone walks toward the front left", "someone/PRON walk/VERB toward/ADP the/DET front/ADJ left/NOUN"),
         ("the person throws punches", "the/DET person/NOUN throw/VERB punch/NOUN"),
         ("a figure punches forward", "a/DET figure/NOUN punch/VERB forward/ADV"),
         ("raises one hand to respond", "raise/VERB one/NUM hand/NOUN to/PART respond/VERB"),
-        ("a person does a t-pose, then walks 2 steps.",
-         "a/DET person/NOUN do/VERB a/DET tpose/NOUN then/ADV walk/VERB step/NOUN"),
+        (
+            "a person does a t-pose, then walks 2 steps.",
+            "a/DET person/NOUN do/VERB a/DET tpose/NOUN then/ADV walk/VERB step/NOUN",
+        ),
         ("he does not stop.", "he/PRON does/AUX not/PART stop/VERB"),
         ("a person can't stop jumping", "a/DET person/NOUN ca/AUX stop/VERB jump/VERB"),
-        ("she waves at her friend and at her",
-         "she/PRON wave/VERB at/ADP her/DET friend/NOUN and/CCONJ at/ADP her/PRON"),
-        ("a person walks in a counterclockwise circle", "a/DET person/NOUN walk/VERB in/ADP a/DET "
-         "counterclockwise/ADJ circle/NOUN"),
+        (
+            "she waves at her friend and at her",
+            "she/PRON wave/VERB at/ADP her/DET friend/NOUN and/CCONJ at/ADP her/PRON",
+        ),
+        (
+            "a person walks in a counterclockwise circle",
+            "a/DET person/NOUN walk/VERB in/ADP a/DET counterclockwise/ADJ circle/NOUN",
+        ),
         ("Kevin moonwalks gracelessly", "Kevin/PROPN moonwalk/VERB gracelessly/ADV"),
-        ("the person sits down and stands back up", "the/DET person/NOUN sit/VERB down/ADP and/CCONJ "
-         "stand/VERB back/ADV up/ADP"),
+        (
+            "the person sits down and stands back up",
+            "the/DET person/NOUN sit/VERB down/ADP and/CCONJ stand/VERB back/ADV up/ADP",
+        ),
     ],
 )
 def test_pos_tag_context_rules(caption: str, tokens: str) -> None:
@@ -318,8 +341,10 @@ def test_lexicon_never_treats_left_as_leave() -> None:
 
 
 def test_format_text_line() -> None:
-    assert format_text_line("a person walks.", "a/DET person/NOUN walk/VERB") == \
-        "a person walks.#a/DET person/NOUN walk/VERB#0.0#0.0"
+    assert (
+        format_text_line("a person walks.", "a/DET person/NOUN walk/VERB")
+        == "a person walks.#a/DET person/NOUN walk/VERB#0.0#0.0"
+    )
     assert format_text_line("x", "x/NOUN", 1.5, 4) == "x#x/NOUN#1.5#4.0"
     with pytest.raises(ValueError, match="caption"):
         format_text_line("a # b", "a/DET")
@@ -418,8 +443,9 @@ def test_malformed_rules_name_the_key(tmp_path: Path, path: str, value: object, 
     data = copy.deepcopy(_rules_yaml())
     _set(data, path, value)
     bad = tmp_path / "captions.yaml"
-    bad.write_text(yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False),
-                   encoding="utf-8")
+    bad.write_text(
+        yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False), encoding="utf-8"
+    )
     if message is None:  # a valid variant, to show the mutation helper does not break the file by itself
         assert CaptionRules.load(bad).styles["childish"].pre_adverbs == ("slowly",)
         return

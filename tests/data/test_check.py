@@ -122,9 +122,7 @@ def test_each_defect_is_an_error_naming_its_file(dataset_dir, kind) -> None:
 
 WARNINGS: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "orphan_clip": (
-        lambda r: add_clip(
-            r, "extra_1", np.zeros((50, 263), np.float32), [caption("x")], np.zeros((50, 22, 3))
-        ),
+        lambda r: add_clip(r, "extra_1", np.zeros((50, 263), np.float32), [caption("x")], np.zeros((50, 22, 3))),
         ("new_joint_vecs/", "1 files in no split", "extra_1"),
     ),
     "joints_missing": (lambda r: (r / "new_joints" / "test_000.npy").unlink(), ("new_joints/test_000.npy",)),

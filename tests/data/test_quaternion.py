@@ -39,7 +39,9 @@ def test_product_composes_and_the_conjugate_inverts(rotations):
     r, q = rotations
     p = q.roll(1, dims=0)
     composed = quaternion_to_matrix(qmul(q, p)).numpy()
-    np.testing.assert_allclose(composed, (r * Rotation.from_matrix(quaternion_to_matrix(p).numpy())).as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(
+        composed, (r * Rotation.from_matrix(quaternion_to_matrix(p).numpy())).as_matrix(), atol=1e-12
+    )
     v = torch.randn(N, 3, dtype=torch.float64)
     torch.testing.assert_close(qrot(qinv(q), qrot(q, v)), v)
 

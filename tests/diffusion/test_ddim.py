@@ -153,14 +153,10 @@ def test_eta_zero_is_deterministic_and_eta_positive_uses_the_generator():
     scheduler.set_timesteps(50)
     sample = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(5))
     eps = _fixed_model()(sample, 501)
-    assert torch.equal(
-        scheduler.step(eps, 501, sample).prev_sample, scheduler.step(eps, 501, sample).prev_sample
-    )
+    assert torch.equal(scheduler.step(eps, 501, sample).prev_sample, scheduler.step(eps, 501, sample).prev_sample)
 
     def noisy(seed):
-        return scheduler.step(
-            eps, 501, sample, eta=1.0, generator=torch.Generator().manual_seed(seed)
-        ).prev_sample
+        return scheduler.step(eps, 501, sample, eta=1.0, generator=torch.Generator().manual_seed(seed)).prev_sample
 
     assert torch.equal(noisy(0), noisy(0))
     assert not torch.equal(noisy(0), noisy(1))

@@ -182,8 +182,9 @@ def test_distillation_loss_vanishes_for_oracle_networks_and_not_for_a_wrong_stud
     torch.manual_seed(0)
     z0, noise = torch.randn(B, L, D), torch.randn(B, L, D)
     n, w = torch.tensor([1, 3, 5, 9]), torch.full((B,), 7.0)
-    args = dict(teacher=lambda z, t: (noise, noise), target=_oracle(noise), alphas_cumprod=ALPHAS_CUMPROD,
-                num_ddim_timesteps=10)
+    args = dict(
+        teacher=lambda z, t: (noise, noise), target=_oracle(noise), alphas_cumprod=ALPHAS_CUMPROD, num_ddim_timesteps=10
+    )
     # every network knows ε: the student's f(z_s, s) and the target's f(z_t, t) are both z0 (c_skip ≈ 0 for t ≥ 99)
     exact = consistency_distillation_loss(z0, noise, n, w, student=_oracle(noise), **args)
     assert exact.shape == (B,) and exact.max() < 1e-6
@@ -198,9 +199,16 @@ def test_distillation_loss_trains_only_the_student():
     student, teacher, target = nn.Linear(D, D), nn.Linear(D, D), nn.Linear(D, D)
     z0, noise = torch.randn(B, L, D), torch.randn(B, L, D)
     loss = consistency_distillation_loss(
-        z0, noise, torch.tensor([0, 2, 4, 9]), torch.full((B,), 5.0),
-        student=lambda z, t: student(z), teacher=lambda z, t: (teacher(z), teacher(z) * 0.5),
-        target=lambda z, t: target(z), alphas_cumprod=ALPHAS_CUMPROD, num_ddim_timesteps=10).mean()
+        z0,
+        noise,
+        torch.tensor([0, 2, 4, 9]),
+        torch.full((B,), 5.0),
+        student=lambda z, t: student(z),
+        teacher=lambda z, t: (teacher(z), teacher(z) * 0.5),
+        target=lambda z, t: target(z),
+        alphas_cumprod=ALPHAS_CUMPROD,
+        num_ddim_timesteps=10,
+    ).mean()
     loss.backward()
     assert student.weight.grad is not None and student.weight.grad.abs().sum() > 0
     assert teacher.weight.grad is None and target.weight.grad is None
@@ -239,6 +247,7 @@ def _student_that_lands_on(goal, t_value):
     def eps(z, t):
         x0 = (goal - c_skip * z) / c_out
         return (z - a.sqrt() * x0) / (1 - a).sqrt()
+
     return eps
 
 

@@ -176,9 +176,7 @@ def test_last_step_returns_denoised_and_one_step_ignores_noise():
     out = scheduler.step(eps, 799, sample, noise=torch.full_like(sample, 1e6))
     assert torch.equal(out.prev_sample, out.denoised)
     c_skip, c_out = scheduler.get_scalings_for_boundary_condition(799)
-    x0_hat = (sample - (1 - scheduler.alphas_cumprod[799]).sqrt() * eps) / scheduler.alphas_cumprod[
-        799
-    ].sqrt()
+    x0_hat = (sample - (1 - scheduler.alphas_cumprod[799]).sqrt() * eps) / scheduler.alphas_cumprod[799].sqrt()
     torch.testing.assert_close(out.denoised, c_skip * sample + c_out * x0_hat)
 
 

@@ -100,9 +100,7 @@ def test_guidance_embedding_float32_is_bit_exact_to_reference_ops():
     """The LCM reference (MotionLCM, diffusers' LCM pipeline) order of operations, restated."""
     w = torch.linspace(5.0, 15.0, 7)
     half = 128
-    freqs = torch.exp(
-        torch.arange(half, dtype=torch.float32) * -(torch.log(torch.tensor(10000.0)) / (half - 1))
-    )
+    freqs = torch.exp(torch.arange(half, dtype=torch.float32) * -(torch.log(torch.tensor(10000.0)) / (half - 1)))
     args = (w * 1000.0)[:, None] * freqs[None, :]
     expected = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
     assert torch.equal(guidance_scale_embedding(w), expected)
@@ -186,9 +184,7 @@ def test_perfect_denoiser_with_mld_schedule_ends_at_alpha_bar_0():
     scheduler = DDIMScheduler()
     alpha_bar = scheduler.alphas_cumprod.double()
     eps = predict_eps_from_x0(noise, x0, 981, alpha_bar)  # the ε implied at the first step
-    latents = ddim_sample(
-        _perfect_denoiser(x0, alpha_bar), scheduler, text_emb, None, noise, guidance_scale=1.0
-    )
+    latents = ddim_sample(_perfect_denoiser(x0, alpha_bar), scheduler, text_emb, None, noise, guidance_scale=1.0)
     torch.testing.assert_close(latents, add_noise(x0, eps, 0, alpha_bar), rtol=0, atol=1e-6)
     assert not torch.allclose(latents, x0, atol=1e-3)  # √(1 − ᾱ_0) ≈ 0.029 of noise is left
 

@@ -116,8 +116,11 @@ def test_diffusion_imports_only_torch_numpy_and_siblings():
                 roots = [node.module.split(".")[0]]
                 if roots[0] == "motionlcm":
                     names = [alias.name for alias in node.names]
-                    ok = node.module.startswith("motionlcm.diffusion") or node.module == "motionlcm.presets" or (
-                        node.module == "motionlcm" and names == ["presets"])
+                    ok = (
+                        node.module.startswith("motionlcm.diffusion")
+                        or node.module == "motionlcm.presets"
+                        or (node.module == "motionlcm" and names == ["presets"])
+                    )
                     assert ok, (path.name, node.module, names)
             else:
                 continue

@@ -28,7 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _evaluator(seed: int = 0) -> ContrastiveEvaluator:
     torch.manual_seed(seed)
-    vocab = Vocabulary.build([caption_tokens("a person walks forward."), caption_tokens("someone waves the left hand.")])
+    vocab = Vocabulary.build(
+        [caption_tokens("a person walks forward."), caption_tokens("someone waves the left hand.")]
+    )
     return ContrastiveEvaluator(EvaluatorConfig.tiny(), vocab, np.zeros(263), np.ones(263)).eval()
 
 
@@ -87,9 +89,12 @@ def test_folder_round_trip_gives_identical_embeddings(tmp_path):
     path = save_evaluator(evaluator, tmp_path / "ev", meta={"note": "test"})
     loaded = load_evaluator_folder(path)
     motion = torch.randn(2, 30, 263)
-    assert torch.equal(evaluator.embed_motions(motion, torch.tensor([30, 20])),
-                       loaded.embed_motions(motion, torch.tensor([30, 20])))
-    assert torch.equal(evaluator.embed_texts(["a person walks forward."]), loaded.embed_texts(["a person walks forward."]))
+    assert torch.equal(
+        evaluator.embed_motions(motion, torch.tensor([30, 20])), loaded.embed_motions(motion, torch.tensor([30, 20]))
+    )
+    assert torch.equal(
+        evaluator.embed_texts(["a person walks forward."]), loaded.embed_texts(["a person walks forward."])
+    )
     assert loaded.meta == {"note": "test"}
     with pytest.raises(ValueError, match="already exists"):
         save_evaluator(evaluator, path)
@@ -101,13 +106,20 @@ def test_folder_round_trip_gives_identical_embeddings(tmp_path):
 
 
 def test_training_the_evaluator_lowers_the_loss_and_separates_pairs(bn_dataset_dir, tmp_path):
-    overrides = [f"data.root={bn_dataset_dir}", f"output_dir={tmp_path / 'ev'}", "trainer.max_steps=40",
-                 "checkpoint.every_n_steps=20", "data.batch_size=12", "data.val_split=train"]
+    overrides = [
+        f"data.root={bn_dataset_dir}",
+        f"output_dir={tmp_path / 'ev'}",
+        "trainer.max_steps=40",
+        "checkpoint.every_n_steps=20",
+        "data.batch_size=12",
+        "data.val_split=train",
+    ]
     model_dir = train("evaluator", load_config(REPO / "configs" / "tiny" / "evaluator.yaml", overrides), progress=False)
     evaluator = load_evaluator_folder(model_dir)
     assert evaluator.meta["validation"]["val/loss"] < np.log(12)  # chance level of a 12-way InfoNCE
-    dataset = HumanML3DDataset(bn_dataset_dir, "train", normalizer=evaluator.normalizer, min_length=20,
-                               random_crop=False, seed=0)
+    dataset = HumanML3DDataset(
+        bn_dataset_dir, "train", normalizer=evaluator.normalizer, min_length=20, random_crop=False, seed=0
+    )
     batch = collate_motion([dataset[i] for i in range(len(dataset))])
     text = evaluator.embed_texts(batch["texts"], batch["tokens"])
     motion = evaluator.embed_motions(evaluator.normalizer.denormalize(batch["features"]), batch["lengths"])
@@ -126,7 +138,9 @@ def test_frozen_hard_negatives_change_only_what_they_should():
     torch.manual_seed(0)
     text = torch.nn.functional.normalize(torch.randn(6, 16), dim=-1)
     motion = torch.nn.functional.normalize(torch.randn(6, 16), dim=-1)
-    assert torch.allclose(contrastive_loss_with_negatives(text, motion, motion[:0], 0.1), contrastive_loss(text, motion, 0.1))
+    assert torch.allclose(
+        contrastive_loss_with_negatives(text, motion, motion[:0], 0.1), contrastive_loss(text, motion, 0.1)
+    )
     # a negative equal to each positive doubles the text-to-motion softmax mass of the positive's logit
     copies = contrastive_loss_with_negatives(text * 1e3, text, text, 1.0)
     assert abs(float(copies) - 0.5 * np.log(2.0)) < 1e-3
@@ -136,4 +150,6 @@ def test_frozen_hard_negatives_change_only_what_they_should():
     raw = x * std + mean
     assert torch.allclose(frozen[..., :4], raw[..., :4], atol=1e-5)  # the root path is kept
     assert torch.allclose(frozen[:, :, 4:193], raw[:, :1, 4:193].expand(-1, 10, -1), atol=1e-5)  # one pose
-    assert torch.allclose(frozen[..., 193:259].unflatten(-1, (22, 3)), raw[..., None, 193:196].expand(-1, -1, 22, -1), atol=1e-5)
+    assert torch.allclose(
+        frozen[..., 193:259].unflatten(-1, (22, 3)), raw[..., None, 193:196].expand(-1, -1, 22, -1), atol=1e-5
+    )

@@ -31,8 +31,10 @@ WAVE = "dataset-2_wave-left-hand_elderly_001"  # stands in place, waves
 @pytest.fixture(scope="module")
 def clips(bn_dataset_dir: Path) -> dict[str, np.ndarray]:
     """Joints (T, 22, 3) of the 12 imported fixture clips, recovered from their features as the protocol does."""
-    return {p.stem: features_to_joints(np.load(p).astype(np.float64))
-            for p in sorted((bn_dataset_dir / "new_joint_vecs").glob("*.npy"))}
+    return {
+        p.stem: features_to_joints(np.load(p).astype(np.float64))
+        for p in sorted((bn_dataset_dir / "new_joint_vecs").glob("*.npy"))
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +145,7 @@ def test_frozen_motion_of_a_progressively_rotated_standing_clip_turns(clips):
     # The heading is smoothed over 0.5 s, so a turn that is still going on at an end would lag there;
     # with the still spans at both ends the frozen pose turns the whole way.
     assert np.degrees(frozen_facing[-1] - frozen_facing[0]) == pytest.approx(90, abs=5)
-    assert np.degrees(np.abs(frozen_facing[:hold // 2] - frozen_facing[0])).max() < 5  # still at the start
+    assert np.degrees(np.abs(frozen_facing[: hold // 2] - frozen_facing[0])).max() < 5  # still at the start
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,8 +267,9 @@ def test_short_clips_score_zero(clips):
 
 
 @pytest.mark.parametrize("shape", [(10, 22), (10, 21, 3), (10, 22, 2), (22, 3), (2, 10, 22, 3), (0, 22, 3)])
-@pytest.mark.parametrize("fn", [relative_joint_speed, foot_skating_ratio, jitter, ankle_height_range,
-                                kinematic_summary, freeze_motion])
+@pytest.mark.parametrize(
+    "fn", [relative_joint_speed, foot_skating_ratio, jitter, ankle_height_range, kinematic_summary, freeze_motion]
+)
 def test_bad_shapes_raise_value_error(fn, shape):
     with pytest.raises(ValueError, match="joints"):
         fn(np.zeros(shape))

@@ -33,7 +33,7 @@ def _brute_force_rp(text, motion, perm, group_size, top_k):
     total_dist = 0.0
     count = 0
     for g in range(n_groups):
-        members = perm[g * group_size:(g + 1) * group_size]
+        members = perm[g * group_size : (g + 1) * group_size]
         for i, ti in enumerate(members):
             dists = [math.dist(text[ti], motion[mj]) for mj in members]
             own = dists[i]
@@ -225,8 +225,8 @@ def test_match_always_second_nearest():
     text = np.zeros((96, 96))
     motion = np.zeros((96, 96))
     for b, (t, m) in enumerate(blocks):
-        text[b * 32:(b + 1) * 32, b * 32:(b + 1) * 32] = t * (1 + b)
-        motion[b * 32:(b + 1) * 32, b * 32:(b + 1) * 32] = m * (1 + b)
+        text[b * 32 : (b + 1) * 32, b * 32 : (b + 1) * 32] = t * (1 + b)
+        motion[b * 32 : (b + 1) * 32, b * 32 : (b + 1) * 32] = m * (1 + b)
     out = M.r_precision_and_matching(text, motion, perm=np.arange(96))
     assert out["top1"] == 0.0 and out["top2"] == 1.0
 
@@ -343,7 +343,7 @@ def test_diversity_identical_points_is_zero():
 def test_diversity_two_clusters():
     d, n, times = 6.0, 20_000, 300
     emb = np.zeros((n, 3))
-    emb[n // 2:, 0] = d
+    emb[n // 2 :, 0] = d
     # Independent draws: a pair crosses clusters with probability 1/2, so E = d / 2.
     p = 0.5
     tol = 5 * d * math.sqrt(p * (1 - p) / times)

@@ -13,12 +13,15 @@ from motionlcm.eval.kinematics import freeze_motion
 
 @pytest.fixture(scope="module")
 def clips(bn_dataset_dir):
-    return {p.stem: features_to_joints(np.load(p).astype(np.float64))
-            for p in sorted((bn_dataset_dir / "new_joint_vecs").glob("*.npy"))}
+    return {
+        p.stem: features_to_joints(np.load(p).astype(np.float64))
+        for p in sorted((bn_dataset_dir / "new_joint_vecs").glob("*.npy"))
+    }
 
 
-@pytest.mark.parametrize("name", ["dataset-2_walk_normal_001", "dataset-2_run_active_001",
-                                  "dataset-2_walk-turn-left_normal_001"])
+@pytest.mark.parametrize(
+    "name", ["dataset-2_walk_normal_001", "dataset-2_run_active_001", "dataset-2_walk-turn-left_normal_001"]
+)
 def test_real_locomotion_steps_and_its_frozen_version_does_not(clips, name):
     result = motion_checks.steps(clips[name])
     assert result["ok"] and result["alternations"] >= 2, result

@@ -59,7 +59,9 @@ def eval_dataset_dir(bn_dataset_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def evaluator_dir(eval_dataset_dir, tmp_path_factory) -> Path:
     torch.manual_seed(0)
-    texts = [line.split("#")[0] for f in (eval_dataset_dir / "texts").glob("*.txt") for line in f.read_text().splitlines()]
+    texts = [
+        line.split("#")[0] for f in (eval_dataset_dir / "texts").glob("*.txt") for line in f.read_text().splitlines()
+    ]
     vocab = Vocabulary.build(caption_tokens(t) for t in texts)
     stats = Normalizer.from_dir(eval_dataset_dir)
     evaluator = ContrastiveEvaluator(EvaluatorConfig.tiny(), vocab, stats.mean, stats.std)
@@ -68,10 +70,37 @@ def evaluator_dir(eval_dataset_dir, tmp_path_factory) -> Path:
 
 def test_cli_eval_prints_the_table_and_writes_every_replication(student_dir, eval_dataset_dir, evaluator_dir, tmp_path):
     out = tmp_path / "metrics.json"
-    cmd = [sys.executable, "-m", "motionlcm.cli", "eval", "--model", str(student_dir), "--dataset", str(eval_dataset_dir),
-           "--evaluator", str(evaluator_dir), "--replications", "2", "--batch-size", "16", "--mm-samples", "4",
-           "--mm-repeats", "3", "--mm-times", "2", "--min-length", "20", "--aits", "2", "--steps", "2", "-q",
-           "-o", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "motionlcm.cli",
+        "eval",
+        "--model",
+        str(student_dir),
+        "--dataset",
+        str(eval_dataset_dir),
+        "--evaluator",
+        str(evaluator_dir),
+        "--replications",
+        "2",
+        "--batch-size",
+        "16",
+        "--mm-samples",
+        "4",
+        "--mm-repeats",
+        "3",
+        "--mm-times",
+        "2",
+        "--min-length",
+        "20",
+        "--aits",
+        "2",
+        "--steps",
+        "2",
+        "-q",
+        "-o",
+        str(out),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "| Real motion |" in result.stdout and "student (lcm-v2, 2 steps, guidance 12.5)" in result.stdout
@@ -106,10 +135,21 @@ def oracle_report(eval_dataset_dir, evaluator_dir) -> dict:
     """The evaluation of a "model" that returns the real motion (no multimodality)."""
     evaluator = load_evaluator(evaluator_dir)
     normalizer = Normalizer.from_dir(eval_dataset_dir)
-    oracle = Subject("oracle", "teacher", lambda batch, gen: normalizer.denormalize(batch["features"]), normalizer,
-                     torch.device("cpu"), {})
-    return evaluate(oracle, eval_dataset_dir, evaluator, EvalSettings(multimodality=False, **{**SMALL, "mm_times": 2}),
-                    progress=False)
+    oracle = Subject(
+        "oracle",
+        "teacher",
+        lambda batch, gen: normalizer.denormalize(batch["features"]),
+        normalizer,
+        torch.device("cpu"),
+        {},
+    )
+    return evaluate(
+        oracle,
+        eval_dataset_dir,
+        evaluator,
+        EvalSettings(multimodality=False, **{**SMALL, "mm_times": 2}),
+        progress=False,
+    )
 
 
 def test_a_model_that_returns_the_real_motion_scores_like_real_motion(oracle_report):
@@ -136,7 +176,8 @@ def test_every_row_has_the_kinematic_metrics_and_the_frozen_row_stands_still(ora
     assert frozen["relative_speed_ratio"]["mean"] < 0.2
     for run in oracle_report["replications"]:
         assert run["frozen"]["relative_speed_ratio"] == pytest.approx(
-            run["frozen"]["relative_speed"] / run["real"]["relative_speed"])
+            run["frozen"]["relative_speed"] / run["real"]["relative_speed"]
+        )
         assert run["frozen"]["skating"] > run["real"]["skating"]  # walks whose feet now glide
         assert run["frozen"]["jitter"] < run["real"]["jitter"]  # a rigid pose has no limb jerk
     assert "multimodality" not in frozen
@@ -150,18 +191,22 @@ def test_the_table_prints_the_frozen_row_and_the_kinematic_columns(oracle_report
     frozen = lines[3].split("|")[2:-1]
     assert len(frozen) == len(COLUMNS) and frozen[COLUMNS.index(("multimodality", "MModality"))].strip() == "-"
     ratio = frozen[[key for key, _ in COLUMNS].index("relative_speed_ratio")].strip()
-    assert ratio == f"{oracle_report['summary']['frozen']['relative_speed_ratio']['mean']:.3f} ± " \
-                    f"{oracle_report['summary']['frozen']['relative_speed_ratio']['conf_interval']:.3f}"
+    assert (
+        ratio == f"{oracle_report['summary']['frozen']['relative_speed_ratio']['mean']:.3f} ± "
+        f"{oracle_report['summary']['frozen']['relative_speed_ratio']['conf_interval']:.3f}"
+    )
 
 
 def test_frozen_features_are_the_frozen_motion(eval_dataset_dir):
     names = ["dataset-2_walk-turn-left_normal_001", "dataset-2_run_active_001", "Mdataset-2_walk_normal_001"]
-    crops = [np.load(eval_dataset_dir / "new_joint_vecs" / f"{n}.npy").astype(np.float32)[start:]
-             for n, start in zip(names, (0, 7, 4), strict=True)]  # windows that start mid-clip, as random crops
+    crops = [
+        np.load(eval_dataset_dir / "new_joint_vecs" / f"{n}.npy").astype(np.float32)[start:]
+        for n, start in zip(names, (0, 7, 4), strict=True)
+    ]  # windows that start mid-clip, as random crops
     lengths = torch.tensor([len(c) - 3 for c in crops])  # padded past each length
     real = torch.zeros(len(crops), max(len(c) for c in crops), 263)
     for i, crop in enumerate(crops):
-        real[i, :len(crop)] = torch.from_numpy(crop)
+        real[i, : len(crop)] = torch.from_numpy(crop)
     frozen = frozen_features(real, lengths)
     assert frozen.shape == real.shape and frozen.dtype == real.dtype
     for i, n in enumerate(lengths.tolist()):
@@ -182,18 +227,34 @@ def test_frozen_features_are_the_frozen_motion(eval_dataset_dir):
 def test_a_vae_folder_is_evaluated_by_reconstruction(teacher_dir, eval_dataset_dir, evaluator_dir):
     vae_dir = Path(teacher_dir).parents[1] / "vae" / "model"
     settings = EvalSettings(**SMALL)
-    report = evaluate(load_subject(vae_dir, settings), eval_dataset_dir, load_evaluator(evaluator_dir), settings,
-                      progress=False)
+    report = evaluate(
+        load_subject(vae_dir, settings), eval_dataset_dir, load_evaluator(evaluator_dir), settings, progress=False
+    )
     assert report["kind"] == "vae" and "multimodality" not in report["summary"]["model"]
     rec = report["reconstruction"]
     assert rec["frames"] > 0 and 0 < rec["mpjpe_mm"] < rec["mpjpe_unaligned_mm"] + 1e-6
     assert "VAE reconstruction" in format_table(report) and "Frozen real (sanity)" in format_table(report)
-    assert set(report["summary"]) == set(ROWS) and report["summary"]["real"]["relative_speed_ratio"]["mean"] == pytest.approx(1)
+    assert set(report["summary"]) == set(ROWS) and report["summary"]["real"]["relative_speed_ratio"][
+        "mean"
+    ] == pytest.approx(1)
 
 
 def test_bad_inputs_fail_with_one_line(student_dir, eval_dataset_dir, evaluator_dir, tmp_path):
-    base = [sys.executable, "-m", "motionlcm.cli", "eval", "--model", str(student_dir), "--dataset",
-            str(eval_dataset_dir), "--min-length", "20", "-o", str(tmp_path / "m.json"), "-q"]
+    base = [
+        sys.executable,
+        "-m",
+        "motionlcm.cli",
+        "eval",
+        "--model",
+        str(student_dir),
+        "--dataset",
+        str(eval_dataset_dir),
+        "--min-length",
+        "20",
+        "-o",
+        str(tmp_path / "m.json"),
+        "-q",
+    ]
     missing = subprocess.run(base + ["--evaluator", str(tmp_path / "nowhere")], capture_output=True, text=True)
     assert missing.returncode == 2 and "nowhere" in missing.stderr and missing.stderr.count("\n") == 1
     small = subprocess.run(base + ["--evaluator", str(evaluator_dir), "--split", "val"], capture_output=True, text=True)
@@ -204,9 +265,32 @@ def test_bad_inputs_fail_with_one_line(student_dir, eval_dataset_dir, evaluator_
 def test_cli_eval_accepts_an_official_t2m_deps_folder(student_dir, eval_dataset_dir, deps_dir, tmp_path):  # noqa: F811
     out = tmp_path / "t2m.json"
     result = subprocess.run(
-        [sys.executable, "-m", "motionlcm.cli", "eval", "--model", str(student_dir), "--dataset", str(eval_dataset_dir),
-         "--evaluator", str(deps_dir), "--replications", "1", "--no-mm", "--aits", "0", "--min-length", "20", "-q",
-         "-o", str(out)], capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "motionlcm.cli",
+            "eval",
+            "--model",
+            str(student_dir),
+            "--dataset",
+            str(eval_dataset_dir),
+            "--evaluator",
+            str(deps_dir),
+            "--replications",
+            "1",
+            "--no-mm",
+            "--aits",
+            "0",
+            "--min-length",
+            "20",
+            "-q",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["samples"] == 36 and np.isfinite(report["summary"]["model"]["fid"]["mean"])

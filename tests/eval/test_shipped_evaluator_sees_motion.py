@@ -47,14 +47,21 @@ def embedded(eval_dataset_dir):  # noqa: F811
         z, _ = folder.vae.encode(first["features"], lengths, use_mean=True)
         recon = folder.vae.decode(z, lengths) * torch.as_tensor(folder.std) + torch.as_tensor(folder.mean)
         frozen = frozen_features(real, lengths)
-        embed = {name: evaluator.embed_motions(x, lengths).double().numpy()
-                 for name, x in (("real", real), ("recon", recon), ("frozen", frozen))}
-        embed["reference"] = evaluator.embed_motions(normalizer.denormalize(second["features"]),
-                                                     second["lengths"]).double().numpy()
-    joints = {name: features_to_joints(x).double().numpy() for name, x in (("real", real), ("recon", recon),
-                                                                             ("frozen", frozen))}
-    speeds = {name: np.mean([relative_joint_speed(j[i, :n]) for i, n in enumerate(lengths.tolist())])
-              for name, j in joints.items()}
+        embed = {
+            name: evaluator.embed_motions(x, lengths).double().numpy()
+            for name, x in (("real", real), ("recon", recon), ("frozen", frozen))
+        }
+        embed["reference"] = (
+            evaluator.embed_motions(normalizer.denormalize(second["features"]), second["lengths"]).double().numpy()
+        )
+    joints = {
+        name: features_to_joints(x).double().numpy()
+        for name, x in (("real", real), ("recon", recon), ("frozen", frozen))
+    }
+    speeds = {
+        name: np.mean([relative_joint_speed(j[i, :n]) for i, n in enumerate(lengths.tolist())])
+        for name, j in joints.items()
+    }
     return embed, speeds
 
 

@@ -45,8 +45,10 @@ MOTION_LENGTHS = (32, 48, 42, 24)  # 42 is not a multiple of 4
 def synthetic_state_dict(keys, shapes, seed: int) -> dict[str, torch.Tensor]:
     """N(0, 0.05^2) float32 weights drawn in the given key order from default_rng(seed)."""
     rng = np.random.default_rng(seed)
-    return {str(k): torch.from_numpy(rng.normal(0.0, WEIGHT_STD, tuple(s)).astype(np.float32))
-            for k, s in zip(keys, shapes, strict=True)}
+    return {
+        str(k): torch.from_numpy(rng.normal(0.0, WEIGHT_STD, tuple(s)).astype(np.float32))
+        for k, s in zip(keys, shapes, strict=True)
+    }
 
 
 def tiny_word_vectors() -> dict[str, np.ndarray]:
@@ -85,8 +87,10 @@ def reference() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def state_dicts(reference) -> dict[str, dict[str, torch.Tensor]]:
-    return {name: synthetic_state_dict(reference[f"{name}_keys"], parse_shapes(reference[f"{name}_shapes"]),
-                                       seed) for name, seed in WEIGHT_SEEDS.items()}
+    return {
+        name: synthetic_state_dict(reference[f"{name}_keys"], parse_shapes(reference[f"{name}_shapes"]), seed)
+        for name, seed in WEIGHT_SEEDS.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +101,13 @@ def eval_stats() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def evaluator(state_dicts, eval_stats) -> T2MEvaluator:
-    return T2MEvaluator.from_state_dicts(state_dicts["text_encoder"], state_dicts["movement_encoder"],
-                                         state_dicts["motion_encoder"], *eval_stats,
-                                         WordVectorizer.from_vectors(tiny_word_vectors()))
+    return T2MEvaluator.from_state_dicts(
+        state_dicts["text_encoder"],
+        state_dicts["movement_encoder"],
+        state_dicts["motion_encoder"],
+        *eval_stats,
+        WordVectorizer.from_vectors(tiny_word_vectors()),
+    )
 
 
 def write_glove(folder: Path, word2vec: dict[str, np.ndarray]) -> None:
@@ -165,8 +173,7 @@ def test_from_official_equals_direct_path(deps_dir, evaluator, eval_stats):
     loaded = T2MEvaluator.from_official(deps_dir)
     texts = ["a man walks forward slowly."] * 2
     tokens = [TOKEN_CASES[0], TOKEN_CASES[3]]
-    torch.testing.assert_close(loaded.embed_texts(texts, tokens), evaluator.embed_texts(texts, tokens),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(loaded.embed_texts(texts, tokens), evaluator.embed_texts(texts, tokens), rtol=0, atol=0)
     direct = evaluator.encode_text(*tokens_to_inputs(tokens, evaluator.vectorizer))
     torch.testing.assert_close(loaded.embed_texts(texts, tokens), direct, rtol=0, atol=0)
 
@@ -195,9 +202,14 @@ def test_missing_files_are_all_named(tmp_path):
     with pytest.raises(ValueError) as err:
         T2MEvaluator.from_official(tmp_path)
     root = tmp_path / "t2m" / "t2m"
-    for path in (root / "text_mot_match/model/finest.tar", root / "Comp_v6_KLD01/meta/mean.npy",
-                 root / "Comp_v6_KLD01/meta/std.npy", tmp_path / "glove/our_vab_data.npy",
-                 tmp_path / "glove/our_vab_words.pkl", tmp_path / "glove/our_vab_idx.pkl"):
+    for path in (
+        root / "text_mot_match/model/finest.tar",
+        root / "Comp_v6_KLD01/meta/mean.npy",
+        root / "Comp_v6_KLD01/meta/std.npy",
+        tmp_path / "glove/our_vab_data.npy",
+        tmp_path / "glove/our_vab_words.pkl",
+        tmp_path / "glove/our_vab_idx.pkl",
+    ):
         assert str(path) in str(err.value)
     write_glove(tmp_path / "glove", tiny_word_vectors())
     (tmp_path / "glove" / "our_vab_idx.pkl").unlink()
@@ -300,8 +312,12 @@ def test_vectorizer_needs_unk():
 
 
 def test_tokens_of_real_humanml3d_captions(humanml3d_sample_dir, vectorizer):
-    strings = [line.split("#")[1] for path in sorted((humanml3d_sample_dir / "texts").glob("*.txt"))
-               for line in path.read_text().splitlines() if line.strip()]
+    strings = [
+        line.split("#")[1]
+        for path in sorted((humanml3d_sample_dir / "texts").glob("*.txt"))
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
     words, pos, sent_lens = tokens_to_inputs(strings, vectorizer)
     assert words.shape == (len(strings), 22, 300) and pos.shape == (len(strings), 22, 15)
     assert sent_lens.tolist() == [min(len(s.split()), 20) + 2 for s in strings]

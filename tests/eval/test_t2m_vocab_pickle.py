@@ -63,8 +63,20 @@ def test_eval_with_a_hostile_deps_folder_exits_2_and_runs_nothing(tmp_path, caps
     np.save(paths["std"], np.ones(263, np.float32))
     write_glove(paths["glove"])
     (paths["glove"] / "our_vab_idx.pkl").write_bytes(pickle.dumps(RunsCommand(f"touch {marker}")))
-    code = main(["eval", "--model", str(tmp_path / "model"), "--dataset", str(tmp_path / "data"),
-                 "--evaluator", str(deps), "-o", str(tmp_path / "metrics.json"), "-q"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(tmp_path / "model"),
+            "--dataset",
+            str(tmp_path / "data"),
+            "--evaluator",
+            str(deps),
+            "-o",
+            str(tmp_path / "metrics.json"),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "our_vab_idx.pkl" in err[0] and "system" in err[0], err
     assert not marker.exists() and not (tmp_path / "metrics.json").exists()
@@ -73,8 +85,14 @@ def test_eval_with_a_hostile_deps_folder_exits_2_and_runs_nothing(tmp_path, caps
 @pytest.mark.parametrize("protocol", [2, 4, pickle.HIGHEST_PROTOCOL])
 def test_words_indices_and_arrays_still_load(tmp_path, protocol):
     index = {w: i for i, w in enumerate(WORDS)}
-    data = {"words": WORDS, "index": index, "array": np.arange(6, dtype=np.float32).reshape(2, 3),
-            "scalar": np.int64(7), "set": {"a", "b"}, "bytes": b"\x00\xff"}
+    data = {
+        "words": WORDS,
+        "index": index,
+        "array": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "scalar": np.int64(7),
+        "set": {"a", "b"},
+        "bytes": b"\x00\xff",
+    }
     (tmp_path / "v.pkl").write_bytes(pickle.dumps(data, protocol=protocol))
     loaded = load_vocab_pickle(tmp_path / "v.pkl")
     assert loaded["words"] == WORDS and loaded["index"] == index and loaded["set"] == {"a", "b"}

@@ -32,10 +32,7 @@ LEAVES = {"left_foot", "right_foot", "head", "left_wrist", "right_wrist"}
 @pytest.fixture(scope="module")
 def real(humanml3d_sample_dir: Path) -> dict[str, np.ndarray]:
     """The two real HumanML3D clips (a kick and a tennis serve), (T, 22, 3) metres."""
-    return {
-        p.stem: np.load(p).astype(np.float64)
-        for p in sorted((humanml3d_sample_dir / "new_joints").glob("*.npy"))
-    }
+    return {p.stem: np.load(p).astype(np.float64) for p in sorted((humanml3d_sample_dir / "new_joints").glob("*.npy"))}
 
 
 def yawed(joints: np.ndarray, degrees: float) -> np.ndarray:
@@ -130,12 +127,8 @@ def test_hierarchy_names_channels_units(real: dict[str, np.ndarray]) -> None:
         assert clip.parents[k] < k
     assert {clip.names[k] for k in clip.end_sites} == LEAVES
     orders = {n: JOINT_ORDERS[JOINT_NAMES.index(n)] for n in clip.names}
-    assert clip.channels[0] == ("Xposition", "Yposition", "Zposition") + tuple(
-        f"{a}rotation" for a in orders["pelvis"]
-    )
-    assert all(
-        clip.channels[k] == tuple(f"{a}rotation" for a in orders[n]) for k, n in enumerate(clip.names) if k
-    )
+    assert clip.channels[0] == ("Xposition", "Yposition", "Zposition") + tuple(f"{a}rotation" for a in orders["pelvis"])
+    assert all(clip.channels[k] == tuple(f"{a}rotation" for a in orders[n]) for k, n in enumerate(clip.names) if k)
     assert clip.frame_time == pytest.approx(1 / 20) and clip.num_frames == len(joints)
     # centimetres: bone lengths are 100 x the motion's (median) bone lengths, the root channels its trajectory
     knee = clip.names.index("left_knee")
@@ -243,9 +236,7 @@ def test_written_file_reads_back(real: dict[str, np.ndarray], tmp_path: Path) ->
 
 @pytest.mark.parametrize("options", [{}, {"order": "ZYX"}, {"stretch": True}, {"target_fps": 30}])
 def test_independent_reader_agrees(real: dict[str, np.ndarray], options: dict) -> None:
-    joints = (
-        stretchy(turning(real["000000"]), amount=0.02) if options.get("stretch") else turning(real["000000"])
-    )
+    joints = stretchy(turning(real["000000"]), amount=0.02) if options.get("stretch") else turning(real["000000"])
     clip = joints_to_bvh(joints, **options)
     parsed, positions = independent_fk(format_bvh(clip))
     assert [j["name"] for j in parsed] == list(clip.names)

@@ -142,8 +142,9 @@ def test_generate_refuses_a_model_whose_weights_produce_nan(student_dir, tmp_pat
     save_file(weights, model / "denoiser.safetensors")
     out = tmp_path / "out"
     with pytest.raises(ValueError, match="the model produced NaN or infinite values"):
-        generate([Request("a person walks.")], out, model=str(model), seconds=1.0, formats=("npy", "json"),
-                 progress=False)
+        generate(
+            [Request("a person walks.")], out, model=str(model), seconds=1.0, formats=("npy", "json"), progress=False
+        )
     assert not out.exists() or not [p for p in out.iterdir() if not p.name.startswith(".")]
 
 
@@ -160,5 +161,7 @@ def test_write_atomic_keeps_the_suffix_gives_open_permissions_and_cleans_up(tmp_
     with pytest.raises(RuntimeError, match="clip.gif: the writer produced no output"):
         write_atomic(tmp_path / "clip.gif", lambda tmp: None, require_output=True)
     with pytest.raises(OSError):
-        write_atomic(tmp_path / "clip.mp4", lambda tmp: (tmp.write_bytes(b"half"), (_ for _ in ()).throw(OSError("disk full"))))
+        write_atomic(
+            tmp_path / "clip.mp4", lambda tmp: (tmp.write_bytes(b"half"), (_ for _ in ()).throw(OSError("disk full")))
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"] and out.read_bytes() == b"x"

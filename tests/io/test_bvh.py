@@ -111,9 +111,7 @@ def test_bn_fixture_structure(bn_clips: dict[str, BVH]) -> None:
             assert clip.num_frames == frames[name]
     walk = bn_clips["dataset-2_walk_normal_001.bvh"]
     np.testing.assert_array_equal(walk.offsets[1], [-0.726466, 93.3139, -2.00062])
-    np.testing.assert_array_equal(
-        walk.motion[0, 6:12], [1.12056, 93.1488, -543.347, 90.2825, -6.48326, 0.618737]
-    )
+    np.testing.assert_array_equal(walk.motion[0, 6:12], [1.12056, 93.1488, -543.347, 90.2825, -6.48326, 0.618737])
 
 
 def test_bn_physical_facts(bn_clips: dict[str, BVH]) -> None:
@@ -128,9 +126,7 @@ def test_bn_physical_facts(bn_clips: dict[str, BVH]) -> None:
         assert 130.0 < np.median(pos[:, clip.names.index("Head"), 1]) < 170.0  # head above hips
         # non-Hips position channels repeat the OFFSET
         trans = clip.local_translations()
-        np.testing.assert_allclose(
-            trans[:, 2:], np.broadcast_to(clip.offsets[2:], trans[:, 2:].shape), atol=1e-4
-        )
+        np.testing.assert_allclose(trans[:, 2:], np.broadcast_to(clip.offsets[2:], trans[:, 2:].shape), atol=1e-4)
         # bones (excluding the Hips trajectory) are rigid and as long as their OFFSET
         child = np.arange(2, 22)
         lengths = np.linalg.norm(pos[:, child] - pos[:, clip.parents[child]], axis=-1)
@@ -304,9 +300,7 @@ def test_synthetic_rig_crlf_mixed_whitespace(tmp_path: Path) -> None:
     pos, _ = clip.forward_kinematics()
     ends = clip.end_site_positions()
     # hand-computed: frame 0 rest pose at root (1, 2, 3); Prop takes x=-2, z=-1 from channels, y from OFFSET
-    np.testing.assert_allclose(
-        pos[0], [[1, 2, 3], [1, 12, 3], [1, 17, 3], [1, 0, -1], [-2, 6, -1]], atol=1e-12
-    )
+    np.testing.assert_allclose(pos[0], [[1, 2, 3], [1, 12, 3], [1, 17, 3], [1, 0, -1], [-2, 6, -1]], atol=1e-12)
     np.testing.assert_allclose(ends[2][0], [1, 20, 3], atol=1e-12)
     np.testing.assert_allclose(ends[3][0], [1, 0, -6], atol=1e-12)
     # frame 1: root Yrotation 90 maps (x, y, z) -> (z, y, -x): Tail offset (0, -2, -4) -> (-4, -2, 0)
@@ -376,9 +370,7 @@ def test_from_rotations_write_read_fk(tmp_path: Path, order: str) -> None:
     pos, rot = back.forward_kinematics()
     np.testing.assert_allclose(pos, world_p, atol=1e-4)
     np.testing.assert_allclose(rot, world_r, atol=1e-6)
-    np.testing.assert_allclose(
-        back.end_site_positions()[3], world_p[:, 3] + world_r[:, 3] @ [0, 4, 0], atol=1e-4
-    )
+    np.testing.assert_allclose(back.end_site_positions()[3], world_p[:, 3] + world_r[:, 3] @ [0, 4, 0], atol=1e-4)
 
 
 def test_bvh_rejects_inconsistent_fields() -> None:
@@ -442,8 +434,11 @@ BAD_FILES = {
     "missing_frames": (edit(SYNTHETIC_LINES, 36, []), 36, "expected 'Frames: N', found 'Frame Time: 0.04'"),
     "missing_frame_time": (edit(SYNTHETIC_LINES, 37, []), 37, "expected 'Frame Time: SECONDS'"),
     "bad_frames": (edit(SYNTHETIC_LINES, 36, ["Frames: three"]), 36, "Frames must be a non-negative integer"),
-    "tiny_frame_time": (edit(SYNTHETIC_LINES, 37, ["Frame Time: 1e-12"]), 37,
-                        "Frame Time must be between 0.0001 and 10 seconds (0.1 to 10,000 fps), found '1e-12'"),
+    "tiny_frame_time": (
+        edit(SYNTHETIC_LINES, 37, ["Frame Time: 1e-12"]),
+        37,
+        "Frame Time must be between 0.0001 and 10 seconds (0.1 to 10,000 fps), found '1e-12'",
+    ),
     "bad_offset": (edit(SYNTHETIC_LINES, 12, ["OFFSET 0 5"]), 12, "OFFSET needs 3 numbers, found 2"),
     "missing_motion": (SYNTHETIC_LINES[:34], 35, "missing MOTION section"),
 }
@@ -509,9 +504,7 @@ def _failing_formatter(monkeypatch: pytest.MonkeyPatch, dest: Path) -> list[bool
     return seen
 
 
-def test_write_is_atomic_on_failure(
-    bn_clips: dict[str, BVH], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_write_is_atomic_on_failure(bn_clips: dict[str, BVH], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clip = bn_clips["dataset-2_walk_normal_001.bvh"]
     existing, fresh = tmp_path / "existing.bvh", tmp_path / "fresh.bvh"
     existing.write_text("old content\n")
@@ -544,9 +537,7 @@ def test_resampled_matches_scipy_slerp(bn_clips: dict[str, BVH]) -> None:
         np.testing.assert_allclose(got[:, j], ref, atol=1e-9)
     for col in range(12):  # joint_Root and Hips positions: linear
         if "position" in clip.channels[col // 6][col % 6]:
-            np.testing.assert_allclose(
-                out.motion[:, col], np.interp(new_times, times, clip.motion[:, col]), atol=1e-9
-            )
+            np.testing.assert_allclose(out.motion[:, col], np.interp(new_times, times, clip.motion[:, col]), atol=1e-9)
 
 
 def test_resampled_exact_frames_and_angle_continuity() -> None:

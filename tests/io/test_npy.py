@@ -25,15 +25,18 @@ def test_a_plain_array_gives_its_header(tmp_path):
     assert header.shape == (5, 22, 3) and header.dtype == np.float32 and header.nbytes == 5 * 22 * 3 * 4
 
 
-@pytest.mark.parametrize(("shape", "descr", "message"), [
-    ((10**12, 22, 3), "<f4", "would take 264,000,000,000,000 bytes"),
-    ((2**62, 263), "<f8", "at most"),
-    ((1000, 22, 3), "<f4", "shorter than its header says"),
-    ((-1, 22, 3), "<f4", "negative dimension"),
-    ((3,), "|O", "holds Python objects"),
-    ((3,), "<U8", "not a plain numeric array"),
-    ((3,), [("x", "<f4")], "not a plain numeric array"),
-])
+@pytest.mark.parametrize(
+    ("shape", "descr", "message"),
+    [
+        ((10**12, 22, 3), "<f4", "would take 264,000,000,000,000 bytes"),
+        ((2**62, 263), "<f8", "at most"),
+        ((1000, 22, 3), "<f4", "shorter than its header says"),
+        ((-1, 22, 3), "<f4", "negative dimension"),
+        ((3,), "|O", "holds Python objects"),
+        ((3,), "<U8", "not a plain numeric array"),
+        ((3,), [("x", "<f4")], "not a plain numeric array"),
+    ],
+)
 def test_bad_headers_are_one_line_naming_the_file(tmp_path, shape, descr, message):
     path = forge(tmp_path / "m.npy", shape, descr)
     with pytest.raises(ValueError) as err:

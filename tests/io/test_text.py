@@ -24,8 +24,12 @@ def test_a_byte_order_mark_is_dropped_and_utf8_is_read(tmp_path):
 
 @pytest.mark.parametrize(
     ("reader", "what"),
-    [(Rig.load, "rig file"), (CaptionRules.load, "caption rules file"), (read_split, "split file"),
-     (load_config, "config")],
+    [
+        (Rig.load, "rig file"),
+        (CaptionRules.load, "caption rules file"),
+        (read_split, "split file"),
+        (load_config, "config"),
+    ],
 )
 def test_non_utf8_files_name_the_path_and_the_byte(tmp_path, reader, what):
     path = tmp_path / "file.yaml"

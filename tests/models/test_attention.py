@@ -38,7 +38,9 @@ def _vae_outputs(vae: MotionVAE, backend: str) -> tuple[torch.Tensor, torch.Tens
     return z, vae.decode(z, lengths)
 
 
-@pytest.mark.parametrize("config", [VAEConfig.tiny(), VAEConfig(latent_size=4, hidden_dim=128, ff_size=256, num_layers=3)])
+@pytest.mark.parametrize(
+    "config", [VAEConfig.tiny(), VAEConfig(latent_size=4, hidden_dim=128, ff_size=256, num_layers=3)]
+)
 def test_vae_sdpa_matches_official_attention(config):
     torch.manual_seed(0)
     vae = MotionVAE(config).eval()
@@ -53,7 +55,12 @@ def test_vae_sdpa_matches_official_attention(config):
 def test_denoiser_sdpa_matches_and_trains_identically():
     torch.manual_seed(0)
     denoiser = LatentDenoiser(DenoiserConfig.tiny(dropout=0.0, time_cond_proj_dim=8))
-    sample, t, text, w = torch.randn(4, 2, 8), torch.tensor([1, 300, 600, 999]), torch.randn(4, 1, 16), torch.randn(4, 8)
+    sample, t, text, w = (
+        torch.randn(4, 2, 8),
+        torch.tensor([1, 300, 600, 999]),
+        torch.randn(4, 1, 16),
+        torch.randn(4, 8),
+    )
     grads = {}
     for backend in ("torch", "sdpa"):
         set_attention_backend(denoiser, backend)

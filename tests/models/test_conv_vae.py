@@ -16,8 +16,17 @@ from motionlcm.train.vae_system import VAESystem
 
 
 def tiny(**overrides) -> VAEConfig:
-    base = {"arch": "conv", "latent_frames": 4, "latent_size": 10, "latent_dim": 8, "hidden_dim": 32,
-            "num_layers": 1, "num_heads": 2, "ff_size": 32, "max_len": 40}
+    base = {
+        "arch": "conv",
+        "latent_frames": 4,
+        "latent_size": 10,
+        "latent_dim": 8,
+        "hidden_dim": 32,
+        "num_layers": 1,
+        "num_heads": 2,
+        "ff_size": 32,
+        "max_len": 40,
+    }
     return VAEConfig(**{**base, **overrides})
 
 
@@ -112,13 +121,18 @@ def test_fit_latent_std_gives_unit_latents_and_keeps_the_reconstruction(vae) -> 
 
     torch.manual_seed(1)
     batches = [{"features": torch.randn(4, 40, 263) * 3, "lengths": torch.tensor([40, 33, 17, 8])} for _ in range(3)]
-    before = vae.decode(vae.encode(batches[0]["features"], batches[0]["lengths"], use_mean=True)[0], batches[0]["lengths"])
+    before = vae.decode(
+        vae.encode(batches[0]["features"], batches[0]["lengths"], use_mean=True)[0], batches[0]["lengths"]
+    )
     std = fit_latent_std(vae, batches)
     assert (std != 1).all()
-    tokens = torch.cat([vae.encode(b["features"], b["lengths"], use_mean=True)[0][vae.latent_mask(b["lengths"])]
-                        for b in batches])
+    tokens = torch.cat(
+        [vae.encode(b["features"], b["lengths"], use_mean=True)[0][vae.latent_mask(b["lengths"])] for b in batches]
+    )
     assert torch.allclose(tokens.std(0), torch.ones(8), atol=1e-4)
-    after = vae.decode(vae.encode(batches[0]["features"], batches[0]["lengths"], use_mean=True)[0], batches[0]["lengths"])
+    after = vae.decode(
+        vae.encode(batches[0]["features"], batches[0]["lengths"], use_mean=True)[0], batches[0]["lengths"]
+    )
     assert torch.allclose(before, after, atol=1e-5)
 
 

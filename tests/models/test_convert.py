@@ -96,9 +96,7 @@ def test_round_trip_v2_lcm_gives_identical_outputs(tmp_path: Path, v2_student) -
 
 def test_round_trip_v1_teacher_gives_identical_outputs(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    _check_round_trip(
-        tmp_path, "v1", MotionVAE(VAEConfig.v1()).eval(), LatentDenoiser(DenoiserConfig.v1()).eval()
-    )
+    _check_round_trip(tmp_path, "v1", MotionVAE(VAEConfig.v1()).eval(), LatentDenoiser(DenoiserConfig.v1()).eval())
 
 
 def test_vae_only_checkpoint_and_notes(tmp_path: Path, v2_student) -> None:
@@ -179,9 +177,7 @@ def test_missing_unexpected_and_wrong_shapes_are_listed_together() -> None:
 
 def test_many_problems_are_truncated_with_counts() -> None:
     sd = {k: v for k, v in fake_official_state_dict("v2", "mld").items() if "encoder.input_blocks" not in k}
-    with pytest.raises(
-        ValueError, match=r"96 missing \[(vae\.encoder\.input_blocks\.0\.[\w.]+, ){10}\.\.\.\]$"
-    ):
+    with pytest.raises(ValueError, match=r"96 missing \[(vae\.encoder\.input_blocks\.0\.[\w.]+, ){10}\.\.\.\]$"):
         split_official_state_dict(sd, "v2")
 
 

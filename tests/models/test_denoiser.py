@@ -131,9 +131,7 @@ def test_gradients_reach_every_parameter() -> None:
     torch.manual_seed(0)
     student = LatentDenoiser(DenoiserConfig.tiny(TEXT_DIM, time_cond_proj_dim=256))
     z, t, text = _inputs()
-    student(
-        z, t, text, guidance_scale_embedding(torch.tensor([5.0, 6.0, 7.0]), 256)
-    ).square().mean().backward()
+    student(z, t, text, guidance_scale_embedding(torch.tensor([5.0, 6.0, 7.0]), 256)).square().mean().backward()
     for name, p in student.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
@@ -143,9 +141,7 @@ def test_timestep_embedding_matches_diffusers() -> None:
     t = torch.tensor([0, 1, 19, 499, 999])
     for flip, shift in ((True, 0.0), (False, 1.0)):
         ours = timestep_embedding(t, 768, flip_sin_to_cos=flip, freq_shift=shift)
-        ref = diffusers_embeddings.get_timestep_embedding(
-            t, 768, flip_sin_to_cos=flip, downscale_freq_shift=shift
-        )
+        ref = diffusers_embeddings.get_timestep_embedding(t, 768, flip_sin_to_cos=flip, downscale_freq_shift=shift)
         torch.testing.assert_close(ours, ref, rtol=0, atol=0)
 
 

@@ -199,18 +199,22 @@ def test_non_finite_weights_bad_statistics_and_bad_config_types_are_refused(tmp_
         with pytest.raises(ValueError, match=rf"{name}: holds .*{message}"):
             load_model_folder(out)
         np.save(out / name, mean if name == "Mean.npy" else std)
-    for array, message in ((np.zeros(262, np.float32), r"expected shape \(263,\)"),
-                           (np.zeros((263, 1), np.float32), r"expected shape \(263,\)"),
-                           (np.array(["x"] * 263), "dtype")):
+    for array, message in (
+        (np.zeros(262, np.float32), r"expected shape \(263,\)"),
+        (np.zeros((263, 1), np.float32), r"expected shape \(263,\)"),
+        (np.array(["x"] * 263), "dtype"),
+    ):
         np.save(out / "Mean.npy", array)
         with pytest.raises(ValueError, match=rf"Mean\.npy: .*{message}"):
             load_model_folder(out)
     np.save(out / "Mean.npy", mean)
 
-    for section, key, value, message in (("vae", "hidden_dim", 1e12, "hidden_dim: expected int"),
-                                         ("vae", "hidden_dim", "64", "hidden_dim: expected int"),
-                                         ("denoiser", "dropout", "0.1", "dropout: expected float"),
-                                         ("vae", "num_layers", 2**40, "num_layers: expected int of at most")):
+    for section, key, value, message in (
+        ("vae", "hidden_dim", 1e12, "hidden_dim: expected int"),
+        ("vae", "hidden_dim", "64", "hidden_dim: expected int"),
+        ("denoiser", "dropout", "0.1", "dropout: expected float"),
+        ("vae", "num_layers", 2**40, "num_layers: expected int of at most"),
+    ):
         (out / "model.json").write_text(json.dumps({**header, section: {**header[section], key: value}}))
         with pytest.raises(ValueError, match=rf"model\.json: bad config \({message}"):
             load_model_folder(out)

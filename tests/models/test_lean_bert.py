@@ -9,8 +9,12 @@ from torch import nn
 from motionlcm.models import lean_bert
 from motionlcm.models.text_encoder import TextEncoder
 
-PROMPTS = ["a person walks forward.", "", "someone slowly raises the left hand, waves twice and lowers it again "
-           "while turning to the right", "RUN!"]
+PROMPTS = [
+    "a person walks forward.",
+    "",
+    "someone slowly raises the left hand, waves twice and lowers it again while turning to the right",
+    "RUN!",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +35,9 @@ def test_lean_forward_equals_bert_model(encoder):
     one = encoder.tokenizer(PROMPTS[:1], return_tensors="pt")
     with torch.no_grad():
         ref = backbone(**one).last_hidden_state
-        assert torch.allclose(lean_bert.bert_last_hidden_state(backbone, one["input_ids"], one["attention_mask"]), ref, atol=1e-5)
+        assert torch.allclose(
+            lean_bert.bert_last_hidden_state(backbone, one["input_ids"], one["attention_mask"]), ref, atol=1e-5
+        )
 
 
 def encode_lean_and_plain(encoder, texts):

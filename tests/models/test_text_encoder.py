@@ -190,9 +190,7 @@ def test_minilm_matches_sentence_transformers(minilm, minilm_reference):
 
 
 def test_minilm_semantic_sanity(minilm):
-    walk, walk2, wave = minilm(
-        ["a person walks forward", "someone is walking ahead", "a person waves both hands"]
-    )
+    walk, walk2, wave = minilm(["a person walks forward", "someone is walking ahead", "a person waves both hands"])
     assert _cos(walk, walk2) > _cos(walk, wave)
 
 
@@ -213,14 +211,8 @@ def test_cache_hits_skip_the_model(minilm):
     info = minilm.cache_info()
     second = minilm(["", "cache me"])
     after = minilm.cache_info()
-    assert (
-        torch.equal(first[1], second[0])
-        and torch.equal(first[0], second[1])
-        and torch.equal(first[0], first[2])
-    )
-    assert (
-        after.model_calls == info.model_calls and after.hits == info.hits + 2 and after.misses == info.misses
-    )
+    assert torch.equal(first[1], second[0]) and torch.equal(first[0], second[1]) and torch.equal(first[0], first[2])
+    assert after.model_calls == info.model_calls and after.hits == info.hits + 2 and after.misses == info.misses
     second.add_(1.0)  # callers get copies: the cache is not corrupted
     assert torch.equal(minilm([""]), first[1:2])
 

@@ -49,7 +49,9 @@ def test_official_loop_reproduces_the_pipeline(which, student, teacher):
     guidance = pipe.default_guidance(steps)
     features, joints = official_generate(pipe, PROMPTS, [40, 23], steps, guidance, torch.Generator().manual_seed(5))
     assert torch.allclose(features[0], expected[0], atol=1e-5)
-    assert torch.allclose(features[1, :23], expected[1, :23], atol=1e-5)  # the official loop leaves the mean past a length
+    assert torch.allclose(
+        features[1, :23], expected[1, :23], atol=1e-5
+    )  # the official loop leaves the mean past a length
     assert joints.shape == (2, 40, 22, 3)
 
 

@@ -61,6 +61,7 @@ def test_train_shuffles_and_val_keeps_order(dataset_dir) -> None:
     dm.setup("fit")
     val_orders = {tuple(b["names"][0] for b in dm.val_dataloader()) for _ in range(3)}
     assert val_orders == {("A_012314", "val_000", "000000", "012314")}  # sorted by length, ascending
+
     def orders(loader):  # Lightning builds the loader once and calls set_epoch before every epoch
         result = []
         for epoch in range(12):

@@ -30,8 +30,12 @@ def make_system(**kwargs):
 
 def batch(size=3, frames=24):
     lengths = torch.tensor([24, 20, 16][:size])
-    return {"features": torch.randn(size, frames, 263), "lengths": lengths,
-            "mask": torch.arange(frames)[None] < lengths[:, None], "texts": ["walk", "run fast", ""][:size]}
+    return {
+        "features": torch.randn(size, frames, 263),
+        "lengths": lengths,
+        "mask": torch.arange(frames)[None] < lengths[:, None],
+        "texts": ["walk", "run fast", ""][:size],
+    }
 
 
 def test_student_starts_as_the_teacher():
@@ -134,9 +138,14 @@ def test_frozen_module_modes_hold_inside_a_lightning_fit(bn_dataset_dir, teacher
         return original(self, batch, batch_idx)
 
     repo = Path(__file__).resolve().parents[2]
-    overrides = [f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "checkpoint.every_n_steps=2",
-                 f"output_dir={tmp_path / 'lcm'}", f"teacher_dir={teacher_dir}",
-                 f"system.frozen_dropout={str(frozen_dropout).lower()}"]
+    overrides = [
+        f"data.root={bn_dataset_dir}",
+        "trainer.max_steps=4",
+        "checkpoint.every_n_steps=2",
+        f"output_dir={tmp_path / 'lcm'}",
+        f"teacher_dir={teacher_dir}",
+        f"system.frozen_dropout={str(frozen_dropout).lower()}",
+    ]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DistillSystem, "training_step", spy)
         train("student", load_config(repo / "configs" / "tiny" / "student.yaml", overrides), progress=False)
@@ -151,8 +160,11 @@ def test_batched_teacher_call_gives_the_same_distillation_loss(student_dir, teac
 
     teacher = MotionLCM.from_pretrained(teacher_dir, device="cpu")
     system = DistillSystem(teacher.denoiser, teacher.vae, teacher.text_encoder, DDIMScheduler())
-    batch = {"features": torch.randn(3, 20, 263), "lengths": torch.tensor([20, 12, 9]),
-             "texts": ["a person walks.", "a person runs.", "a person waves."]}
+    batch = {
+        "features": torch.randn(3, 20, 263),
+        "lengths": torch.tensor([20, 12, 9]),
+        "texts": ["a person walks.", "a person runs.", "a person waves."],
+    }
     losses = []
     for batched in (True, False):
         system.batched_teacher = batched
@@ -210,9 +222,16 @@ def test_a_distillation_continues_from_a_trained_student(bn_dataset_dir, teacher
     from motionlcm.train.run import _datamodule, _distill_system
 
     repo = Path(__file__).resolve().parents[2]
-    config = load_config(repo / "configs" / "tiny" / "student.yaml", [
-        f"data.root={bn_dataset_dir}", f"output_dir={tmp_path / 'lcm'}", f"teacher_dir={teacher_dir}",
-        f"init_dir={student_dir}", "system.trajectory_weight=1.0"])
+    config = load_config(
+        repo / "configs" / "tiny" / "student.yaml",
+        [
+            f"data.root={bn_dataset_dir}",
+            f"output_dir={tmp_path / 'lcm'}",
+            f"teacher_dir={teacher_dir}",
+            f"init_dir={student_dir}",
+            "system.trajectory_weight=1.0",
+        ],
+    )
     dm = _datamodule(config)
     dm.setup("fit")
     system = _distill_system(config, dm)

@@ -15,20 +15,43 @@ from motionlcm.pipeline import MotionLCM
 from motionlcm.train.run import train
 
 REPO = Path(__file__).resolve().parents[2]
-CONV = ["model.preset=null", "model.arch=conv", "model.latent_frames=8", "model.latent_size=25", "model.latent_dim=8",
-        "model.hidden_dim=32", "model.num_layers=1", "model.max_len=200", "data.bucket_by_length=true"]
+CONV = [
+    "model.preset=null",
+    "model.arch=conv",
+    "model.latent_frames=8",
+    "model.latent_size=25",
+    "model.latent_dim=8",
+    "model.hidden_dim=32",
+    "model.num_layers=1",
+    "model.max_len=200",
+    "data.bucket_by_length=true",
+]
 
 
 @pytest.fixture(scope="module")
 def student(bn_dataset_dir, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("segment")
     common = [f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "checkpoint.every_n_steps=2"]
-    vae = train("vae", load_config(REPO / "configs" / "tiny" / "vae.yaml", common + CONV + [f"output_dir={root / 'vae'}"]),
-                progress=False)
-    mld = train("mld", load_config(REPO / "configs" / "tiny" / "teacher.yaml", common + [
-        f"output_dir={root / 'mld'}", f"vae_dir={vae}", "text_encoder.tokens=8"]), progress=False)
-    return train("lcm", load_config(REPO / "configs" / "tiny" / "student.yaml", common + [
-        f"output_dir={root / 'lcm'}", f"teacher_dir={mld}"]), progress=False)
+    vae = train(
+        "vae",
+        load_config(REPO / "configs" / "tiny" / "vae.yaml", common + CONV + [f"output_dir={root / 'vae'}"]),
+        progress=False,
+    )
+    mld = train(
+        "mld",
+        load_config(
+            REPO / "configs" / "tiny" / "teacher.yaml",
+            common + [f"output_dir={root / 'mld'}", f"vae_dir={vae}", "text_encoder.tokens=8"],
+        ),
+        progress=False,
+    )
+    return train(
+        "lcm",
+        load_config(
+            REPO / "configs" / "tiny" / "student.yaml", common + [f"output_dir={root / 'lcm'}", f"teacher_dir={mld}"]
+        ),
+        progress=False,
+    )
 
 
 def test_folders_keep_the_conv_vae_and_the_text_tokens(student) -> None:

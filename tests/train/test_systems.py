@@ -144,9 +144,24 @@ def test_resume_equals_uninterrupted(kind, bn_dataset_dir, tmp_path, monkeypatch
 
 def test_ddp_two_cpu_processes(bn_dataset_dir, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "motionlcm.cli", "train", "vae", "--config", str(TINY_VAE), "-o", str(out), "-q",
-           f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "trainer.devices=2", "trainer.strategy=ddp",
-           "trainer.accelerator=cpu", "checkpoint.every_n_steps=2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "motionlcm.cli",
+        "train",
+        "vae",
+        "--config",
+        str(TINY_VAE),
+        "-o",
+        str(out),
+        "-q",
+        f"data.root={bn_dataset_dir}",
+        "trainer.max_steps=4",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.accelerator=cpu",
+        "checkpoint.every_n_steps=2",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "world_size: 2" in result.stderr or "GLOBAL_RANK: 1" in result.stderr, result.stderr[-2000:]
@@ -184,8 +199,12 @@ def test_a_copied_run_resumes_and_keeps_last_ckpt_current(bn_dataset_dir, tmp_pa
 
     monkeypatch.setattr(vae_system.VAESystem, "on_train_batch_end", crash)
     with pytest.raises(_Crash), pytest.warns(UserWarning, match="re-stretched"):
-        train("vae", tiny_vae_config(bn_dataset_dir, tmp_path / "b", **{"trainer.max_steps": 15}), resume=True,
-              progress=False)
+        train(
+            "vae",
+            tiny_vae_config(bn_dataset_dir, tmp_path / "b", **{"trainer.max_steps": 15}),
+            resume=True,
+            progress=False,
+        )
     names = sorted(p.name for p in (tmp_path / "b" / "checkpoints").glob("last*.ckpt"))
     assert names == ["last.ckpt"]
     assert torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 10
@@ -200,8 +219,11 @@ def test_a_copied_run_resumes_and_keeps_last_ckpt_current(bn_dataset_dir, tmp_pa
         ("system.lr=.nan", "system.lr: must be finite"),
         ("system.lr=0", "system.lr: expected a number > 0"),
         ("trainer.devices=99", "trainer.devices: 99 is not available"),
-        pytest.param("trainer.accelerator=gpu", "trainer.accelerator=gpu: no CUDA device",
-                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+        pytest.param(
+            "trainer.accelerator=gpu",
+            "trainer.accelerator=gpu: no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
     ],
 )
 def test_bad_training_settings_fail_at_once_with_one_line(bn_dataset_dir, tmp_path, override, message):

@@ -81,7 +81,9 @@ def test_unknown_position_init_is_refused() -> None:
 
 
 def conv_tiny() -> VAEConfig:
-    return VAEConfig(arch="conv", latent_frames=8, latent_size=25, latent_dim=8, hidden_dim=32, num_layers=1, max_len=200)
+    return VAEConfig(
+        arch="conv", latent_frames=8, latent_size=25, latent_dim=8, hidden_dim=32, num_layers=1, max_len=200
+    )
 
 
 def test_latent_spread_counts_only_real_tokens() -> None:
@@ -134,8 +136,15 @@ def test_init_dir_starts_from_a_trained_vae_of_the_same_shape(bn_dataset_dir, tm
     trained = build_vae(conv_tiny())
     normalizer = Normalizer.from_dir(bn_dataset_dir)
     save_model_folder(tmp_path / "vae", vae=trained, mean=normalizer.mean, std=normalizer.std, meta={})
-    model = {"arch": "conv", "latent_frames": 8, "latent_size": 25, "latent_dim": 8, "hidden_dim": 32,
-             "num_layers": 1, "max_len": 200}
+    model = {
+        "arch": "conv",
+        "latent_frames": 8,
+        "latent_size": 25,
+        "latent_dim": 8,
+        "hidden_dim": 32,
+        "num_layers": 1,
+        "max_len": 200,
+    }
     config = {"model": model, "trainer": {"max_steps": 10}, "init_dir": str(tmp_path / "vae")}
     dm = HumanML3DDataModule(root=bn_dataset_dir, batch_size=2)
     dm.setup("fit")
@@ -153,7 +162,9 @@ def test_acceleration_term_is_weighted_in_and_penalises_jitter(walk) -> None:
     system = VAESystem(vae, normalizer, rec_acc_weight=100.0)
     terms = system.compute_loss(batch)
     assert "rec_vel" not in terms
-    assert torch.isclose(terms["loss"], terms["rec_feats"] + terms["rec_joints"] + 1e-4 * terms["kl"] + 100.0 * terms["rec_acc"])
+    assert torch.isclose(
+        terms["loss"], terms["rec_feats"] + terms["rec_joints"] + 1e-4 * terms["kl"] + 100.0 * terms["rec_acc"]
+    )
     # the term itself: 0 for the true joints, larger for a jittered copy than for a smoothly offset one
     joints = system.joints(x)
     mask = batch["mask"]
