@@ -93,7 +93,8 @@ def write_folder_atomic(path: str | Path, write: Callable[[Path], None]) -> Path
     """The one atomic folder writer: `write(tmp)` fills a new hidden sibling folder
     (`.<name>.partial-<pid>-XXXX`), which then replaces `path` (`swap_folder`); on any error, or SIGTERM,
     the temporary folder is removed and `path` is left untouched. Partial folders of processes that died
-    (SIGKILL, power cut) are removed first. Permissions: 0777 minus the umask, as `mkdir` gives.
+    (SIGKILL, power cut) are removed first. Permissions: 0777 minus the umask for the folder, as `mkdir` gives,
+    and 0666 minus the umask for every file in it, as `open()` gives.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +105,9 @@ def write_folder_atomic(path: str | Path, write: Callable[[Path], None]) -> Path
         try:
             os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
             write(tmp)
+            for file in tmp.rglob("*"):  # writers such as safetensors make 0600 files: one rule for all
+                if file.is_file() and not file.is_symlink():
+                    os.chmod(file, 0o666 & ~_umask())
             swap_folder(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

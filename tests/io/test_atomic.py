@@ -165,3 +165,59 @@ def test_write_atomic_keeps_the_suffix_gives_open_permissions_and_cleans_up(tmp_
             tmp_path / "clip.mp4", lambda tmp: (tmp.write_bytes(b"half"), (_ for _ in ()).throw(OSError("disk full")))
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"] and out.read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("what", ["npy", "mp4"])
+def test_a_full_disk_while_generating_is_one_line_and_leaves_nothing(student_dir, tmp_path, capsys, monkeypatch, what):
+    import errno
+
+    from motionlcm.cli import main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if what == "npy":
+        monkeypatch.setattr("motionlcm.io.atomic.np.save", full)
+    else:
+        monkeypatch.setattr("motionlcm.render.movie.GifWriter.finish", full)
+        monkeypatch.setattr("motionlcm.render.movie.Mp4Writer.finish", full)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("the user's file")
+    code = main(["generate", "a person walks.", "--model", str(student_dir), "--seconds", "1", "-o", str(out),
+                 "--format", "npy,mp4,json", "-q"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "No space left on device" in err[0], err
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]  # no partial file, no staging folder
+
+
+def test_write_folder_atomic_replaces_whole_folders_with_open_permissions(tmp_path):
+    from motionlcm.io.atomic import write_folder_atomic
+
+    mask = os.umask(0)
+    os.umask(mask)
+
+    def fill(tmp):
+        (tmp / "weights.bin").write_bytes(b"new")
+        os.chmod(tmp / "weights.bin", 0o600)  # as safetensors writes its files
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    write_folder_atomic(target, fill)
+    assert sorted(p.name for p in target.iterdir()) == ["weights.bin"]  # replaced whole, nothing merged
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~mask
+    assert stat.S_IMODE((target / "weights.bin").stat().st_mode) == 0o666 & ~mask
+
+    def broken(tmp):
+        (tmp / "half.bin").write_bytes(b"x")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        write_folder_atomic(target, broken)
+    assert (target / "weights.bin").read_bytes() == b"new"  # the previous folder is untouched
+    dead_pid = 2**22 + 1  # above Linux's pid_max default: no such process
+    stale = tmp_path / f".model.partial-{dead_pid}-abc"
+    stale.mkdir()
+    write_folder_atomic(target, fill)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no partial or replaced folder is left
