@@ -115,6 +115,10 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
             student = student_from_teacher(teacher, ff_size=student_ff_size)
         elif student.config.time_cond_proj_dim is None:
             raise ValueError("student: the initial student has no guidance embedding (a teacher, not a student)")
+        elif student_ff_size is not None and student_ff_size != student.config.ff_size:
+            raise ValueError(
+                f"student_ff_size: {student_ff_size} differs from the initial student's {student.config.ff_size}"
+            )
         self.student = student
         self.target = copy.deepcopy(self.student).requires_grad_(False)
         self.teacher = teacher.requires_grad_(False)

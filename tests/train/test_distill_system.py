@@ -187,6 +187,11 @@ def test_trajectory_term_is_added_with_its_weight_and_pulls_the_one_step_map():
         make_system(trajectory_weight=-1.0)
     with pytest.raises(ValueError, match="one_step_timestep"):
         make_system(one_step_timestep=1000)
+    trained = student_from_teacher(LatentDenoiser(DenoiserConfig.tiny(text_dim=6, latent_size=2, latent_dim=8)))
+    with pytest.raises(ValueError, match="student_ff_size: 128 differs"):
+        make_system(student=trained, student_ff_size=128)
+    with pytest.raises(ValueError, match="no guidance embedding"):
+        make_system(student=LatentDenoiser(DenoiserConfig.tiny(text_dim=6, latent_size=2, latent_dim=8)))
 
 
 def test_trajectory_loss_falls_on_a_fixed_batch():
