@@ -39,6 +39,25 @@ MAX_FRAMES = 196  # HumanML3D's longest training crop (9.8 s at 20 fps)
 DEFAULTS = {"teacher": {"steps": 50, "guidance": 7.5}, "student": {"steps": 1, "guidance": None}}
 
 
+def _tuned_guidance(folder: Any) -> dict[int, float]:
+    """`meta.sampling.guidance` of a model folder: {step count: CFG scale} tuned for this model on a validation
+    split (JSON keys are strings); {} when absent. A malformed entry is a ValueError naming the field."""
+    table = ((folder.meta or {}).get("sampling") or {}).get("guidance") or {}
+    where = f"{folder.path}: meta.sampling.guidance"
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: expected {{steps: scale}}, got {table!r}")
+    tuned = {}
+    for key, value in table.items():
+        try:
+            steps, scale = int(key), float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: {key!r}: {value!r} is not a step count and a scale") from None
+        if not (1 <= steps <= MAX_STEPS and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"{where}: {key!r}: {value!r} is out of range (steps 1..{MAX_STEPS}, scale > 0)")
+        tuned[steps] = scale
+    return tuned
+
+
 def resolve_lengths(count: int, seconds: Any = None, frames: Any = None) -> list[int]:
     """Frame counts for `count` prompts from seconds or frames (a number or one per prompt)."""
     if (seconds is None) == (frames is None):
@@ -116,6 +135,7 @@ class MotionLCM:
         self.text_encoder = text_encoder.to(self.device) if text_encoder is not None else None
         preset = (folder.meta or {}).get("sampling", {}).get("scheduler", presets.DEFAULT)
         self.lcm_preset = presets.check_version(preset, f"{folder.path}: meta.sampling.scheduler")
+        self.tuned_guidance = _tuned_guidance(folder)
         if self.kind == "student":
             self.scheduler = LCMScheduler.from_preset(self.lcm_preset)
         else:
@@ -166,7 +186,10 @@ class MotionLCM:
         return self.text_encoder(texts).to(self.device)
 
     def default_guidance(self, steps: int) -> float:
-        """Teacher 7.5; V2 students the per-step-count map (8.0 / 12.5 / 13.5), V1 students 7.5."""
+        """The model folder's tuned scale for this step count (`meta.sampling.guidance`, e.g. {"1": 6.5}) if it
+        records one; else teacher 7.5, V2 students the per-step-count map (8.0 / 12.5 / 13.5), V1 students 7.5."""
+        if steps in self.tuned_guidance:
+            return self.tuned_guidance[steps]
         if self.kind == "student":
             return presets.sampling_guidance(self.lcm_preset, steps)
         return DEFAULTS["teacher"]["guidance"]

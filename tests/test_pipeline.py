@@ -126,3 +126,23 @@ def test_a_student_folder_naming_an_unknown_sampling_preset_is_refused(student_d
     )
     with pytest.raises(ValueError, match="meta.sampling.scheduler: 'v3' is not one of v1, v2"):
         MotionLCM.from_pretrained(bad, device="cpu")
+
+
+def test_a_folder_may_record_its_own_tuned_guidance(student_dir, tmp_path):
+    from motionlcm import presets
+    from motionlcm.models.folder import load_model_folder, save_model_folder
+
+    folder = load_model_folder(student_dir)
+
+    def with_guidance(name, table):
+        meta = {**folder.meta, "sampling": {**folder.meta["sampling"], "guidance": table}}
+        return save_model_folder(tmp_path / name, vae=folder.vae, denoiser=folder.denoiser, mean=folder.mean,
+                                 std=folder.std, text_encoder=folder.text_encoder, meta=meta)  # fmt: skip
+
+    pipe = MotionLCM.from_pretrained(with_guidance("tuned", {"1": 6.5}), device="cpu")
+    assert pipe.default_guidance(1) == 6.5 and pipe.resolve_sampling(None, None) == (1, 6.5)
+    assert pipe.default_guidance(2) == presets.sampling_guidance("v2", 2)  # untuned counts keep the preset
+    assert pipe(["a person walks."], frames=20, seed=0)[0].settings["guidance"] == 6.5
+    for bad in ({"1": "high"}, {"0": 6.5}, {"1": float("nan")}, [6.5]):
+        with pytest.raises(ValueError, match="meta.sampling.guidance"):
+            MotionLCM.from_pretrained(with_guidance(f"bad{len(list(tmp_path.iterdir()))}", bad), device="cpu")
