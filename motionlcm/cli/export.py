@@ -18,13 +18,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     src, out = Path(args.input), Path(args.output) if args.output else Path(args.input).with_suffix(".bvh")
     source_fps = check_fps(args.source_fps, "--source-fps") if args.source_fps is not None else None
     fps = check_fps(args.fps, "--fps") if args.fps is not None else None
+    where = f"{src} at --fps {fps:g}" if fps else str(src)
     _, shape = inspect_motion_file(src)  # headers only: the length is bounded before anything is loaded
-    check_output_frames(shape[0], source_fps or 20.0, fps, where=f"{src} at --fps {fps:g}" if fps else str(src))
+    check_output_frames(shape[0], source_fps or 20.0, fps, where=where)
     check_output_file(out, args.force)
     motion = read_motion_array(src)
     if source_fps is None and motion.fps is not None:  # an .npz that records its rate
         source_fps = check_fps(motion.fps, f"{src}: fps")
-        check_output_frames(shape[0], source_fps, fps, where=f"{src} at --fps {fps:g}" if fps else str(src))
+        check_output_frames(shape[0], source_fps, fps, where=where)
     convert = joints_to_bvh if motion.kind == "joints" else features_to_bvh
     write_bvh(out, convert(motion.array, fps=source_fps or 20.0, target_fps=fps))
     print(out)

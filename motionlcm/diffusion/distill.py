@@ -224,13 +224,15 @@ def teacher_ode_solution(
         The teacher's clean latents, shape of `z_start`.
     """
     z = z_start
-    for i, step in enumerate(timesteps.tolist()):
+    grid = timesteps.tolist()
+    if not grid:
+        raise ValueError("timesteps: the grid is empty")
+    for step, prev in zip(grid, [*grid[1:], None], strict=True):
         s = torch.full(z.shape[:1], step, dtype=torch.long, device=z.device)
         eps_cond, eps_uncond = teacher(z, s)
-        if i + 1 == len(timesteps):
+        if prev is None:
             return guided_predictions(eps_cond, eps_uncond, z, s, w, alphas_cumprod)[0]
-        z = cfg_teacher_target(eps_cond, eps_uncond, z, s, torch.full_like(s, int(timesteps[i + 1])), w, alphas_cumprod)
-    raise ValueError("timesteps: the grid is empty")
+        z = cfg_teacher_target(eps_cond, eps_uncond, z, s, torch.full_like(s, prev), w, alphas_cumprod)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -276,6 +278,17 @@ def l2_loss(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
         Per-sample losses, shape (B,).
     """
     return _mean_per_sample((pred - target) ** 2, mask)
+
+
+def distillation_distance(pred: Tensor, target: Tensor, huber_c: float | None, mask: Tensor | None = None) -> Tensor:
+    """The distance both distillation losses use: pseudo-Huber with `huber_c`, or the squared error when None.
+
+    Returns:
+        Per-sample losses, shape (B,).
+    """
+    if huber_c is None:
+        return l2_loss(pred, target, mask)
+    return pseudo_huber_loss(pred, target, huber_c, mask)
 
 
 @torch.no_grad()
@@ -353,9 +366,7 @@ def consistency_distillation_loss(
         eps_cond, eps_uncond = teacher(z_s, s)
         z_t = cfg_teacher_target(eps_cond, eps_uncond, z_s, s, t, w, alphas_cumprod)
         goal = consistency_function(z_t, target(z_t, t), t, alphas_cumprod)
-    if huber_c is None:
-        return l2_loss(pred, goal, mask)
-    return pseudo_huber_loss(pred, goal, huber_c, mask)
+    return distillation_distance(pred, goal, huber_c, mask)
 
 
 def trajectory_distillation_loss(
@@ -399,6 +410,4 @@ def trajectory_distillation_loss(
     goal = teacher_ode_solution(noise, w, teacher, alphas_cumprod, solver_timesteps)
     t = torch.full(noise.shape[:1], student_timestep, dtype=torch.long, device=noise.device)
     pred = consistency_function(noise, student(noise, t), t, alphas_cumprod)
-    if huber_c is None:
-        return l2_loss(pred, goal, mask)
-    return pseudo_huber_loss(pred, goal, huber_c, mask)
+    return distillation_distance(pred, goal, huber_c, mask)

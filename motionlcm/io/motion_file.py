@@ -48,12 +48,16 @@ def inspect_motion_file(path: str | os.PathLike, suffixes: tuple[str, ...] = SUF
     Raises:
         ValueError: as `read_motion_array`, for everything its headers can tell.
     """
+    return _inspect(path, suffixes)[1:3]
+
+
+def _inspect(path: str | os.PathLike, suffixes: tuple[str, ...]) -> tuple[Path, str, tuple[int, ...], tuple | None]:
+    """(path, kind, normalised shape, an .npz's (motion key, every key) or None), every header checked."""
     p, suffix = _check_file(path, suffixes)
     if suffix == ".npy":
-        shape = read_npy_header(p).shape
-    else:
-        shape = _npz_layout(p)[1]
-    return _shape_kind(shape, str(p))
+        return (p, *_shape_kind(read_npy_header(p).shape, str(p)), None)
+    key, shape, keys = _npz_layout(p)
+    return (p, *_shape_kind(shape, str(p)), (key, keys))
 
 
 def read_motion_array(path: str | os.PathLike, suffixes: tuple[str, ...] = SUFFIXES) -> MotionArray:
@@ -63,13 +67,12 @@ def read_motion_array(path: str | os.PathLike, suffixes: tuple[str, ...] = SUFFI
         ValueError: one line naming the file: missing, wrong suffix or content, hostile or truncated header,
             pickled objects, wrong shape, no frames, NaN or infinite values.
     """
-    kind, shape = inspect_motion_file(path, suffixes)
-    p = Path(path)
+    p, kind, shape, npz = _inspect(path, suffixes)
     fps, title = None, None
-    if p.suffix.lower() == ".npy":
+    if npz is None:
         array = _load(p, lambda: np.load(p, allow_pickle=False))
     else:
-        array, fps, title = _read_npz(p)
+        array, fps, title = _read_npz(p, *npz)
     array = np.asarray(array, dtype=np.float64).reshape(shape)
     if not np.isfinite(array).all():
         raise ValueError(f"{p}: {kind} contain NaN/inf")
@@ -153,8 +156,8 @@ def _npz_layout(p: Path) -> tuple[str, tuple[int, ...], list[str]]:
     return key, shape, keys
 
 
-def _read_npz(p: Path) -> tuple[np.ndarray, float | None, str | None]:
-    key, _, keys = _npz_layout(p)
+def _read_npz(p: Path, key: str, keys: list[str]) -> tuple[np.ndarray, float | None, str | None]:
+    """The motion array (`key`), fps and title of an .npz whose headers `_npz_layout` checked."""
     with _load(p, lambda: np.load(p, allow_pickle=False)) as data:
         array = _load(p, lambda: data[key])
         fps = float(_load(p, lambda: data["fps"])) if "fps" in keys else None

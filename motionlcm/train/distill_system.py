@@ -130,6 +130,9 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         self.lr, self.warmup_steps, self.total_steps, self.weight_decay = lr, warmup_steps, total_steps, weight_decay
         self.frozen_dropout, self.export = frozen_dropout, export
         self.trajectory_weight, self.one_step_timestep = float(trajectory_weight), int(one_step_timestep)
+        # the teacher's decreasing DDIM grid of the trajectory term (999, 899, ..., 99 for N = 10)
+        grid = ddim_solver_timesteps(num_ddim_timesteps, len(scheduler.alphas_cumprod)).flip(0)
+        self.register_buffer("solver_grid", grid, persistent=False)
         self.batched_teacher = True  # one teacher call on [cond; uncond]; False: two calls (same numbers)
         self.set_frozen_modes(training=True)
 
@@ -180,17 +183,20 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         w_emb = guidance_scale_embedding(w).to(z0.dtype)
         mask = self.vae.latent_mask(batch["lengths"])  # segment latents: only the clip's own tokens count
         mask = None if mask is None else mask.to(z0.device)
+        student = lambda z, t: self.student(z, t, cond, w_emb, latent_mask=mask)  # noqa: E731
+        teacher = lambda z, t: self.teacher_predictions(z, t, cond, uncond, mask)  # noqa: E731
+        huber_c = self.huber_c if self.loss_name == "huber" else None
         per_sample = consistency_distillation_loss(
             z0,
             noise,
             n,
             w,
-            student=lambda z, t: self.student(z, t, cond, w_emb, latent_mask=mask),
-            teacher=lambda z, t: self.teacher_predictions(z, t, cond, uncond, mask),
+            student=student,
+            teacher=teacher,
             target=lambda z, t: self.target(z, t, cond, w_emb, latent_mask=mask),
             alphas_cumprod=self.alphas_cumprod,
             num_ddim_timesteps=self.num_ddim_timesteps,
-            huber_c=self.huber_c if self.loss_name == "huber" else None,
+            huber_c=huber_c,
             mask=mask,
         )
         terms = {"consistency": per_sample.mean()}
@@ -198,12 +204,12 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
             terms["trajectory"] = trajectory_distillation_loss(
                 torch.randn_like(z0),
                 w,
-                student=lambda z, t: self.student(z, t, cond, w_emb, latent_mask=mask),
-                teacher=lambda z, t: self.teacher_predictions(z, t, cond, uncond, mask),
+                student=student,
+                teacher=teacher,
                 alphas_cumprod=self.alphas_cumprod,
-                solver_timesteps=ddim_solver_timesteps(self.num_ddim_timesteps, len(self.alphas_cumprod)).flip(0),
+                solver_timesteps=self.solver_grid,
                 student_timestep=self.one_step_timestep,
-                huber_c=self.huber_c if self.loss_name == "huber" else None,
+                huber_c=huber_c,
                 mask=mask,
             ).mean()
         terms["loss"] = terms["consistency"] + self.trajectory_weight * terms.get("trajectory", 0.0)

@@ -38,6 +38,16 @@ def batch(size=3, frames=24):
     }
 
 
+def loss_at_fixed_draws(system, data, term: str, seed: int) -> float:
+    """`compute_loss(data)[term]` with the random draws of `seed`, leaving the global RNG as it was."""
+    state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        value = system.compute_loss(data)[term].item()
+    torch.set_rng_state(state)
+    return value
+
+
 def test_student_starts_as_the_teacher():
     teacher = LatentDenoiser(DenoiserConfig.tiny(text_dim=6)).eval()
     student = student_from_teacher(teacher).eval()
@@ -104,12 +114,7 @@ def test_distillation_loss_falls_on_a_fixed_batch():
     optimizer = torch.optim.Adam(system.student.parameters(), lr=3e-3)
 
     def evaluate():  # the same draws of n, noise and w every time
-        state = torch.get_rng_state()
-        torch.manual_seed(123)
-        with torch.no_grad():
-            value = system.compute_loss(data)["loss"].item()
-        torch.set_rng_state(state)
-        return value
+        return loss_at_fixed_draws(system, data, "loss", seed=123)
 
     before = evaluate()
     for _ in range(120):
@@ -201,12 +206,7 @@ def test_trajectory_loss_falls_on_a_fixed_batch():
     optimizer = torch.optim.Adam(system.student.parameters(), lr=3e-3)
 
     def trajectory():
-        state = torch.get_rng_state()
-        torch.manual_seed(7)
-        with torch.no_grad():
-            value = system.compute_loss(data)["trajectory"].item()
-        torch.set_rng_state(state)
-        return value
+        return loss_at_fixed_draws(system, data, "trajectory", seed=7)
 
     before = trajectory()
     for _ in range(60):
