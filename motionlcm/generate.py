@@ -117,6 +117,67 @@ def check_output_dir(out: Path) -> None:
         raise ValueError(f"{out}: output folder is not writable ({error.strerror or error})") from None
 
 
+@dataclass(frozen=True)
+class ControlSpec:
+    """Control inputs of a generate call: a hints .npy, a trajectory CSV and keyframe specs (any may be empty)."""
+
+    hints_file: str | None = None
+    trajectory: str | None = None
+    keyframes: tuple[str, ...] = ()
+    method: str = "controlnet"  # pipeline.CONTROL_METHODS
+    clt_steps: int = 400
+    warp: bool = True
+
+    @property
+    def active(self) -> bool:
+        return bool(self.hints_file or self.trajectory or self.keyframes)
+
+    def check(self) -> None:
+        """Read and validate what does not depend on the motion's length (bad input fails before the model)."""
+        from motionlcm.data.hints import read_hints_file
+        from motionlcm.pipeline import CONTROL_METHODS
+
+        if self.hints_file and (self.trajectory or self.keyframes):
+            raise ValueError("--control: give a hints file or --trajectory/--keyframe, not both")
+        if self.method not in CONTROL_METHODS:
+            raise ValueError(f"--control-method: {self.method!r} is not one of {', '.join(CONTROL_METHODS)}")
+        if self.clt_steps < 1:
+            raise ValueError(f"--clt-steps: must be >= 1, got {self.clt_steps}")
+        if self.hints_file:
+            read_hints_file(self.hints_file)
+
+    def default_frames(self) -> int | None:
+        """The frame count the inputs ask for: the hints file's T, or through the trajectory's last row."""
+        from motionlcm.data.hints import _read_trajectory_rows, read_hints_file
+        from motionlcm.data.skeleton import FPS
+        from motionlcm.pipeline import MAX_FRAMES
+
+        if self.hints_file:
+            return read_hints_file(self.hints_file).num_frames
+        if self.trajectory:
+            end = _read_trajectory_rows(Path(self.trajectory))[-1][0]
+            frames = int(np.floor(end * FPS + 1e-6)) + 1
+            if frames > MAX_FRAMES:
+                raise ValueError(f"{self.trajectory}: ends at {end:g} s; a motion lasts at most {MAX_FRAMES / FPS:g} s")
+            return max(frames, int(round(DEFAULT_SECONDS * FPS)))
+        return None
+
+    def hints(self, frames: int) -> Any:
+        """`Hints` for a motion of `frames` frames (None without control)."""
+        from motionlcm.data.hints import keyframe_hints, read_hints_file, trajectory_hints
+        from motionlcm.data.skeleton import FPS
+
+        if not self.active:
+            return None
+        if self.hints_file:
+            hints = read_hints_file(self.hints_file)
+            if hints.num_frames != frames:
+                raise ValueError(f"{self.hints_file}: {hints.num_frames} frames, but the motion has {frames}")
+            return hints
+        base = trajectory_hints(self.trajectory, frames, FPS) if self.trajectory else None
+        return keyframe_hints(list(self.keyframes), frames, FPS, base) if self.keyframes else base
+
+
 @dataclass
 class Job:
     """One motion to make: prompt, length, seed and the file stem it is written under."""
@@ -214,8 +275,10 @@ def generate(
     force: bool = False,
     device: str | None = None,
     progress: bool = True,
+    control: ControlSpec | None = None,
 ) -> list[Path]:
-    """Generate every request `num` times and write the files; returns the paths written."""
+    """Generate every request `num` times and write the files; returns the paths written. `control` steers
+    every motion with the same joint targets."""
     from motionlcm.export.bvh_export import check_fps
     from motionlcm.io.atomic import publish_files, staging_folder
     from motionlcm.pipeline import MAX_FRAMES, MotionLCM, resolve_lengths
@@ -240,7 +303,15 @@ def generate(
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise ValueError(f"--seed: must be in 0..{MAX_SEED} (2^62 - 1), got {seed}")
     base_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
+    control = control or ControlSpec()
+    control.check()
+    if control.active and seconds is None and frames is None:
+        frames = control.default_frames()
     jobs = plan_jobs(requests, num, base_seed, seconds, frames)
+    hints = {job.frames: control.hints(job.frames) for job in jobs}  # every length checked before the model runs
+    for value in hints.values():
+        for warning in value.warnings(20.0) if value is not None else ():
+            warnings.warn(f"control: {warning}", stacklevel=2)
     check_output_dir(out)
     check_conflicts(out, jobs, formats, force)
     load_start = time.perf_counter()
@@ -249,11 +320,17 @@ def generate(
     warn_long_prompts(pipe, requests)
     steps, guidance = pipe.resolve_sampling(steps, guidance)
     with staging_folder(out, STAGING_PREFIX) as stage:
-        names = stage_motions(pipe, jobs, stage, formats, fps, steps, guidance, load_seconds, progress, model)
+        if control.active and control.method != "clt":  # the controller must exist before anything is generated
+            pipe.controller_for({j for h in hints.values() for j in h.joints})
+        names = stage_motions(
+            pipe, jobs, stage, formats, fps, steps, guidance, load_seconds, progress, model, hints, control
+        )
         return publish_files(stage, out, sorted(names), force)
 
 
-def reproduce_command(job: Job, steps: int, guidance: float, model: str | None) -> str:
+def reproduce_command(
+    job: Job, steps: int, guidance: float, model: str | None, control: ControlSpec | None = None
+) -> str:
     """The shell command that makes this motion again, every argument quoted for a POSIX shell."""
     args = [
         "motionlcm",
@@ -270,6 +347,17 @@ def reproduce_command(job: Job, steps: int, guidance: float, model: str | None) 
     ]
     if model is not None:
         args += ["--model", str(model)]
+    if control is not None and control.hints_file:
+        args += ["--control", str(control.hints_file)]
+    if control is not None and control.trajectory:
+        args += ["--trajectory", str(control.trajectory)]
+    for spec in control.keyframes if control is not None else ():
+        args += ["--keyframe", spec]
+    if control is not None and control.active:
+        if control.method != "controlnet":
+            args += ["--control-method", control.method, "--clt-steps", str(control.clt_steps)]
+        if not control.warp:
+            args.append("--no-warp")
     return shlex.join(args)
 
 
@@ -284,14 +372,22 @@ def stage_motions(
     load_seconds: float,
     progress: bool,
     model: str | None = None,
+    hints: dict[int, Any] | None = None,
+    control: ControlSpec | None = None,
 ) -> list[str]:
-    """Generate every job and write its files into `stage`; returns the file names."""
+    """Generate every job (under `hints[job.frames]` when given) and write its files into `stage`; returns the
+    file names."""
     from motionlcm.data.skeleton import FPS
 
     names: list[str] = []
     for job in _progress(jobs, progress and len(jobs) > 1):
         start = time.perf_counter()
-        motion = pipe(job.request.text, frames=job.frames, steps=steps, guidance=guidance, seed=job.seed)[0]
+        job_hints = (hints or {}).get(job.frames)
+        options = {}
+        if job_hints is not None:
+            options = {"control": job_hints, "control_method": control.method, "clt_steps": control.clt_steps,
+                       "warp": control.warp}  # fmt: skip
+        motion = pipe(job.request.text, frames=job.frames, steps=steps, guidance=guidance, seed=job.seed, **options)[0]
         generate_seconds = time.perf_counter() - start
         meta = {
             "prompt": job.request.text,
@@ -304,8 +400,10 @@ def stage_motions(
             "seconds": motion.seconds,
             "model": {"path": str(pipe.folder.path), "kind": pipe.kind},
             "timings": {"model_load_s": load_seconds, "generate_s": generate_seconds},
-            "command": reproduce_command(job, steps, guidance, model),
+            "command": reproduce_command(job, steps, guidance, model, control),
         }
+        if "control" in motion.settings:
+            meta["control"] = motion.settings["control"]
         names += write_outputs(motion, job, stage, formats, fps, meta)
     return names
 

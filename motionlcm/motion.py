@@ -34,6 +34,7 @@ class Motion:
         settings: how the motion was made (steps, guidance, seed, model kind, ...).
         parents: parent index per joint; None for the 22-joint SMPL skeleton.
         names: joint names (a BVH's), or None.
+        hints: (T, 22, 3) control targets the motion was generated under (NaN where free), or None.
     """
 
     joints: np.ndarray
@@ -43,6 +44,7 @@ class Motion:
     settings: dict[str, Any] = field(default_factory=dict)
     parents: list[int] | None = None
     names: list[str] | None = None
+    hints: np.ndarray | None = None
 
     @property
     def frames(self) -> int:
@@ -120,6 +122,8 @@ class Motion:
         suffix = out.suffix.lower()
         args = dict(title=self.text if title is None else title, fps=self.fps if fps is None else fps,
                     parents=self.parents, joint_names=self.names, **kwargs)  # fmt: skip
+        if self.hints is not None:
+            args.setdefault("hints", self.hints)  # the control targets it was generated under
         if suffix in MOVIE_SUFFIXES:
             return render_animation(self.joints, out, **args)
         if suffix in IMAGE_SUFFIXES:

@@ -8,6 +8,7 @@ official `configs/modules/scheduler_lcm.yaml`, `configs_v1/motionlcm_t2m.yaml`).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import operator
 import os
@@ -22,11 +23,18 @@ from torch import Tensor
 from motionlcm import presets
 from motionlcm.data.cleanup import clean_joints
 from motionlcm.data.features import FOOT_CONTACT, features_to_joints
+from motionlcm.data.hints import Hints, hints_from_array, point_errors
+from motionlcm.data.motion_warp import warp_to_hints
 from motionlcm.data.skeleton import FPS
+from motionlcm.diffusion.clt import STEPS as CLT_STEPS
+from motionlcm.diffusion.clt import consistency_latent_tuning
 from motionlcm.diffusion.ddim import DDIMScheduler
-from motionlcm.diffusion.lcm import LCMScheduler
+from motionlcm.diffusion.guidance import guidance_scale_embedding
+from motionlcm.diffusion.lcm import LCMScheduler, embedded_guidance
 from motionlcm.diffusion.lcm_sampling import lcm_sample
 from motionlcm.diffusion.sampling import ddim_sample
+from motionlcm.models.control_folder import ControlFolder, denoiser_fingerprint, find_controllers, load_control_folder
+from motionlcm.models.controlnet import controlled_denoiser
 from motionlcm.models.folder import load_model_folder
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.motion import Motion
@@ -37,6 +45,7 @@ DEFAULT_MODEL = "bandai-namco"  # checkpoints/<name>: the shipped model (checkpo
 MAX_STEPS = 1000  # sampling steps: the training schedule's timesteps
 MAX_FRAMES = 196  # HumanML3D's longest training crop (9.8 s at 20 fps)
 DEFAULTS = {"teacher": {"steps": 50, "guidance": 7.5}, "student": {"steps": 1, "guidance": None}}
+CONTROL_METHODS = ("controlnet", "clt", "both")  # ControlNet, consistency latent tuning (V2), or both
 
 
 def _tuned_guidance(folder: Any) -> dict[int, float]:
@@ -178,6 +187,43 @@ class MotionLCM:
             encoder = TextEncoder.from_reference(ref, path_override=text_encoder_path)
         return cls(folder, encoder, device, fast_paths)
 
+    def controllers(self) -> list[ControlFolder]:
+        """The controllers installed in the model folder (`<model>/control/*`, models/control_folder.py), loaded
+        once; a controller trained on another denoiser is an error naming it."""
+        if getattr(self, "_controllers", None) is None:
+            loaded, fingerprint = [], denoiser_fingerprint(self.denoiser)
+            for path in find_controllers(self.folder.path):
+                controller = load_control_folder(path, device=self.device)
+                if controller.base_fingerprint != fingerprint:
+                    raise ValueError(f"{path}: trained on another denoiser than {self.folder.path}'s")
+                loaded.append(controller)
+            self._controllers = loaded
+        return self._controllers
+
+    def controller_for(self, joints: set[int], temporal: bool = False) -> ControlFolder:
+        """The installed controller with the fewest joints that covers `joints` (spatial ones first)."""
+        from motionlcm.data.skeleton import JOINT_NAMES
+
+        found = [c for c in self.controllers() if joints <= set(c.joints)]
+        if not found:
+            names = ", ".join(JOINT_NAMES[j] for j in sorted(joints))
+            have = "; ".join(f"{c.name}: {', '.join(JOINT_NAMES[j] for j in c.joints)}" for c in self.controllers())
+            raise ValueError(
+                f"{self.folder.path}: no controller controls {names} (installed: {have or 'none'}); "
+                "train one with `motionlcm train control --install NAME`"
+            )
+        return min(found, key=lambda c: (c.temporal != temporal, len(c.joints)))
+
+    def control_condition(self, controller: ControlFolder, hints: list[Hints], num_frames: int) -> Tensor:
+        """The trajectory encoder's condition (B, L, D) for per-motion hints padded to `num_frames`."""
+        values = torch.zeros(len(hints), num_frames, *hints[0].values.shape[1:], device=self.device)
+        mask = torch.zeros(values.shape, dtype=torch.bool, device=self.device)
+        for i, h in enumerate(hints):
+            values[i, : h.num_frames] = torch.as_tensor(h.values, device=self.device)
+            mask[i, : h.num_frames] = torch.as_tensor(h.mask, device=self.device)
+        encoder = controller.trajectory_encoder
+        return encoder(controller.hint_normalizer.normalize(values), mask)
+
     def encode_text(self, texts: list[str]) -> Tensor:
         """Text embeddings for the denoiser, (B, tokens, C) on the pipeline's device ("" is the unconditional
         prompt of classifier-free guidance); the model's text encoder with its prompt cache."""
@@ -203,11 +249,18 @@ class MotionLCM:
         guidance: float,
         generator: torch.Generator | None = None,
         lengths: list[int] | None = None,
+        control: tuple[ControlFolder, Tensor] | None = None,
     ) -> Tensor:
         """Run only the sampler from text embeddings (B, S, C) and initial noise (B, L, D). With a VAE of
-        segment latents, `lengths` (frames per motion) masks the tokens past each motion's end."""
+        segment latents, `lengths` (frames per motion) masks the tokens past each motion's end. `control`
+        (a controller and its condition, `control_condition`) steers a student with its ControlNet."""
         text_emb, noise = text_emb.to(self.device), noise.to(self.device)
-        denoiser = self._masked_denoiser(lengths)
+        base = self.denoiser_fn
+        if control is not None:
+            if self.kind != "student":
+                raise ValueError(f"{self.folder.path}: control needs a student model (ControlNets steer students)")
+            base = controlled_denoiser(self.denoiser, control[0].controlnet, control[1])
+        denoiser = self._masked_denoiser(lengths, base)
         with autocast_context(self.device, self.fast_paths.autocast):
             if self.kind == "student":
                 latents = lcm_sample(
@@ -231,19 +284,61 @@ class MotionLCM:
                 )
         return latents.float()
 
-    def _masked_denoiser(self, lengths: list[int] | None) -> Any:
-        """`denoiser_fn`, or for segment latents a wrapper passing the token mask of `lengths` (repeated
-        when the sampler doubles the batch for classifier-free guidance)."""
+    def _masked_denoiser(self, lengths: list[int] | None, base: Callable[..., Tensor] | None = None) -> Any:
+        """`base` (default `denoiser_fn`), or for segment latents a wrapper passing the token mask of `lengths`
+        (repeated when the sampler doubles the batch for classifier-free guidance)."""
+        base = base or self.denoiser_fn
         mask = self.vae.latent_mask(lengths) if lengths is not None else None
         if mask is None:
-            return self.denoiser_fn
+            return base
         mask = mask.to(self.device)
 
         def denoiser(sample: Tensor, timestep: Tensor, text: Tensor, **kwargs: Any) -> Tensor:
             repeats = sample.shape[0] // mask.shape[0]
-            return self.denoiser_fn(sample, timestep, text, latent_mask=mask.repeat(repeats, 1), **kwargs)
+            return base(sample, timestep, text, latent_mask=mask.repeat(repeats, 1), **kwargs)
 
         return denoiser
+
+    def tune_noise(
+        self,
+        text_emb: Tensor,
+        noise: Tensor,
+        guidance: float,
+        lengths: list[int],
+        hints: list[Hints],
+        control: tuple[ControlFolder, Tensor] | None,
+        steps: int,
+    ) -> Tensor:
+        """Consistency latent tuning: the 1-step noise whose motion meets `hints` (masked squared error in
+        metres plus DNO's noise penalty, `diffusion/clt.py`), through the ControlNet when `control` is given."""
+        if self.kind != "student":
+            raise ValueError(f"{self.folder.path}: consistency latent tuning needs a student model")
+        frames = max(lengths)
+        values = torch.zeros(len(hints), frames, *hints[0].values.shape[1:], device=self.device)
+        mask = torch.zeros(values.shape, device=self.device)
+        for i, h in enumerate(hints):
+            values[i, : h.num_frames] = torch.as_tensor(h.values, device=self.device)
+            mask[i, : h.num_frames] = torch.as_tensor(h.mask, device=self.device, dtype=torch.float32)
+        base = (
+            self.denoiser if control is None else controlled_denoiser(self.denoiser, control[0].controlnet, control[1])
+        )
+        denoiser = self._masked_denoiser(lengths, base)
+        valid = torch.arange(frames, device=self.device)[None, :] < torch.tensor(lengths, device=self.device)[:, None]
+        w = torch.full((len(hints),), embedded_guidance(guidance), device=self.device)
+        guidance_emb = guidance_scale_embedding(w, self.denoiser.config.time_cond_proj_dim)
+        scheduler = LCMScheduler.from_preset(self.lcm_preset)
+
+        def render(z: Tensor) -> Tensor:
+            scheduler.set_timesteps(1, device=self.device)
+            t = scheduler.timesteps[0]
+            eps = denoiser(scheduler.scale_model_input(z, t), t.expand(len(z)), text_emb, guidance_emb=guidance_emb)
+            latents = scheduler.step(eps, t, z).prev_sample
+            return features_to_joints(self.vae.decode_masked(latents, valid) * self.std + self.mean)
+
+        def loss(joints: Tensor) -> Tensor:
+            return ((joints - values) ** 2 * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)
+
+        return consistency_latent_tuning(render, loss, noise, steps=steps)
 
     @torch.no_grad()
     def decode(self, latents: Tensor, lengths: list[int]) -> Tensor:
@@ -272,9 +367,20 @@ class MotionLCM:
 
     @torch.no_grad()
     def generate_features(
-        self, texts: list[str], lengths: list[int] | Tensor, steps: int, guidance: float, generator: torch.Generator
+        self,
+        texts: list[str],
+        lengths: list[int] | Tensor,
+        steps: int,
+        guidance: float,
+        generator: torch.Generator,
+        hints: list[Hints] | None = None,
+        control_method: str = "controlnet",
+        clt_steps: int = CLT_STEPS,
     ) -> Tensor:
-        """Un-normalised features (B, max(lengths), 263), zero beyond each motion's length."""
+        """Un-normalised features (B, max(lengths), 263), zero beyond each motion's length; `hints` (one per
+        motion, `Hints`) steer it: "controlnet" through the installed controller that covers their joints,
+        "clt" by tuning the initial noise (`consistency_latent_tuning`, `clt_steps` steps, any joints, no
+        controller needed), "both" by tuning the noise of the ControlNet-steered student."""
         lengths = [int(n) for n in lengths]
         if not lengths or min(lengths) < 1 or max(lengths) > self.vae.config.max_len:
             raise ValueError(f"lengths: each must lie in [1, {self.vae.config.max_len}], got {lengths}")
@@ -283,7 +389,17 @@ class MotionLCM:
         text_emb = self.encode_text(list(texts))
         if self.mean is None:
             raise ValueError(f"{self.folder.path}: the model folder has no Mean.npy/Std.npy to de-normalise with")
-        latents = self.sample_latents(text_emb, noise, steps, guidance, generator, lengths)
+        control = None
+        if hints is not None and control_method not in CONTROL_METHODS:
+            raise ValueError(f"--control-method: {control_method!r} is not one of {', '.join(CONTROL_METHODS)}")
+        if hints is not None and control_method != "clt":
+            controller = self.controller_for({j for h in hints for j in h.joints})
+            control = (controller, self.control_condition(controller, hints, max(lengths)))
+        if hints is not None and control_method != "controlnet":
+            if steps != 1:
+                raise ValueError("--control-method clt/both: tunes the noise of 1-step sampling (use --steps 1)")
+            noise = self.tune_noise(text_emb, noise, guidance, lengths, hints, control, clt_steps)
+        latents = self.sample_latents(text_emb, noise, steps, guidance, generator, lengths, control)
         features = self.decode(latents, lengths) * self.std + self.mean
         valid = (
             torch.arange(features.shape[1], device=self.device)[None, :]
@@ -302,8 +418,22 @@ class MotionLCM:
         seed: int | None = None,
         conform: bool = True,
         foot_lock: bool = True,
+        control: Any = None,
+        warp: bool = True,
+        control_method: str = "controlnet",
+        clt_steps: int = CLT_STEPS,
     ) -> list[Motion]:
         """Generate one motion per prompt (prompts of different lengths batch together).
+
+        `control`: joint hints, float (T, 22, 3) in metres (numpy or torch; NaN where a joint or an axis is
+        free) for every prompt, a list of them (one per prompt) or `Hints`; the motion's frame count is the
+        hints' when neither `seconds` nor `frames` is given. The installed controller covering the hinted
+        joints steers the student; each `Motion.settings["control"]` records the hints' sha256 and the
+        measured error (m) at the controlled points. `warp` (default) then bends the joints the last
+        centimetres onto the targets (`motion_warp.warp_to_hints`: the pelvis exactly, wrists and feet by
+        limb IK) before `conform` and `foot_lock`; `warp=False` shows the ControlNet's own result.
+        `control_method`: "controlnet" (default), "clt" (consistency latent tuning of the 1-step noise,
+        `clt_steps` steps: any joints, no controller, slower) or "both".
 
         `conform` (default) places the decoded joints on the dataset's uniform skeleton
         (`conform_to_skeleton`: fixed bone lengths, ankles and wrists where they were generated), so that
@@ -311,16 +441,27 @@ class MotionLCM:
         model's own contact labels say it is planted (`lock_feet`). `Motion.features` are always the model's
         own output."""
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        hints = _hints_per_prompt(control, len(prompts))
         if frames is None and seconds is None:
-            seconds = 4.0
+            if hints is not None:
+                frames = [h.num_frames for h in hints]
+            else:
+                seconds = 4.0
         lengths = resolve_lengths(len(prompts), seconds, frames)
+        for i, (h, n) in enumerate(zip(hints or [], lengths, strict=False)):
+            if h.num_frames != n:
+                raise ValueError(f"control[{i}]: hints have {h.num_frames} frames, the motion {n}")
         steps, guidance = self.resolve_sampling(steps, guidance)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
-        features = self.generate_features(prompts, lengths, steps, guidance, generator)
+        features = self.generate_features(
+            prompts, lengths, steps, guidance, generator, hints, control_method, clt_steps
+        )
         if not torch.isfinite(features).all():
             raise ValueError(f"{self.folder.path}: the model produced NaN or infinite values (broken weights?)")
         joints = [j[:n] for j, n in zip(features_to_joints(features).cpu().numpy(), lengths, strict=True)]
+        if hints is not None and warp:
+            joints = [warp_to_hints(j, h.values, h.mask) for j, h in zip(joints, hints, strict=True)]
         contacts = features[..., FOOT_CONTACT].cpu().numpy()
         joints = [
             clean_joints(j, c[: len(j)], conform, foot_lock).astype(np.float32)
@@ -334,7 +475,43 @@ class MotionLCM:
             "conformed": conform,
             "foot_lock": foot_lock,
         }
-        return [
+        if hints is not None:
+            settings.update(warp=warp, control_method=control_method)
+            if control_method != "controlnet":
+                settings["clt_steps"] = clt_steps
+        motions = [
             Motion(joints[i], FPS, text, features[i, :n].cpu().numpy(), dict(settings))
             for i, (text, n) in enumerate(zip(prompts, lengths, strict=False))
         ]
+        if hints is not None:
+            joints_needed = {j for h in hints for j in h.joints}
+            controller = self.controller_for(joints_needed).name if control_method != "clt" else None
+            for motion, h in zip(motions, hints, strict=True):
+                motion.hints = h.to_array()
+                motion.settings["control"] = control_record(motion.joints, h, controller)
+        return motions
+
+
+def _hints_per_prompt(control: Any, count: int) -> list[Hints] | None:
+    """`control` as one validated `Hints` per prompt (None: no control)."""
+    if control is None:
+        return None
+    if isinstance(control, (list, tuple)):
+        if len(control) != count:
+            raise ValueError(f"control: got {len(control)} hint arrays for {count} prompts")
+        return [c if isinstance(c, Hints) else hints_from_array(c, f"control[{i}]") for i, c in enumerate(control)]
+    hints = control if isinstance(control, Hints) else hints_from_array(control, "control")
+    return [hints] * count
+
+
+def control_record(joints: np.ndarray, hints: Hints, controller: str | None) -> dict[str, Any]:
+    """What a generated motion's .json says about its control: the controller, the hints' sha256 (of the
+    (T, 22, 3) float32 array with NaN where free) and the error at the controlled points (m)."""
+    errors = point_errors(joints, hints.values, hints.mask)
+    return {
+        "controller": controller,
+        "hints_sha256": hashlib.sha256(np.ascontiguousarray(hints.to_array()).tobytes()).hexdigest(),
+        "controlled_points": int(len(errors)),
+        "avg_err_m": float(errors.mean()),
+        "max_err_m": float(errors.max()),
+    }

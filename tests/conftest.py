@@ -99,3 +99,15 @@ def student_dir(teacher_dir, bn_dataset_dir, tmp_path_factory):
         f"teacher_dir={teacher_dir}",
     ]
     return train("student", load_config(REPO / "configs" / "tiny" / "student.yaml", overrides), progress=False)
+
+
+@pytest.fixture(scope="session")
+def control_dir(student_dir, bn_dataset_dir, tmp_path_factory):
+    """A tiny pelvis controller (6 steps) of the tiny student, installed as <student>/control/pelvis."""
+    from motionlcm.config import load_config
+    from motionlcm.train.run import train
+
+    out = tmp_path_factory.mktemp("control") / "run"
+    overrides = [f"data.root={bn_dataset_dir}", "trainer.max_steps=6", "checkpoint.every_n_steps=3",
+                 f"output_dir={out}", f"model_dir={student_dir}", "install_as=pelvis"]  # fmt: skip
+    return train("control", load_config(REPO / "configs" / "tiny" / "control.yaml", overrides), progress=False)

@@ -92,7 +92,12 @@ def test_an_installed_wheel_generates_with_its_packaged_default_model(tmp_path):
     sources = {p.relative_to(REPO).as_posix() for p in (REPO / "motionlcm").rglob("*.py")}
     assert sources <= names, sorted(sources - names)
     for name in SHIPPED:
-        files = {f"motionlcm/_checkpoints/{name}/{p.name}" for p in (REPO / "checkpoints" / name).iterdir()}
+        folder = REPO / "checkpoints" / name
+        files = {
+            f"motionlcm/_checkpoints/{name}/{p.relative_to(folder).as_posix()}"
+            for p in folder.rglob("*")
+            if p.is_file()
+        }
         assert files <= names, sorted(files - names)
 
     site = tmp_path / "site"
@@ -112,6 +117,7 @@ def test_an_installed_wheel_generates_with_its_packaged_default_model(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["code"] == 0, result.stderr[-2000:]
     assert report["files"] and all(f.startswith(f"{site}{os.sep}motionlcm{os.sep}") for f in report["files"])
+    assert (site / "motionlcm" / "_checkpoints" / DEFAULT_MODEL / "control" / "pelvis" / "control.json").is_file()
     joints = np.load(elsewhere / "out" / "000_a_person_walks.npy")
     assert joints.shape == (20, 22, 3) and np.isfinite(joints).all()
     meta = json.loads((elsewhere / "out" / "000_a_person_walks.json").read_text())

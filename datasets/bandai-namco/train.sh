@@ -21,3 +21,6 @@ motionlcm train evaluator --config configs/bandai-namco/evaluator.yaml -q
 motionlcm convert half runs/bn-student-trajectory/model -o checkpoints/bandai-namco --force
 motionlcm convert half runs/bn-teacher/model -o checkpoints/bandai-namco-teacher --force
 rm -rf checkpoints/bandai-namco-evaluator && cp -r runs/bn-evaluator/model checkpoints/bandai-namco-evaluator
+
+# the pelvis ControlNet of the shipped student, trained on (and installed into) the half-precision folder
+motionlcm train control --config configs/bandai-namco/control-pelvis.yaml --install pelvis --force -q

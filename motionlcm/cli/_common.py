@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -44,3 +45,16 @@ def check_output_file(path: Path, force: bool) -> None:
     if not str(path).strip():
         raise ValueError("-o/--output: empty file name")
     check_targets([path], force)
+
+
+def add_control_method_options(parser: Any) -> None:
+    """--control-method and --clt-steps, shared by generate and eval (pipeline.CONTROL_METHODS)."""
+    parser.add_argument(
+        "--control-method",
+        default="controlnet",
+        choices=("controlnet", "clt", "both"),
+        help="controlnet: the model's trained ControlNet (real time); clt: tune the 1-step noise until the motion "
+        "meets the targets (consistency latent tuning: any joints, no ControlNet needed, seconds per motion on a "
+        "CPU); both: tune the noise of the ControlNet-steered student",
+    )
+    parser.add_argument("--clt-steps", type=int, default=400, help="noise-tuning steps of clt / both (official 400)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from motionlcm.cli._common import Formatter
+from motionlcm.cli._common import Formatter, add_control_method_options
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -28,18 +28,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
         mm_times=args.mm_times,
         min_length=args.min_length,
         seed=args.seed,
+        control=args.control,
+        density=args.density,
+        temporal=args.temporal,
+        warp=not args.no_warp,
+        control_method=args.control_method,
+        clt_steps=args.clt_steps,
     )
     evaluator = load_evaluator(args.evaluator, device)
     subject = load_subject(args.model, settings, device, args.text_encoder)
     report = evaluate(subject, args.dataset, evaluator, settings, progress=not args.quiet)
     report["evaluator"] = str(args.evaluator)
     if args.aits and subject.kind != "vae":
-        from motionlcm.eval.timing import aits_inputs, measure_aits
+        import numpy as np
+
+        from motionlcm.eval.timing import aits_clips, measure_aits
         from motionlcm.pipeline import MotionLCM
 
         pipe = MotionLCM.from_pretrained(args.model, device=device, text_encoder_path=args.text_encoder)
-        prompts, lengths = aits_inputs(args.dataset, args.split, args.aits, args.min_length)
-        report["aits"] = measure_aits(pipe, prompts, lengths, settings.steps, settings.guidance)
+        prompts, lengths, joints = aits_clips(args.dataset, args.split, args.aits, args.min_length)
+        hints = None
+        if args.control and args.control_method == "controlnet":  # time the ControlNet path (clt is not real time)
+            from motionlcm.data.hints import hints_from_array, joint_set
+            from motionlcm.eval.control import real_test_hints
+
+            rng = np.random.default_rng(settings.seed)
+            picks = joint_set(args.control)
+            hints = [hints_from_array(real_test_hints(j, picks, args.density, rng, args.temporal)) for j in joints]
+        report["aits"] = measure_aits(pipe, prompts, lengths, settings.steps, settings.guidance, hints=hints)
     print(format_report(report))
     from motionlcm.io.atomic import write_json_atomic
 
@@ -96,6 +112,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="also time N sentences at batch 1 (average inference time per sentence); 0 skips",
     )
+    p.add_argument(
+        "--control",
+        default=None,
+        metavar="JOINTS",
+        help="evaluate control: generate every clip under hints taken from its own joints (pelvis, all = the "
+        "OmniControl six, or a joint name) with the model's installed controller; adds Traj. err, Loc. err "
+        "(20 / 50 cm) and Avg. err; MultiModality is skipped (as the official control tests)",
+    )
+    p.add_argument(
+        "--density",
+        type=int,
+        default=100,
+        help="with --control: 100 or 25 (%% of the frames, random) or 1, 2, 5 (frames), official TEST_DENSITY",
+    )
+    p.add_argument("--temporal", action="store_true", help="with --control: hints on the first 25 %% of the frames")
+    p.add_argument(
+        "--no-warp", action="store_true", help="with --control: score the generated motion without motion warping"
+    )
+    add_control_method_options(p)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--text-encoder", default=None, help="local text-encoder folder overriding the model's reference")
     p.add_argument("-o", "--output", default="metrics.json", help="where to write the metrics JSON")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from motionlcm.cli._common import Formatter
+from motionlcm.cli._common import Formatter, add_control_method_options
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from motionlcm.generate import Request, check_prompt, generate, parse_formats, read_prompt_file
+    from motionlcm.generate import ControlSpec, Request, check_prompt, generate, parse_formats, read_prompt_file
 
     formats = parse_formats(args.format)
     if (args.prompt is None) == (args.prompts is None):
@@ -32,6 +32,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
         force=args.force,
         device=args.device,
         progress=not args.quiet,
+        control=ControlSpec(
+            args.control,
+            args.trajectory,
+            tuple(args.keyframe or ()),
+            args.control_method,
+            args.clt_steps,
+            not args.no_warp,
+        ),  # fmt: skip
     )
     for path in written:
         print(path)
@@ -79,6 +87,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--fps", type=float, default=None, help="BVH frame rate, 1..1000 (20 native; 24/30/60 resample by slerp)"
     )
     p.add_argument("--format", default="npy,bvh,mp4,json", help="comma-separated subset of npy,bvh,mp4,gif,json")
+    control = p.add_argument_group(
+        "control",
+        "steer the motion with joint targets (needs a controller in MODEL/control/, see `motionlcm train control`); "
+        "coordinates in metres, y up, in the motion's own frame: the first frame's pelvis at the origin on the "
+        "floor, facing +z",
+    )
+    control.add_argument(
+        "--control",
+        default=None,
+        metavar="HINTS.npy",
+        help="float array (T, 22, 3), NaN where a joint (or an axis) is free; the motion gets T frames unless "
+        "--seconds/--frames say otherwise (they must then equal T)",
+    )
+    control.add_argument(
+        "--trajectory",
+        default=None,
+        metavar="PATH.csv",
+        help="rows time_s,x,z: the pelvis on the floor plane, linearly interpolated between rows, height free; "
+        "the motion lasts at least until the last row",
+    )
+    control.add_argument(
+        "--keyframe",
+        action="append",
+        metavar="T:JOINT:X,Y,Z",
+        help="hold JOINT (an SMPL joint name, e.g. right_wrist, pelvis, left_foot) at X,Y,Z at T seconds; "
+        "repeatable, combines with --trajectory",
+    )
+    add_control_method_options(control)
+    control.add_argument(
+        "--no-warp",
+        action="store_true",
+        help="keep the generated motion as it is instead of bending it the last centimetres onto the targets",
+    )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -1,4 +1,4 @@
-"""`motionlcm train {vae,teacher,student,evaluator}` (`mld` and `lcm`, the papers' names, still work)."""
+"""`motionlcm train {vae,teacher,student,control,evaluator}` (`mld` and `lcm`, the papers' names, still work)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"teacher_dir={args.teacher}")
     if getattr(args, "init", None):
         overrides.append(f"init_dir={args.init}")
+    if getattr(args, "model", None):
+        overrides.append(f"model_dir={args.model}")
+    if getattr(args, "install", None):
+        overrides.append(f"install_as={args.install}")
     if args.dataset:
         overrides.append(f"data.root={args.dataset}")
     if args.config is None:  # only the evaluator has built-in defaults (those of configs/evaluator.yaml)
@@ -46,12 +50,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=Formatter,
         description="Train the motion VAE, the MLD teacher, the consistency student or the text-motion evaluator.",
     )
-    train_sub = train.add_subparsers(dest="kind", required=True, metavar="{vae,teacher,student,evaluator}")
+    train_sub = train.add_subparsers(dest="kind", required=True, metavar="{vae,teacher,student,control,evaluator}")
     helps = {
         "vae": "train the motion VAE (configs/vae.yaml)",
         "teacher": "train the latent-diffusion teacher (MLD) on a trained VAE (configs/teacher.yaml)",
         "student": "distil a 1-4 step latent consistency student (MotionLCM) from a trained teacher "
         "(configs/student.yaml)",
+        "control": "train a motion ControlNet (trajectory / keyframe control) for a trained student "
+        "(configs/bandai-namco/control-pelvis.yaml)",
         "evaluator": "train a contrastive text-motion evaluator for FID / R-precision on any dataset "
         "(configs/evaluator.yaml)",
     }
@@ -84,6 +90,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                 "--init",
                 default=None,
                 help="continue a distillation from this trained student folder (overrides init_dir)",
+            )
+        if kind == "control":
+            p.add_argument("--model", default=None, help="the student model folder to control (overrides model_dir)")
+            p.add_argument(
+                "--install",
+                default=None,
+                metavar="NAME",
+                help="when done, also install the controller as MODEL/control/NAME, where generation finds it "
+                "(overrides install_as; --force replaces an installed one)",
             )
         p.add_argument("--resume", action="store_true", help="continue from <output_dir>/checkpoints/last.ckpt")
         p.add_argument("--force", action="store_true", help="start over even if the output directory holds a run")

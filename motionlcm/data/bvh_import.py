@@ -297,7 +297,9 @@ def _run_clips(jobs: list[tuple], init_args: tuple, workers: int, progress: bool
         _worker_init(*init_args)
         results = map(_process_job, jobs)
     else:
-        context = get_context("fork" if os.name == "posix" else "spawn")
+        # forkserver, not fork: a child forked from a process whose torch / OpenMP threads are busy can
+        # deadlock on a lock one of them held (seen in the test suite after a torch benchmark)
+        context = get_context("forkserver" if os.name == "posix" else "spawn")
         pool = context.Pool(workers, initializer=_worker_init, initargs=init_args)
         results = pool.imap_unordered(_process_job, jobs, chunksize=4)
     try:

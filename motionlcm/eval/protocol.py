@@ -65,8 +65,16 @@ class EvalSettings:
     min_length: int = MIN_LENGTH
     max_length: int = MAX_LENGTH
     seed: int = SEED
+    control: str | None = None  # "pelvis", "all" or a joint name: generate under hints from the real clips
+    density: int = 100  # control density: 100 / 25 (% of frames) or 1 / 2 / 5 (frames) (official TEST_DENSITY)
+    temporal: bool = False  # control the first 25 % of the frames instead ("initial motions")
+    warp: bool = True  # warp the joints onto the hints, as generation does (`motion_warp`)
+    control_method: str = "controlnet"  # or "clt" / "both" (pipeline.CONTROL_METHODS)
+    clt_steps: int = 400  # noise-tuning steps of clt / both (official 400)
 
     def check(self) -> None:
+        if self.control is not None and self.density not in (1, 2, 5, 25, 100):
+            raise ValueError(f"--density: expected 100, 25, 5, 2 or 1, got {self.density}")
         if self.replications < 1 or self.batch_size < 1:
             raise ValueError(f"replications and batch_size must be >= 1, got {self.replications}, {self.batch_size}")
         if self.multimodality and not 2 <= self.mm_times <= self.mm_repeats:
@@ -109,6 +117,7 @@ class Subject:
     normalizer: Normalizer
     device: torch.device
     settings: dict[str, Any]
+    control_errors: list[np.ndarray] | None = None  # per generated motion, when generating under control
 
 
 def load_subject(
@@ -145,14 +154,59 @@ def load_subject(
         return pipe.generate_features(batch["texts"], batch["lengths"], steps, guidance, generator)
 
     sampler = "ddim" if pipe.kind == "teacher" else f"lcm-{pipe.lcm_preset}"
-    return Subject(
-        str(model_dir),
-        pipe.kind,
-        generate,
-        normalizer,
-        device,
-        {"steps": steps, "guidance": guidance, "sampler": sampler},
-    )
+    sampling = {"steps": steps, "guidance": guidance, "sampler": sampler}
+    if settings.control is not None:
+        return _controlled_subject(pipe, str(model_dir), normalizer, device, settings, sampling)
+    return Subject(str(model_dir), pipe.kind, generate, normalizer, device, sampling)
+
+
+def _controlled_subject(
+    pipe: Any, name: str, normalizer: Normalizer, device: torch.device, settings: EvalSettings, sampling: dict
+) -> Subject:
+    """Generation under hints taken from each real clip's own joints at the test density (official
+    `random_mask`). The evaluator embeds the features of the warped joints (recomputed from them; without
+    `warp`, the model's own), the kinematic columns clean them as for free generation, and the point errors
+    of the joints users get (warped, conformed, foot-locked) go to `control_errors`."""
+    from motionlcm.data.hints import Hints, evaluation_mask, joint_set
+    from motionlcm.data.motion_warp import warp_to_hints
+    from motionlcm.eval.control import point_errors
+
+    joint_ids = joint_set(settings.control)
+    rng = np.random.default_rng([settings.seed, 7])
+    errors: list[np.ndarray] = []
+    method = settings.control_method
+    controller = pipe.controller_for(set(joint_ids), settings.temporal).name if method != "clt" else None
+
+    def generate(batch: dict, generator: torch.Generator) -> Tensor:
+        lengths = batch["lengths"].tolist()
+        real = features_to_joints(normalizer.denormalize(batch["features"])).double().numpy()
+        hints = [
+            Hints(
+                real[i, :n].astype(np.float32), evaluation_mask(n, joint_ids, settings.density, rng, settings.temporal)
+            )
+            for i, n in enumerate(lengths)
+        ]
+        steps, guidance = sampling["steps"], sampling["guidance"]
+        features = pipe.generate_features(
+            batch["texts"], lengths, steps, guidance, generator, hints, method, settings.clt_steps
+        ).cpu()
+        joints = features_to_joints(features).double().numpy()
+        contacts = features[..., FOOT_CONTACT].double().numpy()
+        out = torch.zeros_like(features)
+        for i, (n, h) in enumerate(zip(lengths, hints, strict=True)):
+            j = warp_to_hints(joints[i, :n], h.values, h.mask) if settings.warp else joints[i, :n]
+            errors.append(point_errors(clean_joints(j, contacts[i, :n]), h.values, h.mask))  # what users get
+            # the evaluator and `_kinematics` (which cleans once) see the warped joints, as for free generation
+            rows = joints_to_features(np.concatenate([j, j[-1:]]))  # T rows: the last frame held
+            out[i, :n] = torch.as_tensor(rows, dtype=out.dtype)
+            out[i, :n, FOOT_CONTACT] = features[i, :n, FOOT_CONTACT]  # the model's own contact labels
+        return out
+
+    detail = {"control": settings.control, "density": settings.density, "temporal": settings.temporal,
+              "warp": settings.warp, "controller": controller, "control_method": method}  # fmt: skip
+    if method != "controlnet":
+        detail["clt_steps"] = settings.clt_steps
+    return Subject(name, pipe.kind, generate, normalizer, device, {**sampling, **detail}, errors)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -301,7 +355,12 @@ def run_replication(
     model = score(emb["text"], emb["gen"], emb["real"], settings, rng, perm) | kinematic_scores(
         emb["kin_gen"], emb["kin_real"]
     )
-    if settings.multimodality and subject.kind != "vae":
+    if subject.control_errors is not None:
+        from motionlcm.eval.control import control_errors
+
+        model |= control_errors(subject.control_errors)
+        subject.control_errors.clear()
+    if settings.multimodality and subject.kind != "vae" and subject.control_errors is None:
         dataset.set_epoch(2 * r)
         model["multimodality"] = metrics.multimodality(
             multimodality_embeddings(dataset, subject, evaluator, settings, rng, generator),
@@ -396,6 +455,13 @@ COLUMNS = [
     ("skating", "Skating"),
     ("jitter", "Jitter (m/s³)"),
 ]
+CONTROL_COLUMNS = [
+    ("traj_fail_20cm", "Traj. err 20 cm"),
+    ("traj_fail_50cm", "Traj. err 50 cm"),
+    ("loc_fail_20cm", "Loc. err 20 cm"),
+    ("loc_fail_50cm", "Loc. err 50 cm"),
+    ("avg_err_m", "Avg. err (m)"),
+]
 ROWS = ("real", "frozen", "model")  # "frozen": the sanity row, real clips replaced by their first pose
 
 
@@ -433,6 +499,16 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"reconstruction: MPJPE {rec['mpjpe_mm']:.1f} mm (unaligned {rec['mpjpe_unaligned_mm']:.1f} mm), "
             f"feature error {rec['feature_error']:.4f} over {rec['frames']} frames"
+        )
+    control = report["summary"].get("model", {})
+    if "avg_err_m" in control:
+        sampling = report["sampling"]
+        lines.append(
+            f"control ({sampling['control']}, density {sampling['density']}"
+            f"{', temporal' if sampling['temporal'] else ''}, {sampling['control_method']}, "
+            f"controller {sampling['controller']}, "
+            f"warp {'on' if sampling['warp'] else 'off'}): "
+            + ", ".join(f"{label} {format_stat(control[key])}" for key, label in CONTROL_COLUMNS)
         )
     if "aits" in report:
         a = report["aits"]

@@ -32,11 +32,21 @@ def device_name(device: torch.device) -> str:
 
 def aits_inputs(dataset_dir: str | Path, split: str, count: int, min_length: int) -> tuple[list[str], list[int]]:
     """`count` captions and lengths taken evenly over a split (first caption draw, no random crop)."""
+    texts, lengths, _ = aits_clips(dataset_dir, split, count, min_length)
+    return texts, lengths
+
+
+def aits_clips(
+    dataset_dir: str | Path, split: str, count: int, min_length: int
+) -> tuple[list[str], list[int], list[np.ndarray]]:
+    """`aits_inputs` plus each clip's joints (T, 22, 3), for timing generation under control."""
+    from motionlcm.data.features import features_to_joints
     from motionlcm.data.humanml3d import HumanML3DDataset
 
     dataset = HumanML3DDataset(dataset_dir, split=split, min_length=min_length, random_crop=False, seed=0)
     items = [dataset[i] for i in range(0, len(dataset), max(1, len(dataset) // count))][:count]
-    return [item["text"] for item in items], [item["length"] for item in items]
+    joints = [features_to_joints(dataset.normalizer.denormalize(item["features"])).numpy() for item in items]
+    return [item["text"] for item in items], [item["length"] for item in items], joints
 
 
 def sync(device: torch.device) -> None:
@@ -54,11 +64,13 @@ def time_stages(
     guidance: float,
     generator: torch.Generator,
     clear_cache: bool = True,
+    hints: list[Any] | None = None,
 ) -> tuple[dict[str, float], torch.Tensor]:
     """Generate once through the pipeline, timing each of `STAGES` between device synchronisations.
 
     The prompt cache is cleared first unless `clear_cache` is False; the teacher's stage "text" includes
-    the empty prompt of classifier-free guidance.
+    the empty prompt of classifier-free guidance. With `hints` (one `Hints` per text) the "denoise" stage
+    includes the trajectory encoder and the ControlNet (the installed controller covering the hints).
 
     Returns:
         ({stage: seconds}, de-normalised features (B, max(lengths), 263)).
@@ -74,7 +86,11 @@ def time_stages(
     sync(device)
     marks.append(time.perf_counter())
     noise = torch.randn(len(texts), cfg.latent_size, cfg.latent_dim, generator=generator, device=device)
-    latents = pipe.sample_latents(text_emb, noise, steps, guidance, generator, list(lengths))
+    control = None
+    if hints is not None:
+        controller = pipe.controller_for({j for h in hints for j in h.joints})
+        control = (controller, pipe.control_condition(controller, hints, max(lengths)))
+    latents = pipe.sample_latents(text_emb, noise, steps, guidance, generator, list(lengths), control)
     sync(device)
     marks.append(time.perf_counter())
     features = pipe.decode(latents, lengths) * pipe.std + pipe.mean
@@ -95,8 +111,9 @@ def measure_aits(
     guidance: float | None = None,
     warmup: int = 3,
     seed: int = 0,
+    hints: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
-    """Time each (prompt, length) at batch 1 after `warmup` untimed runs.
+    """Time each (prompt, length) at batch 1 after `warmup` untimed runs (under `hints[i]` when given).
 
     Returns:
         {"aits_s": mean seconds per sentence (text + denoise + decode), "median_s", "p90_s", "sentences",
@@ -108,10 +125,13 @@ def measure_aits(
         raise ValueError(f"need one length per prompt, got {len(prompts)} prompts and {len(lengths)} lengths")
     steps, guidance = pipe.resolve_sampling(steps, guidance)
     generator = torch.Generator(device=pipe.device).manual_seed(seed)
+    one = (lambda i: [hints[i]]) if hints is not None else (lambda i: None)  # noqa: E731
     for i in range(warmup):
-        time_stages(pipe, [prompts[i % len(prompts)]], [int(lengths[i % len(lengths)])], steps, guidance, generator)
+        k = i % len(prompts)
+        time_stages(pipe, [prompts[k]], [int(lengths[k])], steps, guidance, generator, hints=one(k))
     runs = [
-        time_stages(pipe, [p], [int(n)], steps, guidance, generator)[0] for p, n in zip(prompts, lengths, strict=True)
+        time_stages(pipe, [p], [int(n)], steps, guidance, generator, hints=one(i))[0]
+        for i, (p, n) in enumerate(zip(prompts, lengths, strict=True))
     ]
     totals = np.array([r["text"] + r["denoise"] + r["decode"] for r in runs])
     return {

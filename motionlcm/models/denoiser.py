@@ -146,29 +146,16 @@ class LatentDenoiser(nn.Module):
         self.query_pos = LearnedPositionalEncoding(h, c.max_len)
         self.encoder = SkipTransformerEncoder(h, c.num_heads, c.ff_size, c.dropout, c.activation, c.num_layers)
 
-    def forward(
+    def tokens(
         self,
         sample: torch.Tensor,
         timestep: torch.Tensor | float,
         text_emb: torch.Tensor,
         guidance_emb: torch.Tensor | None = None,
         latent_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Predict the noise in `sample`.
-
-        Args:
-            sample: (B, L, D) noisy latents z_t.
-            timestep: scalar or (B,) diffusion timesteps.
-            text_emb: (B, 1, text_dim) pooled text vector, or (B, text_dim); (B, S, text_dim) gives S
-                text tokens.
-            guidance_emb: (B, time_cond_proj_dim) guidance-scale embedding (LCM students), or None.
-            latent_mask: (B, L) bool, True for the latent tokens that hold motion (segment latents of a
-                conv VAE, `vae.latent_mask(lengths)`); the others are not attended to and their outputs are
-                0. None (official): every token counts.
-
-        Returns:
-            (B, L, D) predicted noise.
-        """
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The encoder's input: [L projected latents, time token, text tokens] with positions, (N, B, H), and
+        its key-padding mask (B, N) (None without `latent_mask`). Shared with the ControlNet copy."""
         batch, num_latents, _ = sample.shape
         if text_emb.ndim == 2:
             text_emb = text_emb[:, None, :]
@@ -183,10 +170,40 @@ class LatentDenoiser(nn.Module):
         text_tokens = self.emb_proj(text_emb.permute(1, 0, 2))  # (S, B, H)
         seq = self.query_pos(torch.cat([x, time_token, text_tokens], dim=0))
         if latent_mask is None:
-            return self.latent_post(self.encoder(seq)[:num_latents]).permute(1, 0, 2)
-        padding = torch.cat([~latent_mask, latent_mask.new_zeros(batch, seq.shape[0] - num_latents)], dim=1)
-        out = self.latent_post(self.encoder(seq, key_padding_mask=padding)[:num_latents]).permute(1, 0, 2)
-        return out * latent_mask[:, :, None]
+            return seq, None
+        return seq, torch.cat([~latent_mask, latent_mask.new_zeros(batch, seq.shape[0] - num_latents)], dim=1)
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | float,
+        text_emb: torch.Tensor,
+        guidance_emb: torch.Tensor | None = None,
+        latent_mask: torch.Tensor | None = None,
+        control_residuals: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Predict the noise in `sample`.
+
+        Args:
+            sample: (B, L, D) noisy latents z_t.
+            timestep: scalar or (B,) diffusion timesteps.
+            text_emb: (B, 1, text_dim) pooled text vector, or (B, text_dim); (B, S, text_dim) gives S
+                text tokens.
+            guidance_emb: (B, time_cond_proj_dim) guidance-scale embedding (LCM students), or None.
+            latent_mask: (B, L) bool, True for the latent tokens that hold motion (segment latents of a
+                conv VAE, `vae.latent_mask(lengths)`); the others are not attended to and their outputs are
+                0. None (official): every token counts.
+            control_residuals: a `ControlNet`'s output, one (N, B, H) tensor per encoder block, added after
+                that block (models/controlnet.py); None: text-only.
+
+        Returns:
+            (B, L, D) predicted noise.
+        """
+        num_latents = sample.shape[1]
+        seq, padding = self.tokens(sample, timestep, text_emb, guidance_emb, latent_mask)
+        hidden = self.encoder(seq, key_padding_mask=padding, residuals=control_residuals)
+        out = self.latent_post(hidden[:num_latents]).permute(1, 0, 2)
+        return out if latent_mask is None else out * latent_mask[:, :, None]
 
 
 def widen_feed_forward(denoiser: LatentDenoiser, ff_size: int) -> LatentDenoiser:

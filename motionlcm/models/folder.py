@@ -257,22 +257,30 @@ def save_model_folder(
 # Load
 
 
-def _read_header(path: Path) -> dict[str, Any]:
-    config_path = path / CONFIG_FILE
+def read_folder_header(
+    path: Path, config_file: str, format_name: str, format_version: int, what: str
+) -> dict[str, Any]:
+    """The JSON header `<path>/<config_file>` of a folder format, checked for its format name and version; a
+    missing, unreadable or foreign file is a ValueError naming it (shared by model and controller folders)."""
+    config_path = path / config_file
     if not config_path.is_file():
-        raise ValueError(f"{path}: not a model folder (no {CONFIG_FILE})")
+        raise ValueError(f"{path}: not {what} (no {config_file})")
     try:
         header = json.loads(config_path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{config_path}: invalid JSON ({error})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+    if not isinstance(header, dict) or header.get("format") != format_name:
         found = header.get("format") if isinstance(header, dict) else type(header).__name__
-        raise ValueError(f"{config_path}: unknown format {found!r}, expected {FORMAT_NAME!r}")
-    if header.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{config_path}: unknown format {found!r}, expected {format_name!r}")
+    if header.get("format_version") != format_version:
         raise ValueError(
-            f"{config_path}: unsupported format_version {header.get('format_version')!r}, expected {FORMAT_VERSION}"
+            f"{config_path}: unsupported format_version {header.get('format_version')!r}, expected {format_version}"
         )
     return header
+
+
+def _read_header(path: Path) -> dict[str, Any]:
+    return read_folder_header(path, CONFIG_FILE, FORMAT_NAME, FORMAT_VERSION, "a model folder")
 
 
 def _load_module(path: Path, name: str, module_cls: type[nn.Module], config: Any, device: str) -> nn.Module:

@@ -189,16 +189,42 @@ class _SkipTransformer(nn.Module):
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
 
-    def _run(self, x: torch.Tensor, **layer_kwargs: torch.Tensor | None) -> torch.Tensor:
+    def _run(
+        self,
+        x: torch.Tensor,
+        residuals: list[torch.Tensor] | None = None,
+        intermediates: list[torch.Tensor] | None = None,
+        **layer_kwargs: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Run the stack. `residuals` (one per block, in block order: inputs, middle, outputs) are added right
+        after their block, before its output feeds a skip (a ControlNet's injection, official
+        `SkipTransformerEncoder.maybe_controlnet_moe`); `intermediates`, when a list, receives every block's
+        output in the same order (what a ControlNet copy emits)."""
+        if residuals is not None and len(residuals) != self.num_blocks:
+            raise ValueError(f"residuals: expected {self.num_blocks} (one per block), got {len(residuals)}")
+        outputs = iter(residuals or ())
+
+        def after_block(y: torch.Tensor) -> torch.Tensor:
+            if residuals is not None:
+                y = y + next(outputs)
+            if intermediates is not None:
+                intermediates.append(y)
+            return y
+
         skips = []
         for block in self.input_blocks:
-            x = block(x, **layer_kwargs)
+            x = after_block(block(x, **layer_kwargs))
             skips.append(x)
-        x = self.middle_block(x, **layer_kwargs)
+        x = after_block(self.middle_block(x, **layer_kwargs))
         for block, linear in zip(self.output_blocks, self.linear_blocks, strict=True):
             x = linear(torch.cat([x, skips.pop()], dim=-1))
-            x = block(x, **layer_kwargs)
+            x = after_block(block(x, **layer_kwargs))
         return self.norm(x) if self.norm is not None else x
+
+    @property
+    def num_blocks(self) -> int:
+        """Transformer layers in the stack (= num_layers): input blocks, the middle block, output blocks."""
+        return 2 * len(self.input_blocks) + 1
 
 
 class SkipTransformerEncoder(_SkipTransformer):
@@ -217,17 +243,25 @@ class SkipTransformerEncoder(_SkipTransformer):
         layer = TransformerEncoderLayer(dim, num_heads, ff_size, dropout, activation)
         super().__init__(layer, num_layers, dim, norm)
 
-    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        residuals: list[torch.Tensor] | None = None,
+        intermediates: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Encode a sequence.
 
         Args:
             x: (N, B, H) tokens.
             key_padding_mask: (B, N) bool, True marks padding.
+            residuals: (N, B, H) per block, added after it (ControlNet injection), or None.
+            intermediates: a list to receive each block's (N, B, H) output, or None.
 
         Returns:
-            (N, B, H) tokens after the final norm.
+            (N, B, H) tokens after the final norm (if the stack has one).
         """
-        return self._run(x, key_padding_mask=key_padding_mask)
+        return self._run(x, residuals, intermediates, key_padding_mask=key_padding_mask)
 
 
 class SkipTransformerDecoder(_SkipTransformer):

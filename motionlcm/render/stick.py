@@ -193,6 +193,9 @@ def _resolve_skeleton(
 # ----------------------------------------------------------------------------- scene
 
 
+_HINT_COLOR = "#d62728"  # control targets
+
+
 def _to_mpl(p: np.ndarray) -> np.ndarray:
     """(..., 3) y-up (x, y, z) -> matplotlib z-up (x, -z, y); a rotation, not a mirror."""
     return np.stack((p[..., 0], -p[..., 2], p[..., 1]), axis=-1)
@@ -263,6 +266,7 @@ class _Scene:
         elev: float,
         azim: float,
         linewidth: float,
+        hints: np.ndarray | None = None,
     ) -> None:
         from matplotlib.transforms import Bbox, TransformedBbox
         from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
@@ -296,8 +300,22 @@ class _Scene:
         self.lines = [
             ax.plot([], [], [], color=c, lw=linewidth, solid_capstyle="round", zorder=10)[0] for c in skel.colors
         ]
+        # control targets (generated under hints): every target faint, the current frame's bold; a free
+        # height is drawn on the floor
+        self.hints = None
+        artists = [self.floor, self.grid, self.path_all, self.path_done, *self.lines]
+        if hints is not None:
+            targets = np.where(np.isnan(hints[..., 1:2]) & ~np.isnan(hints[..., :1]), layout.floor, hints[..., 1:2])
+            self.hints = _to_mpl(np.concatenate([hints[..., :1], targets, hints[..., 2:]], axis=-1))
+            (self.hint_all,) = ax.plot(
+                [], [], [], ls="none", marker=".", ms=2.5, color=_HINT_COLOR, alpha=0.35, zorder=4
+            )
+            (self.hint_now,) = ax.plot(
+                [], [], [], ls="none", marker="o", ms=6, mfc="none", mec=_HINT_COLOR, mew=1.6, zorder=40
+            )
+            artists += [self.hint_all, self.hint_now]
         clip = TransformedBbox(Bbox.from_bounds(*rect), fig.transFigure)
-        for artist in (self.floor, self.grid, self.path_all, self.path_done, *self.lines):
+        for artist in artists:
             artist.set_clip_box(clip)
 
     def _in_box(self, pts: np.ndarray, cx: float, cy: float, r: float) -> np.ndarray:
@@ -326,12 +344,27 @@ class _Scene:
             p = self._in_box(pts, cx, cy, r)
             line.set_data_3d(p[:, 0], p[:, 1], p[:, 2] + lift)
 
+        if self.hints is not None:
+            every = self._in_box(self.hints.reshape(-1, 3), cx, cy, r)
+            now = self._in_box(self.hints[t], cx, cy, r)
+            self.hint_all.set_data_3d(every[:, 0], every[:, 1], every[:, 2])
+            self.hint_now.set_data_3d(now[:, 0], now[:, 1], now[:, 2])
+
         frame = self.joints[t]
         depth = [float((frame[c] @ self.eye).mean()) for c in self.chains]
         for rank, k in enumerate(np.argsort(depth)):  # far chains first, near ones on top
             pts = frame[self.chains[k]]
             self.lines[k].set_data_3d(pts[:, 0], pts[:, 1], pts[:, 2])
             self.lines[k].set_zorder(10 + rank)
+
+
+def _check_hints(hints: Any, joints: np.ndarray) -> np.ndarray | None:
+    if hints is None:
+        return None
+    hints = np.asarray(hints, dtype=np.float64)
+    if hints.shape != joints.shape:
+        raise ValueError(f"hints: expected the joints' shape {joints.shape}, got {hints.shape}")
+    return hints
 
 
 def _wrap_title(title: str | None, width_in: float) -> str:
@@ -382,6 +415,7 @@ def render_animation(
     follow: bool = True,
     max_fps: float = 30.0,
     linewidth: float = 3.0,
+    hints: np.ndarray | None = None,
 ) -> Path:
     """Render a stick-figure animation of ``joints`` (T, J, 3; metres, y up) to ``path``.
 
@@ -405,8 +439,11 @@ def render_animation(
         follow: the camera box follows the (smoothed) root; else it covers the whole clip.
         max_fps: highest frame rate written.
         linewidth: bone line width in points.
+        hints: (T, J, 3) control targets, NaN where free (a generated motion's `Motion.hints`): drawn as
+            red markers, the current frame's as rings.
     """
     arr, fps, skel, layout = _prepare(joints, fps, parents, chains, colors, joint_names, follow)
+    hints = _check_hints(hints, arr)
     out = Path(path)
     fmt = out.suffix.lower()
     if fmt not in _FORMATS:
@@ -431,7 +468,7 @@ def render_animation(
     text = _wrap_title(title, w_px / dpi)
     n_lines = text.count("\n") + 1 if text else 0
     top = 1.0 - (0.03 + 0.055 * n_lines) * 5.0 / (h_px / dpi) if text else 1.0
-    scene = _Scene(fig, (0.0, 0.0, 1.0, top), arr, skel, layout, elev, azim, linewidth)
+    scene = _Scene(fig, (0.0, 0.0, 1.0, top), arr, skel, layout, elev, azim, linewidth, hints)
     ax = scene.ax
     if text:
         fig.text(0.5, 0.985, text, ha="center", va="top", fontsize=10)
@@ -468,6 +505,7 @@ def render_frames(
     azim: float = -60.0,
     follow: bool = True,
     linewidth: float = 2.5,
+    hints: np.ndarray | None = None,
 ) -> Path:
     """Save still frames side by side (a frame strip) as an image (PNG, or any format matplotlib saves).
 
@@ -477,6 +515,7 @@ def render_frames(
         Other arguments as in :func:`render_animation`.
     """
     arr, fps, skel, layout = _prepare(joints, fps, parents, chains, colors, joint_names, follow)
+    hints = _check_hints(hints, arr)
     T = len(arr)
     if frames is None:
         frames = np.unique(np.linspace(0, T - 1, max(1, min(num, T))).round().astype(int)).tolist()
@@ -499,7 +538,8 @@ def render_frames(
     fig = _new_figure((width, panel_size + title_h), dpi)
     h = panel_size / (panel_size + title_h)
     for k, f in enumerate(picks):
-        _Scene(fig, (k / len(picks), 0.0, 1.0 / len(picks), h), arr, skel, layout, elev, azim, linewidth).update(f)
+        panel = (k / len(picks), 0.0, 1.0 / len(picks), h)
+        _Scene(fig, panel, arr, skel, layout, elev, azim, linewidth, hints).update(f)
         fig.text((k + 0.04) / len(picks), h - 0.02, f"{f / fps:.2f} s", ha="left", va="top", fontsize=8,
                  color="#555555")  # fmt: skip
     if text:

@@ -1,5 +1,5 @@
-"""Train a VAE, an MLD teacher, an LCM student or an evaluator from a resolved config: data, system,
-Lightning Trainer, export.
+"""Train a VAE, an MLD teacher, an LCM student, a motion ControlNet or an evaluator from a resolved config:
+data, system, Lightning Trainer, export.
 
 Checkpoints go to `<output_dir>/checkpoints` (best-k by validation loss plus `last.ckpt`), logs to
 `<output_dir>/logs` (CSV, and TensorBoard when installed), the resolved config to
@@ -22,6 +22,8 @@ from pytorch_lightning.loggers import CSVLogger
 
 from motionlcm import presets
 from motionlcm.config import build_dataclass, load_config, save_config
+from motionlcm.data.features import features_to_joints
+from motionlcm.data.hints import HintNormalizer, joint_set
 from motionlcm.data.normalizer import Normalizer
 from motionlcm.diffusion.ddim import DDIMScheduler
 from motionlcm.diffusion.lcm import LCMScheduler
@@ -32,18 +34,21 @@ from motionlcm.eval.contrastive import (
     caption_tokens,
     save_evaluator,
 )
+from motionlcm.models.control_folder import install_controller, save_control_folder
+from motionlcm.models.controlnet import TrajectoryEncoder, TrajectoryEncoderConfig, controlnet_from_denoiser
 from motionlcm.models.conv_vae import fit_latent_std
 from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
 from motionlcm.models.folder import load_model_folder, save_model_folder
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import VAEConfig, build_vae
+from motionlcm.train.control_system import ControlSystem
 from motionlcm.train.datamodule import HumanML3DDataModule
 from motionlcm.train.distill_system import DistillSystem
 from motionlcm.train.evaluator_system import EvaluatorSystem
 from motionlcm.train.teacher_system import TeacherSystem
 from motionlcm.train.vae_system import VAESystem
 
-KINDS = ("vae", "teacher", "student", "evaluator")
+KINDS = ("vae", "teacher", "student", "control", "evaluator")
 
 
 def _paths(config: dict, resume: bool, force: bool) -> tuple[Path, Path | None]:
@@ -235,6 +240,59 @@ def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
     )
 
 
+def fit_hint_normalizer(dm: HumanML3DDataModule, clips: int = 1024) -> HintNormalizer:
+    """Joint-position statistics of up to `clips` training clips (evenly spread, whole clips)."""
+    items = dm.datasets["train"].items
+    picks = np.linspace(0, len(items) - 1, min(clips, len(items))).round().astype(int)
+    return HintNormalizer.fit([features_to_joints(items[int(i)].motion) for i in picks])
+
+
+def _trajectory_encoder(config: dict, folder) -> TrajectoryEncoder:
+    """The config's trajectory encoder, shaped like the student's latents (and the conv VAE's segments)."""
+    args = dict(config.get("trajectory_encoder") or {})
+    args.setdefault("latent_size", folder.denoiser.config.latent_size)
+    args.setdefault("latent_dim", folder.denoiser.config.latent_dim)
+    if folder.vae.config.arch == "conv":
+        args.setdefault("latent_frames", folder.vae.config.latent_frames)
+    return TrajectoryEncoder(build_dataclass(TrajectoryEncoderConfig, args, "trajectory_encoder"))
+
+
+def _control_system(config: dict, dm: HumanML3DDataModule) -> ControlSystem:
+    folder = _load_trained_folder(config.get("model_dir"), ("student",), "model_dir", "student")
+    dm.set_normalizer(Normalizer(folder.mean, folder.std))
+    preset = presets.check_version(folder.meta.get("sampling", {}).get("scheduler", presets.DEFAULT), "scheduler")
+    sampler = LCMScheduler.from_preset(preset)
+    sampler.set_timesteps(1)
+    control = dict(config.get("control") or {})
+    joints = joint_set(str(control.pop("joints", "pelvis")))
+    temporal = bool(control.pop("temporal", False))
+    if control:
+        raise ValueError(f"config: control: unknown keys {sorted(control)} (joints, temporal)")
+    student = folder.denoiser.float()
+    encoder = _trajectory_encoder(config, folder)
+    system_args = {
+        "num_ddim_timesteps": presets.DISTILLATION[preset]["num_ddim_timesteps"],
+        **(config.get("system") or {}),
+    }
+    system_args.setdefault("one_step_timestep", int(sampler.timesteps[0]))
+    cond_act = system_args.pop("cond_act", "silu")
+    return ControlSystem(
+        student,
+        folder.vae,
+        TextEncoder.from_reference(folder.text_encoder, **_text_encoder_args(config)),
+        DDIMScheduler(**(config.get("scheduler") or {})),
+        controlnet_from_denoiser(student, cond_act),
+        encoder,
+        fit_hint_normalizer(dm),
+        torch.as_tensor(folder.mean),
+        torch.as_tensor(folder.std),
+        joints=joints,
+        temporal=temporal,
+        total_steps=config["trainer"]["max_steps"],
+        **system_args,
+    )
+
+
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     """Same layout and the same weights up to half-precision rounding (a shipped fp16 copy of a run's model)."""
     sa, sb = a.state_dict(), b.state_dict()
@@ -278,6 +336,20 @@ def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule,
             meta["latent_std"] = fit_latent_std(vae.eval(), _latent_std_batches(dm)).tolist()
         return save_model_folder(
             out / "model", vae=vae, mean=dm.normalizer.mean, std=dm.normalizer.std, meta=meta, overwrite=True
+        )
+    if kind == "control":
+        meta["model_dir"] = str(config.get("model_dir"))
+        meta["validation"] = {k: float(v) for k, v in system.trainer.callback_metrics.items() if k.startswith("val/")}
+        return save_control_folder(
+            out / "model",
+            controlnet=system.controlnet,
+            trajectory_encoder=system.trajectory_encoder,
+            hint_normalizer=system.hint_normalizer,
+            joints=system.joints,
+            temporal=system.temporal,
+            base=system.student,
+            meta=meta,
+            overwrite=True,
         )
     if kind == "student":
         meta["sampling"] = {"scheduler": config.get("preset", presets.DEFAULT), "exported": system.export}
@@ -326,6 +398,7 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
         "vae": _vae_system,
         "teacher": _teacher_system,
         "student": _distill_system,
+        "control": _control_system,
         "evaluator": _evaluator_system,
     }
     system = builders[kind](config, dm)
@@ -341,6 +414,9 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
     model_dir = out / "model"
     if trainer.is_global_zero:
         model_dir = export_model(kind, system, dm, out, config)
+        if kind == "control" and config.get("install_as"):
+            installed = install_controller(model_dir, config["model_dir"], str(config["install_as"]), overwrite=force)
+            print(f"installed as {installed}")
     return model_dir
 
 
@@ -376,5 +452,39 @@ def export_student_weights(
         std=source.std,
         text_encoder=source.text_encoder,
         meta=meta,
+        overwrite=True,
+    )
+
+
+def export_control_checkpoint(
+    run_dir: str | Path, checkpoint: str = "last.ckpt", output: str | Path | None = None
+) -> Path:
+    """Write the controller of a ControlNet run's checkpoint as a controller folder (default
+    `<run_dir>/model-<checkpoint stem>`), e.g. to evaluate an intermediate checkpoint while the run goes on."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir / "config.yaml")
+    folder = _load_trained_folder(config.get("model_dir"), ("student",), "model_dir", "student")
+    ckpt = check_checkpoint(run_dir / "checkpoints" / checkpoint)
+    state = ckpt["state_dict"]
+    student = folder.denoiser.float()
+    encoder = _trajectory_encoder(config, folder)
+    controlnet = controlnet_from_denoiser(student, (config.get("system") or {}).get("cond_act", "silu"))
+    for module, prefix in ((controlnet, "controlnet."), (encoder, "trajectory_encoder.")):
+        module.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, strict=True)
+    control = config.get("control") or {}
+    return save_control_folder(
+        output or run_dir / f"model-{Path(checkpoint).stem}",
+        controlnet=controlnet,
+        trajectory_encoder=encoder,
+        hint_normalizer=HintNormalizer(state["hint_mean"].numpy(), state["hint_std"].numpy()),
+        joints=joint_set(str(control.get("joints", "pelvis"))),
+        temporal=bool(control.get("temporal", False)),
+        base=student,
+        meta={
+            "trained_by": "motionlcm train control",
+            "config": str(run_dir / "config.yaml"),
+            "steps": int(ckpt["global_step"]),
+            "model_dir": str(config.get("model_dir")),
+        },
         overwrite=True,
     )
