@@ -287,7 +287,7 @@ class MotionLCM:
     def _masked_denoiser(self, lengths: list[int] | None, base: Callable[..., Tensor] | None = None) -> Any:
         """`base` (default `denoiser_fn`), or for segment latents a wrapper passing the token mask of `lengths`
         (repeated when the sampler doubles the batch for classifier-free guidance)."""
-        base = base or self.denoiser_fn
+        base = self.denoiser_fn if base is None else base
         mask = self.vae.latent_mask(lengths) if lengths is not None else None
         if mask is None:
             return base

@@ -38,6 +38,18 @@ def test_config_sections_match_constructors(path):
         assert set(config["data"]) <= arguments(HumanML3DDataModule.__init__)
         assert set(config["trainer"]) <= arguments(pl.Trainer.__init__)
         return
+    if "model_dir" in config:  # a ControlNet run (train control)
+        from motionlcm.data.hints import joint_set
+        from motionlcm.models.controlnet import TrajectoryEncoderConfig
+        from motionlcm.train.control_system import ControlSystem
+
+        args = {"latent_size": 25, "latent_dim": 32, **(config.get("trajectory_encoder") or {})}
+        build_dataclass(TrajectoryEncoderConfig, args, "trajectory_encoder")
+        joint_set(config["control"]["joints"])
+        assert set(config.get("system") or {}) <= arguments(ControlSystem.__init__) | {"cond_act"}
+        assert set(config["data"]) <= arguments(HumanML3DDataModule.__init__)
+        assert set(config["trainer"]) <= arguments(pl.Trainer.__init__)
+        return
     is_mld, is_lcm = "vae_dir" in config, "teacher_dir" in config
     if not is_lcm:  # a student's architecture is its teacher's
         model = dict(config["model"])
