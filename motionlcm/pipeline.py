@@ -214,13 +214,19 @@ class MotionLCM:
             )
         return min(found, key=lambda c: (c.temporal != temporal, len(c.joints)))
 
-    def control_condition(self, controller: ControlFolder, hints: list[Hints], num_frames: int) -> Tensor:
-        """The trajectory encoder's condition (B, L, D) for per-motion hints padded to `num_frames`."""
+    def padded_hints(self, hints: list[Hints], num_frames: int) -> tuple[Tensor, Tensor]:
+        """Per-motion hints as one batch on the pipeline's device: values (B, T, 22, 3) and a bool mask of the same
+        shape, zero / False past each motion's frames."""
         values = torch.zeros(len(hints), num_frames, *hints[0].values.shape[1:], device=self.device)
         mask = torch.zeros(values.shape, dtype=torch.bool, device=self.device)
         for i, h in enumerate(hints):
             values[i, : h.num_frames] = torch.as_tensor(h.values, device=self.device)
             mask[i, : h.num_frames] = torch.as_tensor(h.mask, device=self.device)
+        return values, mask
+
+    def control_condition(self, controller: ControlFolder, hints: list[Hints], num_frames: int) -> Tensor:
+        """The trajectory encoder's condition (B, L, D) for per-motion hints padded to `num_frames`."""
+        values, mask = self.padded_hints(hints, num_frames)
         encoder = controller.trajectory_encoder
         return encoder(controller.hint_normalizer.normalize(values), mask)
 
@@ -314,11 +320,8 @@ class MotionLCM:
         if self.kind != "student":
             raise ValueError(f"{self.folder.path}: consistency latent tuning needs a student model")
         frames = max(lengths)
-        values = torch.zeros(len(hints), frames, *hints[0].values.shape[1:], device=self.device)
-        mask = torch.zeros(values.shape, device=self.device)
-        for i, h in enumerate(hints):
-            values[i, : h.num_frames] = torch.as_tensor(h.values, device=self.device)
-            mask[i, : h.num_frames] = torch.as_tensor(h.mask, device=self.device, dtype=torch.float32)
+        values, mask = self.padded_hints(hints, frames)
+        mask = mask.float()
         base = (
             self.denoiser if control is None else controlled_denoiser(self.denoiser, control[0].controlnet, control[1])
         )
