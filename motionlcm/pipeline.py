@@ -22,8 +22,9 @@ from torch import Tensor
 
 from motionlcm import presets
 from motionlcm.data.cleanup import clean_joints
+from motionlcm.data.continuation import BLEND_FRAMES, PlanarFrame, check_prefix, prefix_hints, splice_prefix
 from motionlcm.data.features import FOOT_CONTACT, features_to_joints
-from motionlcm.data.hints import Hints, hints_from_array, point_errors
+from motionlcm.data.hints import Hints, hints_from_array, joint_set, point_errors
 from motionlcm.data.motion_warp import warp_to_hints
 from motionlcm.data.skeleton import FPS
 from motionlcm.diffusion.clt import STEPS as CLT_STEPS
@@ -201,18 +202,20 @@ class MotionLCM:
         return self._controllers
 
     def controller_for(self, joints: set[int], temporal: bool = False) -> ControlFolder:
-        """The installed controller with the fewest joints that covers `joints` (spatial ones first)."""
+        """The installed controller trained for hints on `joints` (at any frames, or on a prefix when
+        `temporal`), the most specialised first (fewest joints)."""
         from motionlcm.data.skeleton import JOINT_NAMES
 
-        found = [c for c in self.controllers() if joints <= set(c.joints)]
+        found = [c for c in self.controllers() if c.covers(joints, temporal)]
         if not found:
             names = ", ".join(JOINT_NAMES[j] for j in sorted(joints))
-            have = "; ".join(f"{c.name}: {', '.join(JOINT_NAMES[j] for j in c.joints)}" for c in self.controllers())
+            kind = "a prefix of" if temporal else "any frames of"
+            have = "; ".join(_controller_summary(c) for c in self.controllers())
             raise ValueError(
-                f"{self.folder.path}: no controller controls {names} (installed: {have or 'none'}); "
-                "train one with `motionlcm train control --install NAME`"
+                f"{self.folder.path}: no controller controls {kind} {names} (installed: {have or 'none'}); "
+                "train one with `motionlcm train control --install NAME`, or use --control-method clt"
             )
-        return min(found, key=lambda c: (c.temporal != temporal, len(c.joints)))
+        return min(found, key=lambda c: (len(c.prefix_joints) if temporal else len(c.joints), c.name))
 
     def padded_hints(self, hints: list[Hints], num_frames: int) -> tuple[Tensor, Tensor]:
         """Per-motion hints as one batch on the pipeline's device: values (B, T, 22, 3) and a bool mask of the same
@@ -379,11 +382,13 @@ class MotionLCM:
         hints: list[Hints] | None = None,
         control_method: str = "controlnet",
         clt_steps: int = CLT_STEPS,
+        temporal: bool = False,
     ) -> Tensor:
         """Un-normalised features (B, max(lengths), 263), zero beyond each motion's length; `hints` (one per
         motion, `Hints`) steer it: "controlnet" through the installed controller that covers their joints,
         "clt" by tuning the initial noise (`consistency_latent_tuning`, `clt_steps` steps, any joints, no
-        controller needed), "both" by tuning the noise of the ControlNet-steered student."""
+        controller needed), "both" by tuning the noise of the ControlNet-steered student. `temporal`: the
+        hints are a prefix (the first frames), served by a controller trained on prefixes."""
         lengths = [int(n) for n in lengths]
         if not lengths or min(lengths) < 1 or max(lengths) > self.vae.config.max_len:
             raise ValueError(f"lengths: each must lie in [1, {self.vae.config.max_len}], got {lengths}")
@@ -396,7 +401,7 @@ class MotionLCM:
         if hints is not None and control_method not in CONTROL_METHODS:
             raise ValueError(f"--control-method: {control_method!r} is not one of {', '.join(CONTROL_METHODS)}")
         if hints is not None and control_method != "clt":
-            controller = self.controller_for({j for h in hints for j in h.joints})
+            controller = self.controller_for({j for h in hints for j in h.joints}, temporal)
             control = (controller, self.control_condition(controller, hints, max(lengths)))
         if hints is not None and control_method != "controlnet":
             if steps != 1:
@@ -493,6 +498,106 @@ class MotionLCM:
                 motion.hints = h.to_array()
                 motion.settings["control"] = control_record(motion.joints, h, controller)
         return motions
+
+    @torch.no_grad()
+    def continue_motion(
+        self,
+        prompts: str | list[str],
+        prefix: Any,
+        seconds: Any = None,
+        frames: Any = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        seed: int | None = None,
+        prefix_joints: str = "body",
+        control_method: str = "controlnet",
+        clt_steps: int = CLT_STEPS,
+        blend_frames: int = BLEND_FRAMES,
+        conform: bool = True,
+        foot_lock: bool = True,
+    ) -> list[Motion]:
+        """Continue a motion from its first frames (temporal control; `data/continuation.py`).
+
+        `prefix`: the first frames, (K, 22, 3) joints in metres, y up, in any world frame (numpy, torch or an
+        SMPL-22 `Motion`), or a list of them, one per prompt. Each returned motion has `seconds` / `frames` in
+        all (prefix included; default 4 s), lies in the prefix's world frame, and its first K frames are the
+        prefix exactly; the generated rest takes over without a jump in position or velocity. The model sees
+        the prefix's `prefix_joints` ("body": all 22, "all": the OmniControl six, or a joint name) as hints
+        through an installed controller trained on prefixes (`control_method` "controlnet"), by consistency
+        latent tuning ("clt": no controller needed, seconds per motion) or both. Trained on prefixes of up to
+        25 % of the motion; longer ones work, with less freedom left to the prompt. `settings["continuation"]`
+        records the prefix's sha256 and how far the model's own attempt at it was from it (m)."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        prefixes = _prefixes_per_prompt(prefix, len(prompts))
+        lengths = resolve_lengths(len(prompts), 4.0 if seconds is None and frames is None else seconds, frames)
+        for i, (p, n) in enumerate(zip(prefixes, lengths, strict=True)):
+            if len(p) >= n:
+                raise ValueError(f"prefix[{i}]: {len(p)} frames leave nothing to generate in a {n}-frame motion")
+        joint_ids = joint_set(prefix_joints)
+        steps, guidance = self.resolve_sampling(steps, guidance)
+        frames_of = [PlanarFrame.of_pose(p[0]) for p in prefixes]
+        local = [f.to_local(p) for f, p in zip(frames_of, prefixes, strict=True)]
+        hints = [Hints(*prefix_hints(p, n, joint_ids)) for p, n in zip(local, lengths, strict=True)]
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        features = self.generate_features(
+            prompts, lengths, steps, guidance, generator, hints, control_method, clt_steps, temporal=True
+        )
+        if not torch.isfinite(features).all():
+            raise ValueError(f"{self.folder.path}: the model produced NaN or infinite values (broken weights?)")
+        controller = None if control_method == "clt" else self.controller_for(set(joint_ids), temporal=True).name
+        contacts = features[..., FOOT_CONTACT].cpu().numpy()
+        motions = []
+        for i, (text, n) in enumerate(zip(prompts, lengths, strict=True)):
+            generated = features_to_joints(features[i, :n]).cpu().numpy()
+            attempt = point_errors(generated, hints[i].values, hints[i].mask)
+            cleaned = clean_joints(generated, contacts[i, :n], conform, foot_lock)
+            joints = frames_of[i].to_world(splice_prefix(local[i], cleaned, blend_frames)).astype(np.float32)
+            joints[: len(prefixes[i])] = prefixes[i]  # exactly the given frames (no round trip through float64)
+            settings = {"steps": steps, "guidance": guidance, "seed": seed, "kind": self.kind, "conformed": conform}
+            settings.update(foot_lock=foot_lock, control_method=control_method)
+            settings["continuation"] = {
+                "prefix_frames": len(prefixes[i]),
+                "prefix_joints": prefix_joints,
+                "controller": controller,
+                "prefix_sha256": hashlib.sha256(np.ascontiguousarray(prefixes[i], np.float32).tobytes()).hexdigest(),
+                "model_prefix_err_m": float(attempt.mean()),
+                "blend_frames": blend_frames,
+            }
+            motions.append(Motion(joints, FPS, text, features[i, :n].cpu().numpy(), settings))
+        return motions
+
+
+def _prefixes_per_prompt(prefix: Any, count: int) -> list[np.ndarray]:
+    """`prefix` as one checked (K, 22, 3) float array per prompt."""
+
+    def one(value: Any, where: str) -> np.ndarray:
+        if isinstance(value, Motion):
+            if not value.is_smpl:
+                raise ValueError(
+                    f"{where}: a motion on the 22-joint SMPL skeleton is needed, got {value.joints.shape[1]} joints"
+                )
+            value = value.joints
+        if isinstance(value, Tensor):
+            value = value.detach().cpu().numpy()
+        return check_prefix(value, where)
+
+    if isinstance(prefix, (list, tuple)):
+        if len(prefix) != count:
+            raise ValueError(f"prefix: got {len(prefix)} prefixes for {count} prompts")
+        return [one(p, f"prefix[{i}]") for i, p in enumerate(prefix)]
+    return [one(prefix, "prefix")] * count
+
+
+def _controller_summary(controller: ControlFolder) -> str:
+    from motionlcm.data.skeleton import JOINT_NAMES
+
+    parts = []
+    if controller.spatial:
+        parts.append(", ".join(JOINT_NAMES[j] for j in controller.joints))
+    if controller.temporal:
+        parts.append(f"prefixes of {len(controller.prefix_joints)} joints")
+    return f"{controller.name}: {'; '.join(parts)}"
 
 
 def _hints_per_prompt(control: Any, count: int) -> list[Hints] | None:

@@ -55,7 +55,7 @@ def test_hints_file_sets_the_length(control_dir, student_dir, tmp_path):
         ("nan", r"h\.npy: every value is NaN"),
         ("unsorted", r"path\.csv: row 3: times must increase"),
         ("late", r"--keyframe '9:pelvis:0,1,0': 9 s is outside the motion"),
-        ("joint", r"no controller controls right_wrist"),
+        ("joint", r"no controller controls any frames of left_knee"),
         ("length", r"h\.npy: 30 frames, but the motion has 40"),
     ],
 )
@@ -75,7 +75,7 @@ def test_bad_control_input_is_one_line_and_writes_nothing(control_dir, student_d
     elif setup == "late":
         args = ["--keyframe", "9:pelvis:0,1,0", "--seconds", "4"]
     elif setup == "joint":
-        args = ["--keyframe", "1:right_wrist:0.3,1.4,0.3"]
+        args = ["--keyframe", "1:left_knee:0.1,0.5,0.3"]
     else:
         np.save(tmp_path / "h.npy", hints)
         args = ["--control", str(tmp_path / "h.npy"), "--frames", "40"]

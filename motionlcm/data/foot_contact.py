@@ -7,6 +7,11 @@ decimetres per second (the foot-skating metric of docs/evaluation.md). `lock_fee
 tools call foot locking: during each run of contact frames the foot keeps one horizontal position (the
 mean of its decoded ones over the run), easing in and out over a few frames around the run, and the leg
 follows by two-bone IK from the hip (`two_bone_ik`), so bone lengths and knee directions are kept.
+
+Runs split by a gap of at most `blend` frames are one run (label noise). A run in which the decoded foot
+strays more than `MAX_LOCK_DRIFT` from that mean is not a planted foot
+whatever its labels say (a generated walk can label a striding foot planted for seconds): it is left alone,
+since holding it would drag the leg and, where two such runs meet, make the foot jump by their distance.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, two_bone_ik
 # (hip, knee, ankle, foot, contact columns) per side; contact columns index the 4 labels (ankle, foot).
 LEGS: tuple[tuple[int, int, int, int, tuple[int, int]], ...] = ((1, 4, 7, 10, (0, 1)), (2, 5, 8, 11, (2, 3)))
 CONTACT_THRESHOLD = 0.5  # the labels are 0/1 in the data (HumanML3D foot_detect)
+MAX_LOCK_DRIFT = 0.25  # m: a "planted" foot whose decoded position strays further from its mean is moving
 
 
 def contact_runs(contact: np.ndarray) -> list[tuple[int, int]]:
@@ -27,13 +33,27 @@ def contact_runs(contact: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
+def _merge_short_gaps(runs: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
+    """Contact runs with gaps of at most `gap` frames closed."""
+    merged: list[tuple[int, int]] = []
+    for start, stop in runs:
+        if merged and start - merged[-1][1] <= gap:
+            merged[-1] = (merged[-1][0], stop)
+        else:
+            merged.append((start, stop))
+    return merged
+
+
 def _lock_offsets(foot_xz: np.ndarray, contact: np.ndarray, blend: int) -> np.ndarray:
-    """(T, 2) horizontal shifts that hold the foot still during each contact run and fade to 0 over `blend`
-    frames on either side (where two fades overlap, the nearer run wins)."""
+    """(T, 2) horizontal shifts that hold the foot still during each contact run (whose foot stays within
+    `MAX_LOCK_DRIFT`) and fade to 0 over `blend` frames on either side (where two fades overlap, the nearer
+    run wins)."""
     shifts = np.zeros_like(foot_xz)
     weight = np.zeros(len(foot_xz))
-    for start, stop in contact_runs(contact):
+    for start, stop in _merge_short_gaps(contact_runs(contact), blend):
         anchor = foot_xz[start:stop].mean(axis=0)
+        if np.linalg.norm(foot_xz[start:stop] - anchor, axis=-1).max() > MAX_LOCK_DRIFT:
+            continue  # a moving foot, mislabelled (module docstring)
         lo, hi = max(0, start - blend), min(len(foot_xz), stop + blend)
         for t in range(lo, hi):
             w = 1.0 if start <= t < stop else 1.0 - (start - t if t < start else t - stop + 1) / (blend + 1)

@@ -28,6 +28,7 @@ from motionlcm.data.skeleton import JOINT_NAMES, NUM_JOINTS, joint_index
 CONTROL_JOINTS: dict[str, tuple[int, ...]] = {
     "pelvis": (0,),
     "all": (0, 10, 11, 15, 20, 21),  # pelvis, left foot, right foot, head, left wrist, right wrist
+    "body": tuple(range(NUM_JOINTS)),  # every joint: a whole pose (the prefix of `continue_motion`)
 }
 TEMPORAL_FRACTION = 0.25  # official: the first floor(T * 25 / 100) frames (TRAIN/TEST_DENSITY 25)
 KEYFRAME_DENSITIES = (1, 2, 5)  # official: these densities are frame counts, others are percentages
@@ -52,16 +53,28 @@ def training_masks(
     temporal: bool,
     generator: torch.Generator | None = None,
     free_height: float = 0.0,
+    temporal_share: float = 0.0,
+    prefix_joints: tuple[tuple[int, ...], ...] | None = None,
+    random_prefix: bool = False,
 ) -> Tensor:
     """(B, T, 22, 3) bool control masks for a training batch (the official sampler, see the module docstring).
 
     `free_height`: the probability that a spatial sample controlling the pelvis leaves its height free (a path
-    on the floor plane, what `--trajectory` gives); 0 in the official sampler."""
+    on the floor plane, what `--trajectory` gives); 0 in the official sampler.
+    `temporal_share`: with `temporal` False, the share of samples that get a prefix mask all the same (one
+    controller for both kinds); `prefix_joints`: the joint sets a prefix holds, one drawn per sample (default:
+    `joints`); `random_prefix`: a prefix of 1..25 % of the frames instead of exactly 25 % (the official)."""
     batch = len(lengths)
     mask = torch.zeros(batch, num_frames, NUM_JOINTS, 3, dtype=torch.bool)
+    prefix_sets = prefix_joints or (joints,)
     for i, n in enumerate(lengths.tolist()):
-        if temporal:
-            mask[i, : max(1, int(n * TEMPORAL_FRACTION)), list(joints)] = True
+        if temporal or (temporal_share > 0 and float(torch.rand((), generator=generator)) < temporal_share):
+            count = max(1, int(n * TEMPORAL_FRACTION))
+            if random_prefix:
+                count = int(torch.randint(1, count + 1, (1,), generator=generator))
+            pick = int(torch.randint(len(prefix_sets), (1,), generator=generator)) if len(prefix_sets) > 1 else 0
+            chosen = prefix_sets[pick]
+            mask[i, :count, list(chosen)] = True
             continue
         joint = joints[int(torch.randint(len(joints), (1,), generator=generator))]
         count = int(torch.randint(1, max(n - 1, 1) + 1, (1,), generator=generator))  # 1..T-1 frames

@@ -3,8 +3,9 @@
 A model folder keeps its controllers in `control/<name>/` (e.g. `checkpoints/bandai-namco/control/pelvis`), where
 `MotionLCM.from_pretrained` finds them. Layout::
 
-    control.json                 format "motionlcm-control" v1: joints, temporal, configs, hint statistics,
-                                 the fingerprint of the student it was trained on, meta
+    control.json                 format "motionlcm-control" v1: what it controls (spatial `joints`; `temporal`
+                                 with the `prefix_joints` a prefix may hold), configs, hint statistics, the
+                                 fingerprint of the student it was trained on, meta
     controlnet.safetensors       ControlNet state dict (official `controlnet.*` names without the prefix)
     trajectory_encoder.safetensors  TrajectoryEncoder state dict (official `traj_encoder.*` names)
 """
@@ -45,6 +46,14 @@ class ControlFolder:
     hint_normalizer: HintNormalizer
     base_fingerprint: str
     meta: dict[str, Any] = field(default_factory=dict)
+    spatial: bool = True  # controls `joints` at any frames
+    prefix_joints: tuple[int, ...] = ()  # with `temporal`: the joints a prefix (the first frames) may hold
+
+    def covers(self, joints: set[int], temporal: bool) -> bool:
+        """Whether this controller was trained for hints on `joints`: a prefix (`temporal`) or any frames."""
+        if temporal:
+            return self.temporal and joints <= set(self.prefix_joints)
+        return self.spatial and joints <= set(self.joints)
 
     @property
     def name(self) -> str:
@@ -69,16 +78,23 @@ def save_control_folder(
     joints: tuple[int, ...],
     temporal: bool,
     base: LatentDenoiser,
+    spatial: bool | None = None,
+    prefix_joints: tuple[int, ...] | list[int] | None = None,
     meta: dict[str, Any] | None = None,
     dtype: torch.dtype = torch.float32,
     overwrite: bool = False,
 ) -> Path:
-    """Write a controller folder atomically (see the module docstring)."""
+    """Write a controller folder atomically (see the module docstring). `spatial` defaults to `not temporal`
+    (the official models do one or the other), `prefix_joints` to `joints` when temporal."""
+    spatial = (not temporal) if spatial is None else spatial
+    prefix_joints = (joints if temporal else ()) if prefix_joints is None else prefix_joints
     header = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "joints": [int(j) for j in joints],
         "temporal": bool(temporal),
+        "spatial": bool(spatial),
+        "prefix_joints": [int(j) for j in prefix_joints],
         "dtype": str(dtype).removeprefix("torch."),
         "controlnet": {**controlnet.config.to_dict(), "cond_act": controlnet.cond_act},
         "trajectory_encoder": trajectory_encoder.config.to_dict(),
@@ -113,13 +129,26 @@ def load_control_folder(path: str | Path, device: str | torch.device = "cpu") ->
         normalizer = HintNormalizer.from_dict(header["hint_normalizer"])
         joints = tuple(int(j) for j in header["joints"])
         temporal, fingerprint = bool(header["temporal"]), str(header["base_fingerprint"])
+        spatial = bool(header.get("spatial", not temporal))
+        prefix_joints = tuple(int(j) for j in header.get("prefix_joints", joints if temporal else ()))
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{config_path}: bad field ({error})") from None
     if (encoder_config.latent_size, encoder_config.latent_dim) != (net_config.latent_size, net_config.latent_dim):
         raise ValueError(f"{config_path}: trajectory encoder and ControlNet latent shapes differ")
     controlnet = _load_module(path, CONTROLNET_FILE, _controlnet_builder(cond_act), net_config, device)
     encoder = _load_module(path, ENCODER_FILE, TrajectoryEncoder, encoder_config, device)
-    return ControlFolder(path, joints, temporal, controlnet, encoder, normalizer, fingerprint, header.get("meta") or {})
+    return ControlFolder(
+        path,
+        joints,
+        temporal,
+        controlnet,
+        encoder,
+        normalizer,
+        fingerprint,
+        header.get("meta") or {},
+        spatial,
+        prefix_joints,
+    )
 
 
 def find_controllers(model_dir: str | Path) -> list[Path]:
@@ -151,6 +180,8 @@ def install_controller(source: str | Path, model_dir: str | Path, name: str, ove
         hint_normalizer=controller.hint_normalizer,
         joints=controller.joints,
         temporal=controller.temporal,
+        spatial=controller.spatial,
+        prefix_joints=controller.prefix_joints,
         base=model.denoiser,
         meta={**controller.meta, "installed_from": str(source)},
         dtype=dtype,

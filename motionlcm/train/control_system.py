@@ -63,6 +63,10 @@ class ControlSystem(RNGStateMixin, pl.LightningModule):
         mean, std: (263,) feature statistics of the model folder.
         joints: the joints trained to be controlled (`hints.CONTROL_JOINTS`).
         temporal: "initial motions" control (the first 25 % of frames) instead of spatial.
+        temporal_share: with `temporal` False, the share of samples given a prefix all the same (a controller
+            for both spatial control and `continue_motion`).
+        prefix_joints: the joint sets a prefix holds, one drawn per sample (default: `joints`).
+        random_prefix: prefixes of 1..25 % of the frames (any prefix a user gives) instead of exactly 25 %.
         free_height: share of pelvis samples whose height is free (floor-plane paths).
         num_ddim_timesteps: N solver points the timesteps are drawn from (official V2 10).
         w_min, w_max: guidance range (official V2 5..15).
@@ -91,6 +95,9 @@ class ControlSystem(RNGStateMixin, pl.LightningModule):
         std: Tensor,
         joints: tuple[int, ...] = (0,),
         temporal: bool = False,
+        temporal_share: float = 0.0,
+        prefix_joints: tuple[tuple[int, ...], ...] | None = None,
+        random_prefix: bool = False,
         free_height: float = 0.0,
         num_ddim_timesteps: int = 10,
         w_min: float = 5.0,
@@ -108,8 +115,8 @@ class ControlSystem(RNGStateMixin, pl.LightningModule):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__()
-        if not 0.0 <= one_step_fraction <= 1.0 or not 0.0 <= free_height <= 1.0:
-            raise ValueError("one_step_fraction and free_height must lie in [0, 1]")
+        if not all(0.0 <= v <= 1.0 for v in (one_step_fraction, free_height, temporal_share)):
+            raise ValueError("one_step_fraction, free_height and temporal_share must lie in [0, 1]")
         self.student = student.eval().requires_grad_(False)
         self.vae = vae.eval().requires_grad_(False)
         self.controlnet, self.trajectory_encoder = controlnet, trajectory_encoder
@@ -123,6 +130,8 @@ class ControlSystem(RNGStateMixin, pl.LightningModule):
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32), persistent=False)
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32), persistent=False)
         self.joints, self.temporal, self.free_height = tuple(joints), temporal, free_height
+        self.temporal_share, self.random_prefix = temporal_share, random_prefix
+        self.prefix_joints = tuple(tuple(s) for s in prefix_joints) if prefix_joints else None
         self.w_range, self.one_step_timestep, self.one_step_fraction = (
             (w_min, w_max),
             one_step_timestep,
@@ -163,7 +172,14 @@ class ControlSystem(RNGStateMixin, pl.LightningModule):
             cond_text = self.text_encoder(batch["texts"]).to(self.device)
             real = self.joints_of(features)
         mask = training_masks(
-            lengths.cpu(), features.shape[1], self.joints, self.temporal, free_height=self.free_height
+            lengths.cpu(),
+            features.shape[1],
+            self.joints,
+            self.temporal,
+            free_height=self.free_height,
+            temporal_share=self.temporal_share,
+            prefix_joints=self.prefix_joints,
+            random_prefix=self.random_prefix,
         )
         mask = mask.to(self.device) & batch["mask"][:, :, None, None]
         condition = self.trajectory_encoder(self.hint_normalizer.normalize(real), mask)

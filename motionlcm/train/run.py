@@ -13,6 +13,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -263,34 +264,90 @@ def _control_system(config: dict, dm: HumanML3DDataModule) -> ControlSystem:
     preset = presets.check_version(folder.meta.get("sampling", {}).get("scheduler", presets.DEFAULT), "scheduler")
     sampler = LCMScheduler.from_preset(preset)
     sampler.set_timesteps(1)
-    control = dict(config.get("control") or {})
-    joints = joint_set(str(control.pop("joints", "pelvis")))
-    temporal = bool(control.pop("temporal", False))
-    if control:
-        raise ValueError(f"config: control: unknown keys {sorted(control)} (joints, temporal)")
+    spec = control_spec(config)
     student = folder.denoiser.float()
     encoder = _trajectory_encoder(config, folder)
+    controlnet = controlnet_from_denoiser(student, (config.get("system") or {}).get("cond_act", "silu"))
+    if spec["init_from"]:
+        _init_controller(spec["init_from"], controlnet, encoder)
     system_args = {
         "num_ddim_timesteps": presets.DISTILLATION[preset]["num_ddim_timesteps"],
         **(config.get("system") or {}),
     }
     system_args.setdefault("one_step_timestep", int(sampler.timesteps[0]))
-    cond_act = system_args.pop("cond_act", "silu")
+    system_args.pop("cond_act", None)
     return ControlSystem(
         student,
         folder.vae,
         TextEncoder.from_reference(folder.text_encoder, **_text_encoder_args(config)),
         DDIMScheduler(**(config.get("scheduler") or {})),
-        controlnet_from_denoiser(student, cond_act),
+        controlnet,
         encoder,
         fit_hint_normalizer(dm),
         torch.as_tensor(folder.mean),
         torch.as_tensor(folder.std),
-        joints=joints,
-        temporal=temporal,
+        joints=spec["joints"],
+        temporal=spec["temporal"],
+        temporal_share=spec["temporal_share"],
+        prefix_joints=spec["prefix_joints"],
+        random_prefix=spec["random_prefix"],
         total_steps=config["trainer"]["max_steps"],
         **system_args,
     )
+
+
+CONTROL_KEYS = ("joints", "temporal", "temporal_share", "prefix_joints", "random_prefix", "init_from")
+
+
+def control_spec(config: dict) -> dict[str, Any]:
+    """The `control:` section of a control config, checked: `joints` (a set name of `hints.CONTROL_JOINTS` or a
+    joint name), `temporal` (prefixes only, the official "t" models), `temporal_share` (a share of prefix
+    samples in a spatial run), `prefix_joints` (set names a prefix holds), `random_prefix`, `init_from` (a
+    controller folder whose weights start the run)."""
+    control = dict(config.get("control") or {})
+    unknown = sorted(set(control) - set(CONTROL_KEYS))
+    if unknown:
+        raise ValueError(f"config: control: unknown keys {unknown} ({', '.join(CONTROL_KEYS)})")
+    names = control.get("prefix_joints") or []
+    names = [names] if isinstance(names, str) else list(names)
+    return {
+        "joints": joint_set(str(control.get("joints", "pelvis"))),
+        "temporal": bool(control.get("temporal", False)),
+        "temporal_share": float(control.get("temporal_share", 0.0)),
+        "prefix_joints": tuple(joint_set(str(n)) for n in names) or None,
+        "random_prefix": bool(control.get("random_prefix", False)),
+        "init_from": control.get("init_from"),
+    }
+
+
+def control_modes(spec: dict[str, Any]) -> dict[str, Any]:
+    """What a controller trained under `spec` can do, for its folder header: spatial control of `joints`, and
+    prefixes (`continue_motion`) of the `prefix_joints`."""
+    prefixes = spec["temporal"] or spec["temporal_share"] > 0
+    prefix_joints = sorted({j for s in (spec["prefix_joints"] or (spec["joints"],)) for j in s}) if prefixes else []
+    return {
+        "joints": spec["joints"],
+        "temporal": bool(prefixes),
+        "spatial": not spec["temporal"],
+        "prefix_joints": prefix_joints,
+    }
+
+
+def _init_controller(source: str | Path, controlnet: torch.nn.Module, encoder: torch.nn.Module) -> None:
+    """Start a run from a trained controller's weights (`control.init_from`); the layouts must match."""
+    from motionlcm.models.control_folder import load_control_folder
+
+    start = load_control_folder(source)
+    for mine, theirs, what in (
+        (controlnet, start.controlnet, "ControlNet"),
+        (encoder, start.trajectory_encoder, "trajectory encoder"),
+    ):
+        try:
+            mine.load_state_dict({k: v.float() for k, v in theirs.state_dict().items()}, strict=True)
+        except RuntimeError as error:
+            raise ValueError(
+                f"control.init_from {source}: its {what} does not fit this config ({str(error).splitlines()[0]})"
+            ) from None
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -345,8 +402,7 @@ def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule,
             controlnet=system.controlnet,
             trajectory_encoder=system.trajectory_encoder,
             hint_normalizer=system.hint_normalizer,
-            joints=system.joints,
-            temporal=system.temporal,
+            **control_modes(control_spec(config)),
             base=system.student,
             meta=meta,
             overwrite=True,
@@ -471,14 +527,12 @@ def export_control_checkpoint(
     controlnet = controlnet_from_denoiser(student, (config.get("system") or {}).get("cond_act", "silu"))
     for module, prefix in ((controlnet, "controlnet."), (encoder, "trajectory_encoder.")):
         module.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, strict=True)
-    control = config.get("control") or {}
     return save_control_folder(
         output or run_dir / f"model-{Path(checkpoint).stem}",
         controlnet=controlnet,
         trajectory_encoder=encoder,
         hint_normalizer=HintNormalizer(state["hint_mean"].numpy(), state["hint_std"].numpy()),
-        joints=joint_set(str(control.get("joints", "pelvis"))),
-        temporal=bool(control.get("temporal", False)),
+        **control_modes(control_spec(config)),
         base=student,
         meta={
             "trained_by": "motionlcm train control",
