@@ -82,10 +82,15 @@ def main() -> None:
         f"{len(clips)} clips of {args.dataset}/{args.split}; real skating {real['skating']:.3f}, "
         f"speed {real['rel_speed']:.3f} m/s"
     )
-    print("| density | Traj. err 20/50 cm | Loc. err 20/50 cm | Avg. err (m) | skating | speed / real | s/clip |")
-    print("|---|---|---|---|---|---|---|")
     densities = [25] if args.temporal else args.density
-    for density in densities:
+    if args.temporal:
+        print("| prefix | model's own prefix err (m) | prefix max dev (m) | seam / real p95: mean, largest | "
+              "seams > 1.5x | skating | speed / real | s/clip |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|")
+    else:
+        print("| density | Traj. err 20/50 cm | Loc. err 20/50 cm | Avg. err (m) | skating | speed / real | s/clip |")
+        print("|---|---|---|---|---|---|---|")
+    for density in densities if not args.temporal else []:
         start = time.perf_counter()
         scores = evaluate_control(
             pipe, clips, joint_ids, density, args.seed, args.batch_size, args.temporal,
@@ -96,6 +101,20 @@ def main() -> None:
         print(
             f"| {density} | {scores['traj_fail_20cm']:.3f} / {scores['traj_fail_50cm']:.3f} | "
             f"{scores['loc_fail_20cm']:.3f} / {scores['loc_fail_50cm']:.3f} | {scores['avg_err_m']:.4f} | "
+            f"{scores['skating']:.3f} | {scores['rel_speed'] / real['rel_speed']:.2f} | "
+            f"{scores['seconds_per_clip']:.3f} |"
+        )
+    if args.temporal:
+        start = time.perf_counter()
+        scores = evaluate_control(
+            pipe, clips, joint_ids, 25, args.seed, args.batch_size, True, control_method=args.method,
+            clt_steps=args.clt_steps,
+        )["scores"]  # fmt: skip
+        scores["seconds_per_clip"] = (time.perf_counter() - start) / len(clips)
+        rows["temporal"] = scores
+        print(
+            f"| first 25 % | {scores['model_prefix_err_m']:.4f} | {scores['prefix_max_dev_m']:.1e} | "
+            f"{scores['seam_ratio_mean']:.2f}, {scores['seam_ratio_max']:.2f} | {scores['seam_fail']:.3f} | "
             f"{scores['skating']:.3f} | {scores['rel_speed'] / real['rel_speed']:.2f} | "
             f"{scores['seconds_per_clip']:.3f} |"
         )

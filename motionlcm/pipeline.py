@@ -509,7 +509,7 @@ class MotionLCM:
         steps: int | None = None,
         guidance: float | None = None,
         seed: int | None = None,
-        prefix_joints: str = "body",
+        prefix_joints: str | tuple[int, ...] = "body",
         control_method: str = "controlnet",
         clt_steps: int = CLT_STEPS,
         blend_frames: int = BLEND_FRAMES,
@@ -533,7 +533,7 @@ class MotionLCM:
         for i, (p, n) in enumerate(zip(prefixes, lengths, strict=True)):
             if len(p) >= n:
                 raise ValueError(f"prefix[{i}]: {len(p)} frames leave nothing to generate in a {n}-frame motion")
-        joint_ids = joint_set(prefix_joints)
+        joint_ids = joint_set(prefix_joints) if isinstance(prefix_joints, str) else tuple(prefix_joints)
         steps, guidance = self.resolve_sampling(steps, guidance)
         frames_of = [PlanarFrame.of_pose(p[0]) for p in prefixes]
         local = [f.to_local(p) for f, p in zip(frames_of, prefixes, strict=True)]
@@ -558,10 +558,11 @@ class MotionLCM:
             settings.update(foot_lock=foot_lock, control_method=control_method)
             settings["continuation"] = {
                 "prefix_frames": len(prefixes[i]),
-                "prefix_joints": prefix_joints,
+                "prefix_joints": prefix_joints if isinstance(prefix_joints, str) else list(joint_ids),
                 "controller": controller,
                 "prefix_sha256": hashlib.sha256(np.ascontiguousarray(prefixes[i], np.float32).tobytes()).hexdigest(),
                 "model_prefix_err_m": float(attempt.mean()),
+                "model_prefix_max_err_m": float(attempt.max()),
                 "blend_frames": blend_frames,
             }
             motions.append(Motion(joints, FPS, text, features[i, :n].cpu().numpy(), settings))

@@ -12,6 +12,7 @@ from motionlcm.cli._common import Formatter
 def cmd_convert_official(args: argparse.Namespace) -> int:
     import torch
 
+    from motionlcm.models.control_folder import find_controllers
     from motionlcm.models.convert import convert_official_checkpoint
 
     text_encoder = None
@@ -25,14 +26,19 @@ def cmd_convert_official(args: argparse.Namespace) -> int:
         mean_std_dir=args.mean_std,
         dtype=torch.float16 if args.fp16 else torch.float32,
         overwrite=args.force,
+        hint_stats_dir=args.hint_stats,
+        control=args.control,
     )
     print(f"model folder: {out}")
+    for controller in find_controllers(out):
+        print(f"controller: {controller}")
     return 0
 
 
 def cmd_convert_half(args: argparse.Namespace) -> int:
     import torch
 
+    from motionlcm.models.control_folder import find_controllers, install_controller
     from motionlcm.models.folder import load_model_folder, save_model_folder
 
     folder = load_model_folder(args.model_dir)
@@ -48,6 +54,8 @@ def cmd_convert_half(args: argparse.Namespace) -> int:
         overwrite=args.force,
     )
     print(f"model folder: {out}")
+    for controller in find_controllers(args.model_dir):  # its controllers come along, in half precision too
+        print(f"controller: {install_controller(controller, out, controller.name, overwrite=True)}")
     return 0
 
 
@@ -85,6 +93,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--text-encoder",
         default=None,
         help="local folder of sentence-t5-large (the official text encoder) to record in the model",
+    )
+    p.add_argument(
+        "--hint-stats",
+        type=Path,
+        default=None,
+        help="for a motion-control checkpoint (motionlcm_humanml_s_pelvis / _s_all / _t.ckpt): the folder with "
+        "the official Mean_raw.npy / Std_raw.npy (datasets/humanml_spatial_norm); the ControlNet and trajectory "
+        "encoder then go into OUTPUT/control/NAME, where generation finds them",
+    )
+    p.add_argument(
+        "--control",
+        choices=("pelvis", "all", "temporal"),
+        default=None,
+        help="with --hint-stats: what the controller was trained for (pelvis, the six joints, or temporal on "
+        "the first 25 %% of the frames); default from the file name (_s_pelvis, _s_all, _t)",
     )
     p.add_argument("--fp16", action="store_true", help="store the weights in half precision")
     p.add_argument("--force", action="store_true", help="replace an existing model folder")

@@ -8,10 +8,11 @@ tools call foot locking: during each run of contact frames the foot keeps one ho
 mean of its decoded ones over the run), easing in and out over a few frames around the run, and the leg
 follows by two-bone IK from the hip (`two_bone_ik`), so bone lengths and knee directions are kept.
 
-Runs split by a gap of at most `blend` frames are one run (label noise). A run in which the decoded foot
-strays more than `MAX_LOCK_DRIFT` from that mean is not a planted foot
-whatever its labels say (a generated walk can label a striding foot planted for seconds): it is left alone,
-since holding it would drag the leg and, where two such runs meet, make the foot jump by their distance.
+Runs split by a gap of at most `blend` frames are one run (label noise). A generated walk can label a
+striding foot planted for seconds; holding all of it at one mean would drag the leg and, where two such runs
+meet, make the foot jump by their distance (0.8 m in a frame was seen). So a run is held in pieces within
+which the decoded foot stays inside `MAX_LOCK_DRIFT` of the piece's mean, and the foot steps from one hold to
+the next over `blend` frames; the shift is continuous everywhere.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, two_bone_ik
 # (hip, knee, ankle, foot, contact columns) per side; contact columns index the 4 labels (ankle, foot).
 LEGS: tuple[tuple[int, int, int, int, tuple[int, int]], ...] = ((1, 4, 7, 10, (0, 1)), (2, 5, 8, 11, (2, 3)))
 CONTACT_THRESHOLD = 0.5  # the labels are 0/1 in the data (HumanML3D foot_detect)
-MAX_LOCK_DRIFT = 0.25  # m: a "planted" foot whose decoded position strays further from its mean is moving
+MAX_LOCK_DRIFT = 0.35  # m: how far a held foot may be from where it was decoded (skating 0.22 -> 0.12 on 64 test clips)
 
 
 def contact_runs(contact: np.ndarray) -> list[tuple[int, int]]:
@@ -44,23 +45,47 @@ def _merge_short_gaps(runs: list[tuple[int, int]], gap: int) -> list[tuple[int, 
     return merged
 
 
+def _planted_pieces(foot_xz: np.ndarray, start: int, stop: int, gap: int) -> list[tuple[int, int]]:
+    """Split the contact run [start, stop) into pieces in which the foot stays within `MAX_LOCK_DRIFT` of the
+    piece's mean, `gap` frames apart (where the foot steps from one hold to the next)."""
+    pieces, first = [], start
+    while first < stop:
+        last = first + 1
+        while last < stop:
+            piece = foot_xz[first : last + 1]
+            if np.linalg.norm(piece - piece.mean(axis=0), axis=-1).max() > MAX_LOCK_DRIFT:
+                break
+            last += 1
+        pieces.append((first, last))
+        first = last + gap if last < stop else stop
+    return pieces
+
+
 def _lock_offsets(foot_xz: np.ndarray, contact: np.ndarray, blend: int) -> np.ndarray:
-    """(T, 2) horizontal shifts that hold the foot still during each contact run (whose foot stays within
-    `MAX_LOCK_DRIFT`) and fade to 0 over `blend` frames on either side (where two fades overlap, the nearer
-    run wins)."""
+    """(T, 2) horizontal shifts that hold the foot at one position per planted piece (`_planted_pieces` of
+    each contact run) and are continuous: linear across gaps of up to 2 * `blend` frames between pieces,
+    fading to 0 over `blend` frames elsewhere."""
+    total = len(foot_xz)
     shifts = np.zeros_like(foot_xz)
-    weight = np.zeros(len(foot_xz))
-    for start, stop in _merge_short_gaps(contact_runs(contact), blend):
-        anchor = foot_xz[start:stop].mean(axis=0)
-        if np.linalg.norm(foot_xz[start:stop] - anchor, axis=-1).max() > MAX_LOCK_DRIFT:
-            continue  # a moving foot, mislabelled (module docstring)
-        lo, hi = max(0, start - blend), min(len(foot_xz), stop + blend)
-        for t in range(lo, hi):
-            w = 1.0 if start <= t < stop else 1.0 - (start - t if t < start else t - stop + 1) / (blend + 1)
-            if w > weight[t]:
-                weight[t] = w
-                edge = min(max(t, start), stop - 1)  # t itself inside the run, else the run's nearest frame
-                shifts[t] = w * (anchor - foot_xz[edge])
+    held = np.zeros(total, dtype=bool)
+    for run in _merge_short_gaps(contact_runs(contact), blend):
+        for start, stop in _planted_pieces(foot_xz, *run, gap=blend):
+            shifts[start:stop] = foot_xz[start:stop].mean(axis=0) - foot_xz[start:stop]
+            held[start:stop] = True
+    frames = np.flatnonzero(held)
+    if len(frames) == 0:
+        return shifts
+    for t in np.flatnonzero(~held):
+        before, after = frames[frames < t], frames[frames > t]
+        p = before[-1] if len(before) else None
+        n = after[0] if len(after) else None
+        if p is not None and n is not None and n - p <= 2 * blend + 1:
+            w = (t - p) / (n - p)
+            shifts[t] = (1 - w) * shifts[p] + w * shifts[n]
+            continue
+        for edge in (p, n):
+            if edge is not None and abs(t - edge) <= blend:
+                shifts[t] += (1.0 - abs(t - edge) / (blend + 1)) * shifts[edge]
     return shifts
 
 

@@ -118,6 +118,7 @@ class Subject:
     device: torch.device
     settings: dict[str, Any]
     control_errors: list[np.ndarray] | None = None  # per generated motion, when generating under control
+    seams: dict[str, list] | None = None  # temporal control: "seams" (m) and the real clips' "real_jumps"
 
 
 def load_subject(
@@ -167,13 +168,15 @@ def _controlled_subject(
     `random_mask`). The evaluator embeds the features of the warped joints (recomputed from them; without
     `warp`, the model's own), the kinematic columns clean them as for free generation, and the point errors
     of the joints users get (warped, conformed, foot-locked) go to `control_errors`."""
+    from motionlcm.data.continuation import splice_prefix
     from motionlcm.data.hints import Hints, evaluation_mask, joint_set
     from motionlcm.data.motion_warp import warp_to_hints
-    from motionlcm.eval.control import point_errors
+    from motionlcm.eval.control import frame_jumps, point_errors, seam_jump
 
     joint_ids = joint_set(settings.control)
     rng = np.random.default_rng([settings.seed, 7])
     errors: list[np.ndarray] = []
+    seams: dict[str, list] = {"seams": [], "real_jumps": []}
     method = settings.control_method
     controller = pipe.controller_for(set(joint_ids), settings.temporal).name if method != "clt" else None
 
@@ -194,8 +197,16 @@ def _controlled_subject(
         contacts = features[..., FOOT_CONTACT].double().numpy()
         out = torch.zeros_like(features)
         for i, (n, h) in enumerate(zip(lengths, hints, strict=True)):
-            j = warp_to_hints(joints[i, :n], h.values, h.mask) if settings.warp else joints[i, :n]
-            errors.append(point_errors(clean_joints(j, contacts[i, :n]), h.values, h.mask))  # what users get
+            if settings.temporal:
+                cleaned = clean_joints(joints[i, :n], contacts[i, :n])
+                errors.append(point_errors(cleaned, h.values, h.mask))  # the model's own attempt at the prefix
+                k = int(h.mask.any((1, 2)).sum())
+                j = splice_prefix(real[i, :k], cleaned) if settings.warp else joints[i, :n]  # the splice: exact
+                seams["seams"].append(seam_jump(j if settings.warp else cleaned, k))
+                seams["real_jumps"].append(frame_jumps(real[i, :n]))
+            else:
+                j = warp_to_hints(joints[i, :n], h.values, h.mask) if settings.warp else joints[i, :n]
+                errors.append(point_errors(clean_joints(j, contacts[i, :n]), h.values, h.mask))  # what users get
             # the evaluator and `_kinematics` (which cleans once) see the warped joints, as for free generation
             rows = joints_to_features(np.concatenate([j, j[-1:]]))  # T rows: the last frame held
             out[i, :n] = torch.as_tensor(rows, dtype=out.dtype)
@@ -206,7 +217,16 @@ def _controlled_subject(
               "warp": settings.warp, "controller": controller, "control_method": method}  # fmt: skip
     if method != "controlnet":
         detail["clt_steps"] = settings.clt_steps
-    return Subject(name, pipe.kind, generate, normalizer, device, {**sampling, **detail}, errors)
+    return Subject(
+        name,
+        pipe.kind,
+        generate,
+        normalizer,
+        device,
+        {**sampling, **detail},
+        errors,
+        seams if settings.temporal else None,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -360,6 +380,12 @@ def run_replication(
 
         model |= control_errors(subject.control_errors)
         subject.control_errors.clear()
+    if subject.seams is not None:
+        from motionlcm.eval.control import seam_scores
+
+        model |= seam_scores(subject.seams["seams"], subject.seams["real_jumps"])
+        for values in subject.seams.values():
+            values.clear()
     if settings.multimodality and subject.kind != "vae" and subject.control_errors is None:
         dataset.set_epoch(2 * r)
         model["multimodality"] = metrics.multimodality(
@@ -462,6 +488,12 @@ CONTROL_COLUMNS = [
     ("loc_fail_50cm", "Loc. err 50 cm"),
     ("avg_err_m", "Avg. err (m)"),
 ]
+SEAM_COLUMNS = [
+    ("seam_ratio_mean", "mean move / real p95"),
+    ("seam_ratio_max", "largest"),
+    ("seam_fail", "share above 1.5x"),
+    ("real_jump_p95_m", "real p95 (m)"),
+]
 ROWS = ("real", "frozen", "model")  # "frozen": the sanity row, real clips replaced by their first pose
 
 
@@ -510,6 +542,11 @@ def format_report(report: dict[str, Any]) -> str:
             f"warp {'on' if sampling['warp'] else 'off'}): "
             + ", ".join(f"{label} {format_stat(control[key])}" for key, label in CONTROL_COLUMNS)
         )
+        if "seam_ratio_mean" in control:
+            lines.append(
+                "temporal: the errors are the model's own attempt at the prefix (the splice makes them 0); seam "
+                + ", ".join(f"{label} {format_stat(control[key])}" for key, label in SEAM_COLUMNS)
+            )
     if "aits" in report:
         a = report["aits"]
         stages = ", ".join(f"{k} {1000 * v:.1f}" for k, v in a["stages"].items())

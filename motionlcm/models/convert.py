@@ -2,6 +2,11 @@
 
 The file is read with `torch.load(weights_only=True)`: tensors and plain containers only, never arbitrary
 pickled objects. Kind detection follows the official test.py / demo.py (docs/models.md).
+
+Official motion-control checkpoints (`motionlcm_humanml_s_pelvis.ckpt`, `_s_all.ckpt`, `_t.ckpt`) carry the
+student plus `controlnet.*` and `traj_encoder.*`; with the hint statistics they were trained with (official
+`datasets/humanml_spatial_norm/Mean_raw.npy`, `Std_raw.npy`) the controller is written into the model folder's
+`control/<name>` (models/control_folder.py), where generation finds it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import numpy as np
 import torch
 
 from motionlcm import presets
+from motionlcm.data.hints import HintNormalizer, joint_set
+from motionlcm.models.control_folder import SUBFOLDER, save_control_folder
+from motionlcm.models.controlnet import ControlNet, TrajectoryEncoder, TrajectoryEncoderConfig
 from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
 from motionlcm.models.folder import (
     MEAN_FILE,
@@ -33,7 +41,12 @@ VERSIONS = presets.VERSIONS
 VAE_PREFIX = "vae."
 DENOISER_PREFIX = "denoiser."
 EVALUATOR_PREFIXES = ("t2m_textencoder.", "t2m_moveencoder.", "t2m_motionencoder.")  # frozen T2M evaluator
-UNSUPPORTED_PREFIXES = ("controlnet.", "traj_encoder.")  # motion control (MotionLCM §3.3), not converted
+CONTROLNET_PREFIX, TRAJ_PREFIX = "controlnet.", "traj_encoder."  # motion control (MotionLCM sec. 3.3)
+UNSUPPORTED_PREFIXES = (CONTROLNET_PREFIX, TRAJ_PREFIX)  # not part of the model folder itself
+# official control checkpoints -> (joint set of hints.CONTROL_JOINTS, temporal); reference section 7.2:
+# s_pelvis TRAIN_JOINTS [0], s_all [0, 10, 11, 15, 20, 21], t the same six on the first 25 % of the frames
+CONTROL_KINDS = {"pelvis": ("pelvis", False), "all": ("all", False), "temporal": ("all", True)}
+HINT_STATS = ("Mean_raw.npy", "Std_raw.npy")
 TEXT_ENCODER_PREFIX = "text_encoder."  # frozen sentence-t5, normally stripped from checkpoints
 VAE_KEY = "vae.skel_embedding.weight"  # test.py / demo.py type detection
 MLD_KEY = "denoiser.time_embedding.linear_1.weight"
@@ -203,14 +216,22 @@ def _count(state_dict: dict[str, torch.Tensor], prefixes: tuple[str, ...]) -> in
     return sum(k.startswith(prefixes) for k in state_dict)
 
 
-def _conversion_meta(path: Path, version: str, kind: str, state_dict: dict[str, torch.Tensor], has_stats: bool) -> dict:
+def _conversion_meta(
+    path: Path,
+    version: str,
+    kind: str,
+    state_dict: dict[str, torch.Tensor],
+    has_stats: bool,
+    control_converted: bool = False,
+) -> dict:
     notes = []
     if not has_stats:
         notes.append(STATS_NOTE)
     unsupported = _count(state_dict, UNSUPPORTED_PREFIXES)
-    if unsupported:
+    if unsupported and not control_converted:
         notes.append(
-            f"{unsupported} motion-control keys (controlnet.*, traj_encoder.*) are not supported and were dropped"
+            f"{unsupported} motion-control keys (controlnet.*, traj_encoder.*) were not converted: give the hint "
+            "statistics (--hint-stats, official datasets/humanml_spatial_norm) to install the controller"
         )
     text_keys = _count(state_dict, (TEXT_ENCODER_PREFIX,))
     if text_keys:
@@ -218,7 +239,7 @@ def _conversion_meta(path: Path, version: str, kind: str, state_dict: dict[str, 
     return {
         "source": {"file": path.name, "sha256": _sha256(path), "version": version, "kind": kind},
         "evaluator_keys_ignored": _count(state_dict, EVALUATOR_PREFIXES),
-        "unsupported_keys_ignored": unsupported,
+        "unsupported_keys_ignored": 0 if control_converted else unsupported,
         "text_encoder_keys_ignored": text_keys,
         "sampling": {"scheduler": version},  # V1 students use diffusers' spacing, V2 the timestep map
         "notes": notes,
@@ -237,6 +258,61 @@ def _read_stats(mean_std_dir: str | Path | None) -> tuple[np.ndarray | None, np.
     return arrays[0], arrays[1]
 
 
+def control_kind_from_name(path: Path) -> str | None:
+    """ "pelvis", "all" or "temporal" from an official control checkpoint's file name, else None."""
+    stem = path.stem
+    if stem.endswith("_s_pelvis") or "_s_pelvis_" in stem:
+        return "pelvis"
+    if stem.endswith("_s_all") or "_s_all_" in stem:
+        return "all"
+    if re.search(r"_t(_v\d+)?$", stem):
+        return "temporal"
+    return None
+
+
+def read_hint_stats(folder: str | Path) -> HintNormalizer:
+    """Official `Mean_raw.npy` / `Std_raw.npy` ((66,) or (22, 3) joint-position statistics) of a folder."""
+    folder = Path(folder)
+    arrays = []
+    for name in HINT_STATS:
+        file = folder / name
+        if not file.is_file():
+            raise ValueError(f"{file}: missing (the hint statistics folder must hold {' and '.join(HINT_STATS)})")
+        array = np.load(file, allow_pickle=False)
+        if array.size != 66:
+            raise ValueError(f"{file}: expected 66 values (22 joints x 3), got shape {array.shape}")
+        arrays.append(array.reshape(22, 3).astype(np.float32))
+    try:
+        return HintNormalizer(*arrays)
+    except ValueError as error:
+        raise ValueError(f"{folder}: {error}") from None
+
+
+def official_controller(
+    state_dict: dict[str, torch.Tensor], version: str, denoiser_config: DenoiserConfig, source: str
+) -> tuple[ControlNet, TrajectoryEncoder]:
+    """The ControlNet and trajectory encoder of an official control checkpoint (V1: 1 x 256 latents and a
+    cond embedding without activations; V2: 16 x 32, SiLU), checked key by key and shape by shape."""
+    cond_act = None if version == "v1" else "silu"
+    encoder_config = getattr(TrajectoryEncoderConfig, version)()
+    with torch.device("meta"):
+        expected_net = {k: tuple(v.shape) for k, v in ControlNet(denoiser_config, cond_act).state_dict().items()}
+    problems = [
+        find_mismatches(expected_net, _strip(state_dict, CONTROLNET_PREFIX), CONTROLNET_PREFIX),
+        find_mismatches(
+            expected_shapes(TrajectoryEncoder, encoder_config), _strip(state_dict, TRAJ_PREFIX), TRAJ_PREFIX
+        ),
+    ]
+    problem = format_mismatches(*(a + b for a, b in zip(*problems, strict=True)))
+    if problem:
+        raise ValueError(f"{source}: motion-control keys do not match the official {version} layout: {problem}")
+    net = build_with_weights(
+        lambda config: ControlNet(config, cond_act), denoiser_config, _strip(state_dict, CONTROLNET_PREFIX)
+    )
+    encoder = build_with_weights(TrajectoryEncoder, encoder_config, _strip(state_dict, TRAJ_PREFIX))
+    return net.eval(), encoder.eval()
+
+
 def convert_official_checkpoint(
     ckpt_path: str | Path,
     version: str,
@@ -245,6 +321,8 @@ def convert_official_checkpoint(
     mean_std_dir: str | Path | None = None,
     dtype: torch.dtype = torch.float32,
     overwrite: bool = False,
+    hint_stats_dir: str | Path | None = None,
+    control: str | None = None,
 ) -> Path:
     """Convert an official V1/V2 VAE, MLD or MotionLCM checkpoint into a model folder.
 
@@ -256,6 +334,10 @@ def convert_official_checkpoint(
         mean_std_dir: folder with HumanML3D `Mean.npy` / `Std.npy` to copy into the model folder.
         dtype: stored weight dtype.
         overwrite: replace an existing model folder.
+        hint_stats_dir: folder with the official `Mean_raw.npy` / `Std_raw.npy`: converts a control
+            checkpoint's ControlNet and trajectory encoder into `<out_dir>/control/<control>`.
+        control: what the controller was trained for, "pelvis", "all" or "temporal" (official
+            `_s_pelvis`, `_s_all`, `_t`); default from the file name.
 
     Returns:
         The model folder path.
@@ -268,8 +350,11 @@ def convert_official_checkpoint(
     vae = build_with_weights(MotionVAE, vae_config, vae_sd)
     denoiser = build_with_weights(LatentDenoiser, den_config, denoiser_sd) if den_config is not None else None
     mean, std = _read_stats(mean_std_dir)
-    meta = _conversion_meta(path, version, kind, state_dict, mean is not None)
-    return save_model_folder(
+    controller = None
+    if hint_stats_dir is not None:
+        controller = _official_control(path, state_dict, version, den_config, kind, hint_stats_dir, control)
+    meta = _conversion_meta(path, version, kind, state_dict, mean is not None, controller is not None)
+    folder = save_model_folder(
         out_dir,
         vae=vae,
         denoiser=denoiser,
@@ -280,3 +365,42 @@ def convert_official_checkpoint(
         dtype=dtype,
         overwrite=overwrite,
     )
+    if controller is not None:
+        name, (joints, temporal), net, encoder, normalizer = controller
+        (Path(folder) / SUBFOLDER).mkdir(exist_ok=True)
+        save_control_folder(
+            Path(folder) / SUBFOLDER / name,
+            controlnet=net,
+            trajectory_encoder=encoder,
+            hint_normalizer=normalizer,
+            joints=joint_set(joints),
+            temporal=temporal,
+            base=denoiser,
+            meta={"source": meta["source"], "hint_stats": str(hint_stats_dir)},
+            dtype=dtype,
+            overwrite=True,
+        )
+    return folder
+
+
+def _official_control(
+    path: Path,
+    state_dict: dict[str, torch.Tensor],
+    version: str,
+    den_config: DenoiserConfig | None,
+    kind: str,
+    hint_stats_dir: str | Path,
+    control: str | None,
+) -> tuple:
+    """(name, CONTROL_KINDS entry, ControlNet, trajectory encoder, hint statistics), checked before anything
+    is written."""
+    if kind != "student" or not _count(state_dict, UNSUPPORTED_PREFIXES):
+        raise ValueError(f"{path}: --hint-stats is for motion-control checkpoints (a student with controlnet.* keys)")
+    name = control or control_kind_from_name(path)
+    if name not in CONTROL_KINDS:
+        raise ValueError(
+            f"{path}: give --control {' | '.join(CONTROL_KINDS)} (what the controller was trained for; "
+            "the file name does not say)"
+        )
+    net, encoder = official_controller(state_dict, version, den_config, f"{path} ({version})")
+    return name, CONTROL_KINDS[name], net, encoder, read_hint_stats(hint_stats_dir)

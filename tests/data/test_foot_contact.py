@@ -75,12 +75,14 @@ def test_clean_joints_leaves_a_real_clip_as_it_is_and_checks_shapes(walk):
     assert PARENTS[4] == 1 and PARENTS[7] == 4  # LEGS follows the SMPL tree
 
 
-def test_a_striding_foot_labelled_planted_for_seconds_is_not_held(walk):
+def test_a_striding_foot_labelled_planted_for_seconds_steps_without_jumping(walk):
     """Generated walks label a striding foot planted for seconds, in runs split by a frame of label noise:
-    holding each run at its mean made the foot jump by their distance (0.8 m in one frame) where they met."""
+    holding each run at its mean made the foot jump by their distance (0.8 m in one frame) where they met.
+    Held in pieces, the foot steps from hold to hold, and no frame moves much more than the walk itself."""
     joints, contacts = walk
     noisy = np.ones_like(contacts)
     noisy[len(noisy) // 2, :] = 0.0  # one frame of label noise between two long "contact" runs
     locked = lock_feet(joints, noisy)
     step = np.linalg.norm(np.diff(locked, axis=0), axis=-1).max()
-    assert step <= np.linalg.norm(np.diff(joints, axis=0), axis=-1).max() + 1e-6
+    assert step <= np.linalg.norm(np.diff(joints, axis=0), axis=-1).max() + 0.15
+    assert foot_skating_ratio(locked) < foot_skating_ratio(joints) + 0.05

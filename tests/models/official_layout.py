@@ -74,6 +74,32 @@ def denoiser_shapes(version: str, lcm: bool) -> Shapes:
     return shapes
 
 
+def controlnet_shapes(version: str) -> Shapes:
+    """`controlnet.*` (reference section 11.2): the LCM denoiser's keys without `encoder.norm`, the condition
+    embedding (V1 three 256x256 linears, V2 32->256->256->32 with SiLU between: keys 0, 2, 4) and nine
+    zero linears."""
+    shapes = {k: v for k, v in denoiser_shapes(version, lcm=True).items() if not k.startswith("encoder.norm.")}
+    if version == "v1":
+        cond = {0: (H, H), 1: (H, H), 2: (H, H)}
+    else:
+        cond = {0: (H, 32), 2: (H, H), 4: (32, H)}
+    for i, shape in cond.items():
+        shapes |= {f"controlnet_cond_embedding.{i}.weight": shape, f"controlnet_cond_embedding.{i}.bias": (shape[0],)}
+    for i in range(9):
+        shapes |= {f"controlnet_down_mid_blocks.{i}.weight": (H, H), f"controlnet_down_mid_blocks.{i}.bias": (H,)}
+    return shapes
+
+
+def traj_encoder_shapes(version: str) -> Shapes:
+    """`traj_encoder.*` (reference section 11.2)."""
+    shapes = {"skel_embedding.weight": (H, 66), "skel_embedding.bias": (H,), "query_pos_encoder.pe": (500, 1, H)}
+    shapes |= skip_stack("encoder")
+    shapes |= {"global_motion_token": (1, H) if version == "v1" else (16, H)}
+    if version == "v2":
+        shapes |= {"latent_proj.weight": (32, H), "latent_proj.bias": (32,)}
+    return shapes
+
+
 def shapes_of(module: torch.nn.Module) -> Shapes:
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
@@ -84,9 +110,12 @@ def cheap_tensor(shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def fake_official_state_dict(version: str, kind: str) -> dict[str, torch.Tensor]:
-    """Official-layout state dict ("vae" | "mld" | "lcm") of cheap tensors, with one evaluator key."""
+    """Official-layout state dict ("vae" | "mld" | "lcm" | "control") of cheap tensors, with one evaluator key."""
     sd = {f"vae.{k}": cheap_tensor(s) for k, s in vae_shapes(version).items()}
     if kind != "vae":
-        sd |= {f"denoiser.{k}": cheap_tensor(s) for k, s in denoiser_shapes(version, kind == "lcm").items()}
+        sd |= {f"denoiser.{k}": cheap_tensor(s) for k, s in denoiser_shapes(version, kind != "mld").items()}
+    if kind == "control":
+        sd |= {f"controlnet.{k}": cheap_tensor(s) for k, s in controlnet_shapes(version).items()}
+        sd |= {f"traj_encoder.{k}": cheap_tensor(s) for k, s in traj_encoder_shapes(version).items()}
     sd["t2m_moveencoder.main.0.weight"] = cheap_tensor((512, 259, 4))
     return sd

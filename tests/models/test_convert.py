@@ -219,3 +219,106 @@ def test_unsafe_or_malformed_files_are_refused(tmp_path: Path) -> None:
 
 class _Opaque:
     """An arbitrary picklable object: weights_only loading must refuse it."""
+
+
+# ------------------------------------------------------------------------------------------- control checkpoints
+
+
+def _hint_stats(folder: Path) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(folder / "Mean_raw.npy", rng.normal(size=66).astype(np.float32))  # official: flat (66,)
+    np.save(folder / "Std_raw.npy", rng.uniform(0.1, 1.0, size=66).astype(np.float32))
+    return folder
+
+
+def test_official_control_layouts_are_the_documented_ones() -> None:
+    """Our ControlNet and trajectory encoder have exactly the keys and shapes of the official ones (written out by
+    hand from shared/docs/motionlcm-reference.md section 11.2, not from our modules)."""
+    from motionlcm.models.controlnet import ControlNet, TrajectoryEncoder, TrajectoryEncoderConfig
+    from tests.models.official_layout import controlnet_shapes, shapes_of, traj_encoder_shapes
+
+    for version, act in (("v1", None), ("v2", "silu")):
+        with torch.device("meta"):
+            net = ControlNet(getattr(DenoiserConfig, version)(time_cond_proj_dim=256), act)
+            encoder = TrajectoryEncoder(getattr(TrajectoryEncoderConfig, version)())
+        assert shapes_of(net) == controlnet_shapes(version)
+        assert shapes_of(encoder) == traj_encoder_shapes(version)
+
+
+def test_control_checkpoint_round_trip_gives_identical_control(tmp_path: Path, v2_student) -> None:
+    """An official s_all checkpoint (our modules laid out as official keys, random weights) converts into a model
+    folder with an installed controller whose residuals are identical to the original modules'."""
+    from motionlcm.models.control_folder import denoiser_fingerprint, load_control_folder
+    from motionlcm.models.controlnet import TrajectoryEncoder, TrajectoryEncoderConfig, controlnet_from_denoiser
+
+    vae, denoiser = v2_student
+    torch.manual_seed(3)
+    net = controlnet_from_denoiser(denoiser).eval()
+    encoder = TrajectoryEncoder(TrajectoryEncoderConfig.v2()).eval()
+    with torch.no_grad():  # non-zero zero-convolutions, so the residuals carry the condition
+        for p in [*net.controlnet_cond_embedding.parameters(), *net.controlnet_down_mid_blocks.parameters()]:
+            p.normal_(0.0, 0.02)
+    ckpt = _official_checkpoint(tmp_path / "motionlcm_humanml_s_all.ckpt", vae, denoiser)
+    sd = torch.load(ckpt, weights_only=True)["state_dict"]
+    sd |= {f"controlnet.{k}": v for k, v in net.state_dict().items()}
+    sd |= {f"traj_encoder.{k}": v for k, v in encoder.state_dict().items()}
+    torch.save({"state_dict": sd}, ckpt)
+    out = convert_official_checkpoint(ckpt, "v2", tmp_path / "converted", hint_stats_dir=_hint_stats(tmp_path / "n"))
+    loaded = load_model_folder(out)
+    assert loaded.meta["unsupported_keys_ignored"] == 0 and not any("motion-control" in n for n in loaded.meta["notes"])
+    controller = load_control_folder(out / "control" / "all")
+    assert controller.joints == (0, 10, 11, 15, 20, 21) and controller.spatial and not controller.temporal
+    assert controller.base_fingerprint == denoiser_fingerprint(loaded.denoiser)
+    np.testing.assert_array_equal(controller.hint_normalizer.mean.reshape(-1), np.load(tmp_path / "n" / "Mean_raw.npy"))
+    gen = torch.Generator().manual_seed(2)
+    hints = torch.randn(2, 40, 22, 3, generator=gen)
+    mask = torch.zeros(2, 40, 22, 3, dtype=torch.bool)
+    mask[0, :, 0], mask[1, ::7, 20] = True, True
+    z, text = torch.randn(2, 16, 32, generator=gen), torch.randn(2, 1, 768, generator=gen)
+    w = guidance_scale_embedding(torch.tensor([8.0, 8.0]), 256)
+    with torch.no_grad():
+        for a, b in (((net, encoder), (controller.controlnet, controller.trajectory_encoder)),):
+            cond_a, cond_b = a[1](hints, mask), b[1](hints, mask)
+            torch.testing.assert_close(cond_a, cond_b, rtol=0, atol=0)
+            t = torch.tensor([799, 799])
+            for ra, rb in zip(a[0](z, t, text, w, condition=cond_a), b[0](z, t, text, w, condition=cond_b), strict=True):
+                torch.testing.assert_close(ra, rb, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_documented_control_layout_converts_and_kind_comes_from_the_name(tmp_path: Path, version: str) -> None:
+    sd = fake_official_state_dict(version, "control")
+    for name, expected in (("motionlcm_humanml_t.ckpt", "temporal"), ("motionlcm_humanml_s_pelvis.ckpt", "pelvis")):
+        torch.save({"state_dict": sd}, tmp_path / name)
+        out = convert_official_checkpoint(
+            tmp_path / name, version, tmp_path / f"m-{expected}", hint_stats_dir=_hint_stats(tmp_path / f"n-{expected}")
+        )
+        assert [p.name for p in (out / "control").iterdir()] == [expected]
+    from motionlcm.models.control_folder import load_control_folder
+
+    temporal = load_control_folder(tmp_path / "m-temporal" / "control" / "temporal")
+    assert temporal.temporal and not temporal.spatial and temporal.prefix_joints == (0, 10, 11, 15, 20, 21)
+
+
+def test_control_conversion_refusals(tmp_path: Path) -> None:
+    sd = fake_official_state_dict("v1", "control")
+    torch.save({"state_dict": sd}, tmp_path / "mine.ckpt")
+    stats = _hint_stats(tmp_path / "n")
+    with pytest.raises(ValueError, match=r"mine\.ckpt: give --control pelvis \| all \| temporal"):
+        convert_official_checkpoint(tmp_path / "mine.ckpt", "v1", tmp_path / "a", hint_stats_dir=stats)
+    with pytest.raises(ValueError, match=r"does not match the official v2 layout.*is this a V1 checkpoint"):
+        convert_official_checkpoint(tmp_path / "mine.ckpt", "v2", tmp_path / "b", hint_stats_dir=stats, control="all")
+    bad = dict(sd)
+    bad["traj_encoder.global_motion_token"] = cheap_tensor((16, 256))  # a V2 token in a V1 encoder
+    torch.save({"state_dict": bad}, tmp_path / "bad.ckpt")
+    with pytest.raises(ValueError, match=r"traj_encoder\.global_motion_token expects \(1, 256\), got \(16, 256\)"):
+        convert_official_checkpoint(tmp_path / "bad.ckpt", "v1", tmp_path / "c", hint_stats_dir=stats, control="all")
+    (tmp_path / "n" / "Std_raw.npy").unlink()
+    with pytest.raises(ValueError, match=r"Std_raw\.npy: missing"):
+        convert_official_checkpoint(tmp_path / "mine.ckpt", "v1", tmp_path / "d", hint_stats_dir=stats, control="all")
+    assert not any((tmp_path / x).exists() for x in "abcd")  # nothing half-written
+    teacher = fake_official_state_dict("v1", "mld")
+    torch.save({"state_dict": teacher}, tmp_path / "t.ckpt")
+    with pytest.raises(ValueError, match="--hint-stats is for motion-control checkpoints"):
+        convert_official_checkpoint(tmp_path / "t.ckpt", "v1", tmp_path / "e", hint_stats_dir=_hint_stats(tmp_path / "n2"))
