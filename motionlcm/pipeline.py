@@ -532,7 +532,8 @@ class MotionLCM:
         lengths = resolve_lengths(len(prompts), 4.0 if seconds is None and frames is None else seconds, frames)
         for i, (p, n) in enumerate(zip(prefixes, lengths, strict=True)):
             if len(p) >= n:
-                raise ValueError(f"prefix[{i}]: {len(p)} frames leave nothing to generate in a {n}-frame motion")
+                where = "prefix" if len(prefixes) == 1 else f"prefix[{i}]"
+                raise ValueError(f"{where}: {len(p)} frames leave nothing to generate in a {n}-frame motion")
         joint_ids = joint_set(prefix_joints) if isinstance(prefix_joints, str) else tuple(prefix_joints)
         steps, guidance = self.resolve_sampling(steps, guidance)
         frames_of = [PlanarFrame.of_pose(p[0]) for p in prefixes]

@@ -8,6 +8,10 @@ cleared first, as the AITS definition requires, unless the row is the cached one
 `repeats` runs after `warmup` runs, and the largest feature difference from the eager path for the same
 seed (the accuracy check of each fast path).
 
+Control rows time AITS at batch 1 and one step with each installed controller (ControlNet + trajectory encoder,
+dense hints on the joints it controls) against text-only generation of the same prompts (the paper: 42 vs
+30 ms).
+
 Training rows time one optimiser step (forward, backward, AdamW, EMA) of the VAE, the teacher and the
 distillation on synthetic batches; the eager rows run the official loop's choices (nn.MultiheadAttention,
 the text encoder on every step, two teacher calls per distillation step, a per-parameter EMA).
@@ -53,6 +57,7 @@ class SpeedSettings:
         autocast: also time bf16 / fp16 autocast (GPU; bf16 also on CPU).
         threads: CPU thread counts to compare (default: the current setting only).
         training: also time training steps; training_batch is their batch size.
+        control: also time generation with each installed controller against text-only (AITS).
     """
 
     steps: Sequence[int] = (1, 2, 4)
@@ -66,6 +71,7 @@ class SpeedSettings:
     threads: Sequence[int] = ()
     training: bool = True
     training_batch: int = 64
+    control: bool = True
 
     def __post_init__(self) -> None:
         for name in ("repeats", "frames", "teacher_steps", "training_batch"):
@@ -421,12 +427,63 @@ def bench_training(student: Any, teacher: Any, settings: SpeedSettings) -> list[
 # the whole benchmark
 
 
+def control_hints(controller: Any, frames: int) -> Any:
+    """Dense hints for `controller`'s joints at every frame (a temporal-only controller: its prefix joints on
+    the first 25 %): the training set's mean pose walked straight ahead at 1.2 m/s. The values do not change
+    the cost; they are plausible so that the row is what a user's call does."""
+    from motionlcm.data.hints import TEMPORAL_FRACTION, Hints
+    from motionlcm.data.skeleton import FPS
+
+    mean = controller.hint_normalizer.mean.astype(np.float32)
+    pose = mean - mean[0] * np.array([1.0, 0.0, 1.0], np.float32)
+    walk = np.zeros((frames, 1, 3), np.float32)
+    walk[:, 0, 2] = 1.2 * np.arange(frames) / FPS
+    values = np.broadcast_to(pose, (frames, *pose.shape)) + walk
+    mask = np.zeros(values.shape, dtype=bool)
+    if controller.spatial:
+        mask[:, list(controller.joints)] = True
+    else:
+        mask[: max(1, int(frames * TEMPORAL_FRACTION)), list(controller.prefix_joints)] = True
+    return Hints(np.ascontiguousarray(values), mask)
+
+
+def bench_control(pipe: Any, settings: SpeedSettings) -> list[dict[str, Any]]:
+    """AITS at batch 1 and the fewest steps, text-only and with each installed controller (same prompts)."""
+    from motionlcm.eval.timing import measure_aits
+
+    controllers = pipe.controllers()
+    if not controllers:
+        return []
+    steps = min(settings.steps)
+    prompts = _prompts(settings.repeats)
+    lengths = [settings.frames] * len(prompts)
+    say = settings.progress or (lambda _msg: None)
+    say(f"control: text-only and {len(controllers)} controller(s), {len(prompts)} sentences each")
+    text_only = measure_aits(pipe, prompts, lengths, steps, warmup=settings.warmup, seed=settings.seed)
+    rows = []
+    for controller in controllers:
+        hints = [control_hints(controller, settings.frames)] * len(prompts)
+        timed = measure_aits(pipe, prompts, lengths, steps, warmup=settings.warmup, seed=settings.seed, hints=hints)
+        rows.append({
+            "controller": controller.name,
+            "joints": len(hints[0].joints),
+            "steps": steps,
+            "frames": settings.frames,
+            "text_only_ms": 1000 * text_only["aits_s"],
+            "controlled_ms": 1000 * timed["aits_s"],
+            "ratio": timed["aits_s"] / text_only["aits_s"],
+            "stages_ms": {k: 1000 * v for k, v in timed["stages"].items()},
+        })  # fmt: skip
+    return rows
+
+
 def run_speed_benchmark(student: Any, teacher: Any | None, settings: SpeedSettings) -> dict[str, Any]:
     """Inference rows for the student (and the teacher), training rows if asked; see the module docstring."""
     rows = bench_inference(student, "student", settings)
     if teacher is not None:
         rows += bench_inference(teacher, "teacher", settings)
     rows = add_speedups(rows)
+    control = bench_control(student, settings) if settings.control and student.kind == "student" else []
     training = (
         bench_training(student, teacher or student, settings) if settings.training and teacher is not None else []
     )
@@ -453,6 +510,7 @@ def run_speed_benchmark(student: Any, teacher: Any | None, settings: SpeedSettin
         "environment": environment(student.device),
         "settings": _settings_dict(settings),
         "inference": rows,
+        "control": control,
         "training": training,
         "summary": summary,
         "floor": floor,
@@ -484,6 +542,14 @@ def format_speed_tables(report: dict[str, Any]) -> str:
             f"{r['p10_ms']:>7.2f}-{r['p90_ms']:<7.2f} {r['motions_per_s']:>10.1f} {r.get('speedup', 1.0):>6.2f}x "
             f"{s['text']:>6.2f} {s['denoise']:>7.2f} {s['decode']:>6.2f} {s['joints']:>6.2f} {diff:>9}"
         )
+    if report.get("control"):
+        lines += ["", f"{'control (AITS, batch 1)':<24} {'joints':>6} {'steps':>5} {'text-only ms':>12} "
+                  f"{'controlled ms':>13} {'ratio':>6}"]  # fmt: skip
+        for r in report["control"]:
+            lines.append(
+                f"{r['controller']:<24} {r['joints']:>6} {r['steps']:>5} {r['text_only_ms']:>12.2f} "
+                f"{r['controlled_ms']:>13.2f} {r['ratio']:>5.2f}x"
+            )
     if report["training"]:
         lines += [
             "",

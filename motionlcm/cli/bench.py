@@ -44,6 +44,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         autocast=not args.no_autocast,
         threads=args.threads or (),
         training=not args.no_training,
+        control=not args.no_control,
         training_batch=args.training_batch,
         progress=None if args.quiet else (lambda msg: print(f"  timing {msg}", file=sys.stderr, flush=True)),
     )
@@ -65,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=Formatter,
         description="Time text-to-motion generation at batch 1 (AITS: text encoding, denoising, VAE decoding; "
         "plus features to joints) and throughput at larger batches, for the student at each step count and "
-        "the teacher at 50 DDIM steps. Each fast path (fused attention, lean text encoder, prompt cache, "
+        "the teacher at 50 DDIM steps, and with each installed controller (ControlNet) against text-only. Each fast path (fused attention, lean text encoder, prompt cache, "
         "autocast, torch.compile, CUDA graphs, threads) is timed against the plain eager path and against a "
         "faithful re-implementation of the official inference loop in the same process, with the largest "
         "feature difference from eager as its accuracy check. Training rows time one optimiser step of the "
@@ -97,6 +98,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-autocast", action="store_true", help="skip the bf16/fp16 autocast rows")
     p.add_argument("--threads", type=int_list, default=None, help="CPU thread counts to compare, e.g. 1,2")
     p.add_argument("--no-training", action="store_true", help="skip the training-step rows")
+    p.add_argument(
+        "--no-control",
+        action="store_true",
+        help="skip the control rows (AITS with each installed controller vs text-only, dense hints)",
+    )
     p.add_argument("--training-batch", type=int, default=64, help="batch size of the training-step rows")
     p.add_argument("--json", default=None, metavar="OUT", help="write the full results as JSON")
     p.add_argument("--force", action="store_true", help="replace an existing JSON file")

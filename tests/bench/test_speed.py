@@ -113,3 +113,20 @@ def test_bench_command_writes_json(student_dir, teacher_dir, tmp_path, capsys):
 def test_speed_settings_refuse_empty_runs(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         SpeedSettings(**kwargs)
+
+
+def test_control_rows_time_each_installed_controller(control_dir, student_dir):
+    from motionlcm.bench.speed import bench_control, control_hints
+
+    pipe = MotionLCM.from_pretrained(student_dir, device="cpu")
+    rows = bench_control(pipe, SpeedSettings(steps=(1,), frames=24, repeats=2, warmup=1))
+    assert [r["controller"] for r in rows] == [c.name for c in pipe.controllers()] and rows[0]["controller"] == "pelvis"
+    for r in rows:
+        assert r["text_only_ms"] > 0 and r["controlled_ms"] > 0 and r["steps"] == 1
+        assert r["ratio"] == pytest.approx(r["controlled_ms"] / r["text_only_ms"])
+    hints = control_hints(pipe.controllers()[0], 24)
+    assert hints.mask[:, 0].all() and hints.mask.sum() == 24 * 3  # the pelvis, every frame
+    assert hints.values[-1, 0, 2] == pytest.approx(1.2 * 23 / 20)  # walking ahead at 1.2 m/s
+    table = format_speed_tables({"environment": {"cpu": "x", "device": "cpu", "threads": 1, "torch": "t"},
+                                 "inference": [], "training": [], "control": rows, "summary": {}})  # fmt: skip
+    assert "control (AITS, batch 1)" in table and "pelvis" in table
