@@ -56,6 +56,7 @@ def training_masks(
     temporal_share: float = 0.0,
     prefix_joints: tuple[tuple[int, ...], ...] | None = None,
     random_prefix: bool = False,
+    joint_subsets: bool = False,
 ) -> Tensor:
     """(B, T, 22, 3) bool control masks for a training batch (the official sampler, see the module docstring).
 
@@ -63,7 +64,9 @@ def training_masks(
     on the floor plane, what `--trajectory` gives); 0 in the official sampler.
     `temporal_share`: with `temporal` False, the share of samples that get a prefix mask all the same (one
     controller for both kinds); `prefix_joints`: the joint sets a prefix holds, one drawn per sample (default:
-    `joints`); `random_prefix`: a prefix of 1..25 % of the frames instead of exactly 25 % (the official)."""
+    `joints`); `random_prefix`: a prefix of 1..25 % of the frames instead of exactly 25 % (the official);
+    `joint_subsets`: a spatial sample controls a random non-empty subset of `joints` at its frames instead of
+    one joint (the official test controls all of them at once)."""
     batch = len(lengths)
     mask = torch.zeros(batch, num_frames, NUM_JOINTS, 3, dtype=torch.bool)
     prefix_sets = prefix_joints or (joints,)
@@ -76,11 +79,15 @@ def training_masks(
             chosen = prefix_sets[pick]
             mask[i, :count, list(chosen)] = True
             continue
-        joint = joints[int(torch.randint(len(joints), (1,), generator=generator))]
+        if joint_subsets:
+            size = int(torch.randint(1, len(joints) + 1, (1,), generator=generator))
+            chosen = [joints[int(j)] for j in torch.randperm(len(joints), generator=generator)[:size]]
+        else:
+            chosen = [joints[int(torch.randint(len(joints), (1,), generator=generator))]]
         count = int(torch.randint(1, max(n - 1, 1) + 1, (1,), generator=generator))  # 1..T-1 frames
         frames = torch.randperm(n, generator=generator)[:count]
-        mask[i, frames, joint] = True
-        if joint == 0 and float(torch.rand((), generator=generator)) < free_height:
+        mask[i, frames[:, None], torch.tensor(chosen)[None, :]] = True
+        if 0 in chosen and float(torch.rand((), generator=generator)) < free_height:
             mask[i, :, 0, 1] = False
     return mask.to(lengths.device)
 

@@ -176,7 +176,7 @@ def _controlled_subject(
     joint_ids = joint_set(settings.control)
     rng = np.random.default_rng([settings.seed, 7])
     errors: list[np.ndarray] = []
-    seams: dict[str, list] = {"seams": [], "real_jumps": []}
+    seams: dict[str, list] = {"seams": [], "real_jumps": [], "real_seams": []}
     method = settings.control_method
     controller = pipe.controller_for(set(joint_ids), settings.temporal).name if method != "clt" else None
 
@@ -204,6 +204,7 @@ def _controlled_subject(
                 j = splice_prefix(real[i, :k], cleaned) if settings.warp else joints[i, :n]  # the splice: exact
                 seams["seams"].append(seam_jump(j if settings.warp else cleaned, k))
                 seams["real_jumps"].append(frame_jumps(real[i, :n]))
+                seams["real_seams"].append(seam_jump(real[i, :n], k))
             else:
                 j = warp_to_hints(joints[i, :n], h.values, h.mask) if settings.warp else joints[i, :n]
                 errors.append(point_errors(clean_joints(j, contacts[i, :n]), h.values, h.mask))  # what users get
@@ -383,7 +384,7 @@ def run_replication(
     if subject.seams is not None:
         from motionlcm.eval.control import seam_scores
 
-        model |= seam_scores(subject.seams["seams"], subject.seams["real_jumps"])
+        model |= seam_scores(subject.seams["seams"], subject.seams["real_jumps"], subject.seams["real_seams"])
         for values in subject.seams.values():
             values.clear()
     if settings.multimodality and subject.kind != "vae" and subject.control_errors is None:
@@ -492,6 +493,7 @@ SEAM_COLUMNS = [
     ("seam_ratio_mean", "mean move / real p95"),
     ("seam_ratio_max", "largest"),
     ("seam_fail", "share above 1.5x"),
+    ("real_seam_fail", "real clips above 1.5x there"),
     ("real_jump_p95_m", "real p95 (m)"),
 ]
 ROWS = ("real", "frozen", "model")  # "frozen": the sanity row, real clips replaced by their first pose

@@ -67,6 +67,7 @@ class ControlSystem(RNGStateMixin, pl.LightningModule):
             for both spatial control and `continue_motion`).
         prefix_joints: the joint sets a prefix holds, one drawn per sample (default: `joints`).
         random_prefix: prefixes of 1..25 % of the frames (any prefix a user gives) instead of exactly 25 %.
+        joint_subsets: spatial samples control a random subset of `joints` instead of one joint.
         free_height: share of pelvis samples whose height is free (floor-plane paths).
         num_ddim_timesteps: N solver points the timesteps are drawn from (official V2 10).
         w_min, w_max: guidance range (official V2 5..15).
@@ -98,6 +99,7 @@ class ControlSystem(RNGStateMixin, pl.LightningModule):
         temporal_share: float = 0.0,
         prefix_joints: tuple[tuple[int, ...], ...] | None = None,
         random_prefix: bool = False,
+        joint_subsets: bool = False,
         free_height: float = 0.0,
         num_ddim_timesteps: int = 10,
         w_min: float = 5.0,
@@ -130,7 +132,7 @@ class ControlSystem(RNGStateMixin, pl.LightningModule):
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32), persistent=False)
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32), persistent=False)
         self.joints, self.temporal, self.free_height = tuple(joints), temporal, free_height
-        self.temporal_share, self.random_prefix = temporal_share, random_prefix
+        self.temporal_share, self.random_prefix, self.joint_subsets = temporal_share, random_prefix, joint_subsets
         self.prefix_joints = tuple(tuple(s) for s in prefix_joints) if prefix_joints else None
         self.w_range, self.one_step_timestep, self.one_step_fraction = (
             (w_min, w_max),
@@ -180,6 +182,7 @@ class ControlSystem(RNGStateMixin, pl.LightningModule):
             temporal_share=self.temporal_share,
             prefix_joints=self.prefix_joints,
             random_prefix=self.random_prefix,
+            joint_subsets=self.joint_subsets,
         )
         mask = mask.to(self.device) & batch["mask"][:, :, None, None]
         condition = self.trajectory_encoder(self.hint_normalizer.normalize(real), mask)

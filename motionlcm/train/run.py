@@ -291,18 +291,27 @@ def _control_system(config: dict, dm: HumanML3DDataModule) -> ControlSystem:
         temporal_share=spec["temporal_share"],
         prefix_joints=spec["prefix_joints"],
         random_prefix=spec["random_prefix"],
+        joint_subsets=spec["joint_subsets"],
         total_steps=config["trainer"]["max_steps"],
         **system_args,
     )
 
 
-CONTROL_KEYS = ("joints", "temporal", "temporal_share", "prefix_joints", "random_prefix", "init_from")
+CONTROL_KEYS = (
+    "joints",
+    "temporal",
+    "temporal_share",
+    "prefix_joints",
+    "random_prefix",
+    "joint_subsets",
+    "init_from",
+)
 
 
 def control_spec(config: dict) -> dict[str, Any]:
     """The `control:` section of a control config, checked: `joints` (a set name of `hints.CONTROL_JOINTS` or a
     joint name), `temporal` (prefixes only, the official "t" models), `temporal_share` (a share of prefix
-    samples in a spatial run), `prefix_joints` (set names a prefix holds), `random_prefix`, `init_from` (a
+    samples in a spatial run), `prefix_joints` (set names a prefix holds), `random_prefix`, `joint_subsets` (random subsets of `joints` per spatial sample), `init_from` (a
     controller folder whose weights start the run)."""
     control = dict(config.get("control") or {})
     unknown = sorted(set(control) - set(CONTROL_KEYS))
@@ -316,6 +325,7 @@ def control_spec(config: dict) -> dict[str, Any]:
         "temporal_share": float(control.get("temporal_share", 0.0)),
         "prefix_joints": tuple(joint_set(str(n)) for n in names) or None,
         "random_prefix": bool(control.get("random_prefix", False)),
+        "joint_subsets": bool(control.get("joint_subsets", False)),
         "init_from": control.get("init_from"),
     }
 

@@ -141,6 +141,25 @@ def test_training_masks_one_joint_some_frames_within_length():
     assert temporal[0, :10].any() and not temporal[0, 10:].any()
 
 
+def test_training_masks_mixed_prefixes_and_joint_subsets():
+    generator = torch.Generator().manual_seed(1)
+    lengths = torch.full((200,), 80)
+    six, body = joint_set("all"), joint_set("body")
+    masks = training_masks(lengths, 80, six, False, generator, temporal_share=0.4, prefix_joints=(body, six),
+                           random_prefix=True, joint_subsets=True)  # fmt: skip
+    prefixes = subsets = 0
+    for mask in masks:
+        frames = np.flatnonzero(mask.any((1, 2)).numpy())
+        joints = set(np.flatnonzero(mask.any((0, 2)).numpy()).tolist())
+        if len(frames) and frames[-1] == len(frames) - 1 and joints in (set(body), set(six)) and len(frames) <= 20:
+            prefixes += 1  # the first 1..20 frames (25 % of 80), all 22 joints or the six
+            continue
+        assert joints <= set(six) and joints
+        assert (mask.any(-1)[frames][:, sorted(joints)]).all()  # every chosen joint at every chosen frame
+        subsets += len(joints) > 1
+    assert 50 < prefixes < 110 and subsets > 30
+
+
 def test_hint_normalizer_round_trip_on_real_joints(humanml3d_sample_dir):
     features = np.load(humanml3d_sample_dir / "new_joint_vecs" / "000000.npy")
     joints = features_to_joints(features)

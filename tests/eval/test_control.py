@@ -49,3 +49,22 @@ def test_no_controlled_point_is_an_error():
     joints = motion()
     with pytest.raises(ValueError, match="at least one"):
         control_errors([point_errors(joints, joints, np.zeros_like(joints, dtype=bool))])
+
+
+def test_seam_metrics_on_constructed_motions():
+    """A motion that moves 1 cm per frame with one 30 cm jump right after a 10-frame prefix: the seam is the
+    jump; the same jump 15 frames later is outside the seam window."""
+    from motionlcm.eval.control import frame_jumps, seam_jump, seam_scores
+
+    walk = np.zeros((40, 22, 3))
+    walk[:, :, 2] = 0.01 * np.arange(40)[:, None]
+    jumped = walk.copy()
+    jumped[10:, :, 2] += 0.3
+    late = walk.copy()
+    late[25:, :, 2] += 0.3
+    assert np.allclose(frame_jumps(walk), 0.01)
+    assert seam_jump(jumped, 10) == pytest.approx(0.31) and seam_jump(late, 10) == pytest.approx(0.01)
+    scores = seam_scores([seam_jump(jumped, 10), seam_jump(late, 10)], [frame_jumps(walk)], [0.01, 0.5])
+    assert scores["real_jump_p95_m"] == pytest.approx(0.01)
+    assert scores["seam_fail"] == 0.5 and scores["seam_ratio_max"] == pytest.approx(31)
+    assert scores["real_seam_fail"] == 0.5

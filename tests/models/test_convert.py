@@ -282,7 +282,9 @@ def test_control_checkpoint_round_trip_gives_identical_control(tmp_path: Path, v
             cond_a, cond_b = a[1](hints, mask), b[1](hints, mask)
             torch.testing.assert_close(cond_a, cond_b, rtol=0, atol=0)
             t = torch.tensor([799, 799])
-            for ra, rb in zip(a[0](z, t, text, w, condition=cond_a), b[0](z, t, text, w, condition=cond_b), strict=True):
+            for ra, rb in zip(
+                a[0](z, t, text, w, condition=cond_a), b[0](z, t, text, w, condition=cond_b), strict=True
+            ):
                 torch.testing.assert_close(ra, rb, rtol=0, atol=0)
 
 
@@ -321,4 +323,6 @@ def test_control_conversion_refusals(tmp_path: Path) -> None:
     teacher = fake_official_state_dict("v1", "mld")
     torch.save({"state_dict": teacher}, tmp_path / "t.ckpt")
     with pytest.raises(ValueError, match="--hint-stats is for motion-control checkpoints"):
-        convert_official_checkpoint(tmp_path / "t.ckpt", "v1", tmp_path / "e", hint_stats_dir=_hint_stats(tmp_path / "n2"))
+        convert_official_checkpoint(
+            tmp_path / "t.ckpt", "v1", tmp_path / "e", hint_stats_dir=_hint_stats(tmp_path / "n2")
+        )
