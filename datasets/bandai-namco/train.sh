@@ -24,3 +24,7 @@ rm -rf checkpoints/bandai-namco-evaluator && cp -r runs/bn-evaluator/model check
 
 # the pelvis ControlNet of the shipped student, trained on (and installed into) the half-precision folder
 motionlcm train control --config configs/bandai-namco/control-pelvis.yaml --install pelvis --force -q
+# the six-joint + continuation controller: stage 1 from the pelvis controller (one joint per sample, and
+# prefixes), stage 2 with several joints per sample; installed as control/all
+motionlcm train control --config configs/bandai-namco/control-all.yaml --force -q
+motionlcm train control --config configs/bandai-namco/control-all-2.yaml --install all --force -q

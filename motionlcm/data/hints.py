@@ -95,7 +95,10 @@ def training_masks(
 def evaluation_mask(
     length: int, joints: tuple[int, ...], density: int, rng: np.random.Generator, temporal: bool = False
 ):
-    """(T, 22, 3) bool mask: `joints` at `density` (100 or 25 = percent of frames; 1, 2, 5 = frames)."""
+    """(T, 22, 3) bool mask: `joints` at `density` (100 or 25 = percent of frames; 1, 2, 5 = frames);
+    `temporal`: the first 25 % of the frames whatever `density` says (official temporal TEST_DENSITY 25)."""
+    if temporal:
+        density = int(TEMPORAL_FRACTION * 100)
     count = density if density in KEYFRAME_DENSITIES else int(length * density / 100)
     count = min(max(count, 1), length)
     frames = np.arange(count) if temporal else np.sort(rng.choice(length, count, replace=False))

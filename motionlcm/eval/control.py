@@ -83,9 +83,8 @@ def real_test_hints(
 ) -> np.ndarray:
     """(T, 22, 3) hints with NaN where free, taken from a real clip's joints at the test `density` (official
     `random_mask`: 100 / 25 % of the frames, or 1 / 2 / 5 frames; temporal: the first 25 %)."""
-    from motionlcm.data.hints import TEMPORAL_FRACTION, evaluation_mask
+    from motionlcm.data.hints import evaluation_mask
 
-    density = int(TEMPORAL_FRACTION * 100) if temporal else density
     mask = evaluation_mask(len(joints), joint_ids, density, rng, temporal)
     return np.where(mask, joints, np.nan).astype(np.float32)
 

@@ -214,7 +214,8 @@ def _controlled_subject(
             out[i, :n, FOOT_CONTACT] = features[i, :n, FOOT_CONTACT]  # the model's own contact labels
         return out
 
-    detail = {"control": settings.control, "density": settings.density, "temporal": settings.temporal,
+    density = 25 if settings.temporal else settings.density  # temporal: the first 25 % (evaluation_mask)
+    detail = {"control": settings.control, "density": density, "temporal": settings.temporal,
               "warp": settings.warp, "controller": controller, "control_method": method}  # fmt: skip
     if method != "controlnet":
         detail["clt_steps"] = settings.clt_steps
