@@ -191,7 +191,7 @@ def _controlled_subject(
         ]
         steps, guidance = sampling["steps"], sampling["guidance"]
         features = pipe.generate_features(
-            batch["texts"], lengths, steps, guidance, generator, hints, method, settings.clt_steps
+            batch["texts"], lengths, steps, guidance, generator, hints, method, settings.clt_steps, settings.temporal
         ).cpu()
         joints = features_to_joints(features).double().numpy()
         contacts = features[..., FOOT_CONTACT].double().numpy()
