@@ -26,12 +26,12 @@ def test_trajectory_and_keyframe_are_met_and_recorded(control_dir, student_dir, 
     assert result.returncode == 0, result.stderr
     joints = np.load(out / "000_a_person_walks.npy")
     assert joints.shape == (80, 22, 3)  # 4 s: the default covers the 3 s path
-    np.testing.assert_allclose(joints[30, 0, [0, 2]], [0.4, 1.2], atol=1e-4)
-    np.testing.assert_allclose(joints[40, 0], [0.2, 0.9, 1.6], atol=1e-4)
+    np.testing.assert_allclose(joints[30, 0, [0, 2]], [0.4, 1.2], atol=0.05 + 1e-4)  # motion_warp.ROOT_TOLERANCE
+    np.testing.assert_allclose(joints[40, 0], [0.2, 0.9, 1.6], atol=0.05 + 1e-4)
     meta = json.loads((out / "000_a_person_walks.json").read_text())
     control = meta["control"]
     assert control["controller"] == "pelvis" and control["controlled_points"] == 61
-    assert control["avg_err_m"] < 1e-4 and len(control["hints_sha256"]) == 64
+    assert control["avg_err_m"] < 0.05 and len(control["hints_sha256"]) == 64
     assert "--trajectory" in meta["command"] and "--keyframe 2.0:pelvis:0.2,0.9,1.6" in meta["command"]
 
 

@@ -51,7 +51,7 @@ def test_the_controlnet_follows_a_real_path_and_keeps_the_limbs_moving(pipe, wal
             free_speed.append(relative_joint_speed(free.joints))
             steered_speed.append(relative_joint_speed(steered.joints))
         warped = pipe(text, control=hints, seed=0)[0]
-        assert warped.settings["control"]["max_err_m"] < 0.01
+        assert warped.settings["control"]["max_err_m"] < 0.09  # within motion_warp.ROOT_TOLERANCE per axis
     # the test split: 1.1 m without control, 0.38 m with it (docs/benchmarks.md, "Motion control")
     assert np.mean(steered_errors) < 0.8 * np.mean(free_errors), (free_errors, steered_errors)
     # the failure of the official recipe: the pelvis follows while the limbs slow to 0.6 of the text-only speed

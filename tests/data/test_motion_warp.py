@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from motionlcm.data.features import features_to_joints
-from motionlcm.data.motion_warp import local_offsets, root_offsets, warp_to_hints
+from motionlcm.data.motion_warp import ROOT_TOLERANCE, local_offsets, root_offsets, warp_to_hints
 from motionlcm.data.skeleton import PARENTS
 
 
@@ -36,10 +36,31 @@ def test_pelvis_keyframes_hold_exactly_and_the_start_stays(joints):
     hints[40, 0] = joints[40, 0] + [0.3, 0.0, -0.2]
     hints[70, 0] = joints[70, 0] + [-0.1, 0.05, 0.4]
     mask[[40, 70], 0] = True
-    out = warp_to_hints(joints, hints, mask)
+    out = warp_to_hints(joints, hints, mask, root_smooth=0)
     np.testing.assert_allclose(out[[40, 70], 0], hints[[40, 70], 0], atol=1e-9)
     np.testing.assert_allclose(out[0], joints[0], atol=1e-9)  # frame 0 not controlled: not moved
     np.testing.assert_allclose(bones(out), bones(joints), atol=1e-9)  # a translation per frame
+    smoothed = warp_to_hints(joints, hints, mask)  # the default: a smoothed offset, within the tolerance
+    assert np.abs(smoothed[[40, 70], 0] - hints[[40, 70], 0]).max() <= ROOT_TOLERANCE + 1e-9
+    np.testing.assert_allclose(bones(smoothed), bones(joints), atol=1e-9)
+
+
+def test_smoothing_keeps_a_dense_path_but_not_its_foreign_bob(joints):
+    """A dense pelvis path from another capture: the same route, with a 5 cm vertical bob at twice the stride
+    frequency of this clip's legs. Exact warping forces the bob onto the body; smoothing follows the route
+    and leaves the bob (within the tolerance)."""
+    t = np.arange(len(joints))
+    hints, mask = joints.copy(), np.zeros(joints.shape, bool)
+    hints[:, 0, 1] += 0.05 * np.sin(2 * np.pi * t / 6)  # a 0.3 s bob the legs do not make
+    hints[:, 0, [0, 2]] += np.linspace(0, 0.5, len(joints))[:, None]  # and a slow drift of the route
+    mask[:, 0] = True
+    exact = warp_to_hints(joints, hints, mask, root_smooth=0)
+    smooth = warp_to_hints(joints, hints, mask)
+    np.testing.assert_allclose(exact[:, 0], hints[:, 0], atol=1e-9)
+    assert np.abs(smooth[:, 0] - hints[:, 0]).max() <= ROOT_TOLERANCE + 1e-9
+    np.testing.assert_allclose(smooth[-30:-8, 0, [0, 2]], hints[-30:-8, 0, [0, 2]], atol=0.01)  # the route
+    bob = np.abs(np.diff(smooth[:, 0, 1] - joints[:, 0, 1], 2)).max()
+    assert bob < 0.25 * np.abs(np.diff(exact[:, 0, 1] - joints[:, 0, 1], 2)).max()
 
 
 def test_a_floor_path_leaves_the_height_alone(joints):
@@ -49,7 +70,7 @@ def test_a_floor_path_leaves_the_height_alone(joints):
     mask[:, 0, [0, 2]] = True
     out = warp_to_hints(joints, hints, mask)
     np.testing.assert_allclose(out[:, 0, 1], joints[:, 0, 1])
-    np.testing.assert_allclose(out[:, 0, [0, 2]], hints[:, 0, [0, 2]], atol=1e-9)
+    np.testing.assert_allclose(out[:, 0, [0, 2]], hints[:, 0, [0, 2]], atol=1e-9)  # a constant offset
 
 
 def test_a_wrist_keyframe_is_reached_by_the_arm_and_far_frames_are_untouched(joints):
