@@ -46,6 +46,9 @@ def test_config_sections_match_constructors(path):
         args = {"latent_size": 25, "latent_dim": 32, **(config.get("trajectory_encoder") or {})}
         build_dataclass(TrajectoryEncoderConfig, args, "trajectory_encoder")
         joint_set(config["control"]["joints"])
+        from motionlcm.train.run import control_spec
+
+        control_spec(config)  # every control key known, every joint set named right
         assert set(config.get("system") or {}) <= arguments(ControlSystem.__init__) | {"cond_act"}
         assert set(config["data"]) <= arguments(HumanML3DDataModule.__init__)
         assert set(config["trainer"]) <= arguments(pl.Trainer.__init__)
@@ -74,6 +77,12 @@ def test_official_configs_use_the_paper_settings():
     assert vae["system"]["lr"] == 2e-4 and vae["system"]["kl_weight"] == 1e-4 and vae["data"]["batch_size"] == 128
     assert mld["system"]["lr"] == 1e-4 and mld["system"]["cond_dropout"] == 0.1 and mld["data"]["batch_size"] == 64
     assert build_dataclass(VAEConfig, {"preset": "v1"}, "model") == VAEConfig.v1()
+    for name, temporal in (("control-spatial", False), ("control-temporal", True)):
+        control = load_config(CONFIG_DIR / f"{name}.yaml")  # official configs/motionlcm_control_{s,t}.yaml
+        assert control["system"]["lr"] == 1e-4 and control["system"]["warmup_steps"] == 1000
+        assert control["system"]["diffusion_weight"] == 1.0 and control["system"]["control_beta"] == 1.0
+        assert control["data"]["batch_size"] == 128 and control["trajectory_encoder"]["arch"] == "transformer"
+        assert control["control"]["temporal"] is temporal
 
 
 def test_overrides_and_errors(tmp_path):
