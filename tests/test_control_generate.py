@@ -45,7 +45,9 @@ def test_hints_file_sets_the_length(control_dir, student_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     joints = np.load(out / "000_a_person_walks.npy")
     assert joints.shape == (30, 22, 3)
-    np.testing.assert_allclose(joints[::5, 0], hints[::5, 0], atol=1e-4)
+    np.testing.assert_allclose(
+        joints[::5, 0], hints[::5, 0], atol=0.05 + 1e-4
+    )  # within motion_warp.ROOT_TOLERANCE per axis
 
 
 @pytest.mark.parametrize(
