@@ -415,6 +415,39 @@ class MotionLCM:
         )
         return features * valid[:, :, None]
 
+    def _generate_checked(
+        self,
+        prompts: list[str],
+        lengths: list[int],
+        steps: int,
+        guidance: float,
+        seed: int | None,
+        hints: list[Hints] | None,
+        control_method: str,
+        clt_steps: int,
+        temporal: bool = False,
+    ) -> Tensor:
+        """`generate_features` from `seed` (a fresh one when None), refusing non-finite output."""
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        features = self.generate_features(
+            prompts, lengths, steps, guidance, generator, hints, control_method, clt_steps, temporal
+        )
+        if not torch.isfinite(features).all():
+            raise ValueError(f"{self.folder.path}: the model produced NaN or infinite values (broken weights?)")
+        return features
+
+    def _settings(self, steps: int, guidance: float, seed: int | None, conform: bool, foot_lock: bool) -> dict:
+        """What every generated motion records of how it was made (`Motion.settings`)."""
+        return {
+            "steps": steps,
+            "guidance": guidance,
+            "seed": seed,
+            "kind": self.kind,
+            "conformed": conform,
+            "foot_lock": foot_lock,
+        }
+
     @torch.no_grad()
     def __call__(
         self,
@@ -460,13 +493,7 @@ class MotionLCM:
             if h.num_frames != n:
                 raise ValueError(f"control[{i}]: hints have {h.num_frames} frames, the motion {n}")
         steps, guidance = self.resolve_sampling(steps, guidance)
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
-        features = self.generate_features(
-            prompts, lengths, steps, guidance, generator, hints, control_method, clt_steps
-        )
-        if not torch.isfinite(features).all():
-            raise ValueError(f"{self.folder.path}: the model produced NaN or infinite values (broken weights?)")
+        features = self._generate_checked(prompts, lengths, steps, guidance, seed, hints, control_method, clt_steps)
         joints = [j[:n] for j, n in zip(features_to_joints(features).cpu().numpy(), lengths, strict=True)]
         if hints is not None and warp:
             joints = [warp_to_hints(j, h.values, h.mask) for j, h in zip(joints, hints, strict=True)]
@@ -475,14 +502,7 @@ class MotionLCM:
             clean_joints(j, c[: len(j)], conform, foot_lock).astype(np.float32)
             for j, c in zip(joints, contacts, strict=True)
         ]
-        settings = {
-            "steps": steps,
-            "guidance": guidance,
-            "seed": seed,
-            "kind": self.kind,
-            "conformed": conform,
-            "foot_lock": foot_lock,
-        }
+        settings = self._settings(steps, guidance, seed, conform, foot_lock)
         if hints is not None:
             settings.update(warp=warp, control_method=control_method)
             if control_method != "controlnet":
@@ -539,13 +559,9 @@ class MotionLCM:
         frames_of = [PlanarFrame.of_pose(p[0]) for p in prefixes]
         local = [f.to_local(p) for f, p in zip(frames_of, prefixes, strict=True)]
         hints = [Hints(*prefix_hints(p, n, joint_ids)) for p, n in zip(local, lengths, strict=True)]
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
-        features = self.generate_features(
-            prompts, lengths, steps, guidance, generator, hints, control_method, clt_steps, temporal=True
+        features = self._generate_checked(
+            prompts, lengths, steps, guidance, seed, hints, control_method, clt_steps, temporal=True
         )
-        if not torch.isfinite(features).all():
-            raise ValueError(f"{self.folder.path}: the model produced NaN or infinite values (broken weights?)")
         controller = None if control_method == "clt" else self.controller_for(set(joint_ids), temporal=True).name
         contacts = features[..., FOOT_CONTACT].cpu().numpy()
         motions = []
@@ -555,8 +571,8 @@ class MotionLCM:
             cleaned = clean_joints(generated, contacts[i, :n], conform, foot_lock)
             joints = frames_of[i].to_world(splice_prefix(local[i], cleaned, blend_frames)).astype(np.float32)
             joints[: len(prefixes[i])] = prefixes[i]  # exactly the given frames (no round trip through float64)
-            settings = {"steps": steps, "guidance": guidance, "seed": seed, "kind": self.kind, "conformed": conform}
-            settings.update(foot_lock=foot_lock, control_method=control_method)
+            settings = self._settings(steps, guidance, seed, conform, foot_lock)
+            settings["control_method"] = control_method
             settings["continuation"] = {
                 "prefix_frames": len(prefixes[i]),
                 "prefix_joints": prefix_joints if isinstance(prefix_joints, str) else list(joint_ids),
@@ -568,6 +584,16 @@ class MotionLCM:
             }
             motions.append(Motion(joints, FPS, text, features[i, :n].cpu().numpy(), settings))
         return motions
+
+
+def _one_per_prompt(value: Any, count: int, name: str, plural: str, convert: Callable[[Any, str], Any]) -> list:
+    """`value` (one for every prompt, or a list or tuple with one per prompt) as `count` converted items;
+    `convert(item, where)` names the item in its errors (`name` or `name[i]`)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != count:
+            raise ValueError(f"{name}: got {len(value)} {plural} for {count} prompts")
+        return [convert(v, f"{name}[{i}]") for i, v in enumerate(value)]
+    return [convert(value, name)] * count
 
 
 def _prefixes_per_prompt(prefix: Any, count: int) -> list[np.ndarray]:
@@ -584,11 +610,7 @@ def _prefixes_per_prompt(prefix: Any, count: int) -> list[np.ndarray]:
             value = value.detach().cpu().numpy()
         return check_prefix(value, where)
 
-    if isinstance(prefix, (list, tuple)):
-        if len(prefix) != count:
-            raise ValueError(f"prefix: got {len(prefix)} prefixes for {count} prompts")
-        return [one(p, f"prefix[{i}]") for i, p in enumerate(prefix)]
-    return [one(prefix, "prefix")] * count
+    return _one_per_prompt(prefix, count, "prefix", "prefixes", one)
 
 
 def _controller_summary(controller: ControlFolder) -> str:
@@ -606,12 +628,11 @@ def _hints_per_prompt(control: Any, count: int) -> list[Hints] | None:
     """`control` as one validated `Hints` per prompt (None: no control)."""
     if control is None:
         return None
-    if isinstance(control, (list, tuple)):
-        if len(control) != count:
-            raise ValueError(f"control: got {len(control)} hint arrays for {count} prompts")
-        return [c if isinstance(c, Hints) else hints_from_array(c, f"control[{i}]") for i, c in enumerate(control)]
-    hints = control if isinstance(control, Hints) else hints_from_array(control, "control")
-    return [hints] * count
+
+    def one(value: Any, where: str) -> Hints:
+        return value if isinstance(value, Hints) else hints_from_array(value, where)
+
+    return _one_per_prompt(control, count, "control", "hint arrays", one)
 
 
 def control_record(joints: np.ndarray, hints: Hints, controller: str | None) -> dict[str, Any]:

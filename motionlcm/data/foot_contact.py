@@ -76,9 +76,9 @@ def _lock_offsets(foot_xz: np.ndarray, contact: np.ndarray, blend: int) -> np.nd
     if len(frames) == 0:
         return shifts
     for t in np.flatnonzero(~held):
-        before, after = frames[frames < t], frames[frames > t]
-        p = before[-1] if len(before) else None
-        n = after[0] if len(after) else None
+        i = int(np.searchsorted(frames, t))  # frames[i - 1] < t < frames[i]
+        p = frames[i - 1] if i > 0 else None
+        n = frames[i] if i < len(frames) else None
         if p is not None and n is not None and n - p <= 2 * blend + 1:
             w = (t - p) / (n - p)
             shifts[t] = (1 - w) * shifts[p] + w * shifts[n]

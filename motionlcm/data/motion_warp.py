@@ -24,6 +24,7 @@ head) are left to the ControlNet.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, two_bone_ik
 
@@ -81,8 +82,6 @@ def smooth_root_offsets(shift: np.ndarray, residual: np.ndarray, controlled: np.
     """(T, 3) pelvis offsets smoothed over `sigma` frames, then corrected where that leaves a controlled axis more
     than `ROOT_TOLERANCE` off its target (by the part beyond it, as another offset curve): a dense path keeps
     its low frequencies, a keyframe is not rounded away."""
-    from scipy.ndimage import gaussian_filter1d
-
     smooth = gaussian_filter1d(shift, sigma, axis=0, mode="nearest")
     left = np.where(controlled, residual - smooth, 0.0)
     beyond = left - np.clip(left, -ROOT_TOLERANCE, ROOT_TOLERANCE)

@@ -89,6 +89,16 @@ def real_test_hints(
     return np.where(mask, joints, np.nan).astype(np.float32)
 
 
+def _batch_starts(count: int, batch_size: int, desc: str | None) -> Any:
+    """Start indices of batches over `count` items, with a progress bar labelled `desc` unless it is None."""
+    starts = range(0, count, batch_size)
+    if desc is None:
+        return starts
+    from tqdm import tqdm
+
+    return tqdm(starts, desc=desc, dynamic_ncols=True)
+
+
 def evaluate_control(
     pipe: Any,
     clips: list[tuple[str, np.ndarray]],
@@ -110,12 +120,7 @@ def evaluate_control(
     rng = np.random.default_rng(seed)
     hints = [real_test_hints(j, joint_ids, density, rng, temporal) for _, j in clips]
     errors, skating, speed, generated = [], [], [], []
-    batches = range(0, len(clips), batch_size)
-    if progress:
-        from tqdm import tqdm
-
-        batches = tqdm(batches, desc=f"control {density}", dynamic_ncols=True)
-    for start in batches:
+    for start in _batch_starts(len(clips), batch_size, f"control {density}" if progress else None):
         part = slice(start, start + batch_size)
         texts = [text for text, _ in clips[part]]
         motions = pipe(texts, control=hints[part], seed=seed + start, **generate)
@@ -147,12 +152,7 @@ def evaluate_continuation(
 
     generate.pop("warp", None)  # the splice replaces warping
     attempt, exact, seams, real_jumps, real_seams, skating, speed, generated = [], [], [], [], [], [], [], []
-    batches = range(0, len(clips), batch_size)
-    if progress:
-        from tqdm import tqdm
-
-        batches = tqdm(batches, desc="continuation", dynamic_ncols=True)
-    for start in batches:
+    for start in _batch_starts(len(clips), batch_size, "continuation" if progress else None):
         part = clips[start : start + batch_size]
         prefixes = [j[: max(1, int(len(j) * TEMPORAL_FRACTION))] for _, j in part]
         motions = pipe.continue_motion(
