@@ -25,11 +25,11 @@ from motionlcm.eval.kinematics import kinematic_summary
 REPO = Path(__file__).resolve().parents[1]
 MIN_TURN = 30.0  # degrees to the named side over the clip
 
-# (prompt, seconds, check, side)
+# (prompt, seconds, check, side); "steps" checks also the pace (motion_checks.PACE[side])
 PROMPTS = [
-    ("a person walks forward", 4.0, "steps", None),
-    ("someone runs forward", 3.0, "steps", None),
-    ("an elderly person walks slowly", 5.0, "steps", None),
+    ("a person walks forward", 4.0, "steps", "walk"),
+    ("someone runs forward", 3.0, "steps", "run"),
+    ("an elderly person walks slowly", 5.0, "steps", "slow walk"),
     ("a person walks and turns left", 5.0, "turn", "left"),
     ("a person walks and turns right", 5.0, "turn", "right"),
     ("a person waves with the right hand", 4.0, "waves", "right"),
@@ -43,7 +43,8 @@ PROMPTS = [
 
 def check(kind: str, side: str | None, joints: np.ndarray) -> dict:
     if kind == "steps":
-        return motion_checks.steps(joints)
+        stepping, pace = motion_checks.steps(joints), motion_checks.pace(joints, *motion_checks.PACE[side])
+        return stepping | pace | {"ok": stepping["ok"] and pace["ok"]}
     if kind == "turn":
         degrees = motion_checks.turn_degrees(joints)
         signed = degrees if side == "left" else -degrees

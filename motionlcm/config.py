@@ -19,7 +19,7 @@ from motionlcm.io.text import read_text_file
 
 SECTIONS = {"seed", "output_dir", "model", "system", "data", "trainer", "checkpoint", "text_encoder", "scheduler",
             "vae_dir", "teacher_dir", "init_dir", "preset", "description",
-            "model_dir", "install_as", "control", "trajectory_encoder"}  # fmt: skip
+            "model_dir", "install_as", "control", "trajectory_encoder", "sampling_guidance"}  # fmt: skip
 
 DEFAULTS: dict[str, Any] = {
     "seed": 1234,  # SEED_VALUE in MotionLCM's configs

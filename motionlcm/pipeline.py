@@ -50,22 +50,25 @@ CONTROL_METHODS = ("controlnet", "clt", "both")  # ControlNet, consistency laten
 
 
 def _tuned_guidance(folder: Any) -> dict[int, float]:
-    """`meta.sampling.guidance` of a model folder: {step count: CFG scale} tuned for this model on a validation
-    split (JSON keys are strings); {} when absent. A malformed entry is a ValueError naming the field."""
+    """`meta.sampling.guidance` of a model folder: {step count: CFG scale} tuned for this model (or the range it
+    was distilled for); {} when absent. A malformed entry is a ValueError naming the field."""
     table = ((folder.meta or {}).get("sampling") or {}).get("guidance") or {}
-    where = f"{folder.path}: meta.sampling.guidance"
-    if not isinstance(table, dict):
-        raise ValueError(f"{where}: expected {{steps: scale}}, got {table!r}")
-    tuned = {}
-    for key, value in table.items():
-        try:
-            steps, scale = int(key), float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: {key!r}: {value!r} is not a step count and a scale") from None
-        if not (1 <= steps <= MAX_STEPS and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"{where}: {key!r}: {value!r} is out of range (steps 1..{MAX_STEPS}, scale > 0)")
-        tuned[steps] = scale
-    return tuned
+    return presets.guidance_table(table, f"{folder.path}: meta.sampling.guidance", MAX_STEPS)
+
+
+def _distilled_scales(folder: Any) -> tuple[float, float] | None:
+    """(lowest, highest) CFG scale a student was distilled on, from `meta.sampling.w_range` (LCM form
+    w = scale - 1, written by `motionlcm train student`); None when the folder records none."""
+    w_range = ((folder.meta or {}).get("sampling") or {}).get("w_range")
+    if w_range is None:
+        return None
+    try:
+        low, high = (float(w) for w in w_range)
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+        raise ValueError(f"{folder.path}: meta.sampling.w_range: expected [w_min, w_max], got {w_range!r}")
+    return low + 1.0, high + 1.0
 
 
 def resolve_lengths(count: int, seconds: Any = None, frames: Any = None) -> list[int]:
@@ -146,6 +149,7 @@ class MotionLCM:
         preset = (folder.meta or {}).get("sampling", {}).get("scheduler", presets.DEFAULT)
         self.lcm_preset = presets.check_version(preset, f"{folder.path}: meta.sampling.scheduler")
         self.tuned_guidance = _tuned_guidance(folder)
+        self.distilled_scales = _distilled_scales(folder)
         if self.kind == "student":
             self.scheduler = LCMScheduler.from_preset(self.lcm_preset)
         else:
@@ -242,11 +246,16 @@ class MotionLCM:
 
     def default_guidance(self, steps: int) -> float:
         """The model folder's tuned scale for this step count (`meta.sampling.guidance`, e.g. {"1": 6.5}) if it
-        records one; else teacher 7.5, V2 students the per-step-count map (8.0 / 12.5 / 13.5), V1 students 7.5."""
+        records one; else teacher 7.5, V2 students the per-step-count map (8.0 / 12.5 / 13.5), V1 students 7.5,
+        brought inside the scales the student was distilled on when its folder records them
+        (`meta.sampling.w_range`, LCM form w = scale - 1): a student knows nothing of scales outside them."""
         if steps in self.tuned_guidance:
             return self.tuned_guidance[steps]
         if self.kind == "student":
-            return presets.sampling_guidance(self.lcm_preset, steps)
+            scale = presets.sampling_guidance(self.lcm_preset, steps)
+            if self.distilled_scales is not None:
+                scale = min(max(scale, self.distilled_scales[0]), self.distilled_scales[1])
+            return scale
         return DEFAULTS["teacher"]["guidance"]
 
     @torch.no_grad()

@@ -11,6 +11,9 @@ This module imports nothing from the package: it sits at the bottom of the layer
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 VERSIONS = ("v1", "v2")
 DEFAULT = "v2"
 
@@ -69,3 +72,21 @@ def sampling_guidance(version: str, steps: int) -> float:
     step counts the release did not tune)."""
     scale = GUIDANCE[check_version(version)]
     return float(scale.get(steps, scale[1]) if isinstance(scale, dict) else scale)
+
+
+def guidance_table(table: Any, where: str, max_steps: int = 1000) -> dict[int, float]:
+    """A {step count: CFG scale} table (a model folder's `meta.sampling.guidance`, a distillation config's
+    `sampling_guidance`; JSON keys are strings) as ints and floats; a malformed entry is a ValueError naming
+    `where` and the entry. `max_steps`: the training schedule's timesteps."""
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: expected {{steps: scale}}, got {table!r}")
+    tuned = {}
+    for key, value in table.items():
+        try:
+            steps, scale = int(key), float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: {key!r}: {value!r} is not a step count and a scale") from None
+        if not (1 <= steps <= max_steps and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"{where}: {key!r}: {value!r} is out of range (steps 1..{max_steps}, scale > 0)")
+        tuned[steps] = scale
+    return tuned

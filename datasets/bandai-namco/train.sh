@@ -28,3 +28,10 @@ motionlcm train control --config configs/bandai-namco/control-pelvis.yaml --inst
 # prefixes), stage 2 with several joints per sample; installed as control/all
 motionlcm train control --config configs/bandai-namco/control-all.yaml --force -q
 motionlcm train control --config configs/bandai-namco/control-all-2.yaml --install all --force -q
+
+# re-pace (stop 28): distil the student again on guidance scales 2.5-5.5 instead of the official 6-16, which
+# carried runs at twice their pace; then carry both controllers over to it (short fine-tunes)
+motionlcm train student --config configs/bandai-namco/student-pace.yaml -q
+motionlcm convert half runs/bn-student-pace/model -o checkpoints/bandai-namco --force
+motionlcm train control --config configs/bandai-namco/control-pelvis-pace.yaml --install pelvis --force -q
+motionlcm train control --config configs/bandai-namco/control-all-pace.yaml --install all --force -q

@@ -92,7 +92,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--guidance",
         type=float,
         default=None,
-        help="guidance scale (default: teacher 7.5; V2 student 8.0/12.5/13.5 for 1/2/4 steps)",
+        help=(
+            "guidance scale (default: the model folder's own, meta.sampling.guidance, e.g. 3 for the shipped "
+            "student; else teacher 7.5, V2 student 8.0/12.5/13.5 for 1/2/4 steps)"
+        ),
     )
     p.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
     p.add_argument(

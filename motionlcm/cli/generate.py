@@ -79,7 +79,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--guidance",
         type=float,
         default=None,
-        help="guidance scale (default: the model's; V2 student 8.0/12.5/13.5 for 1/2/4 steps)",
+        help=(
+            "guidance scale (default: the model folder's own, 3 for the shipped student; a V2 student without "
+            "one 8.0/12.5/13.5 for 1/2/4 steps, inside the scales it was distilled on)"
+        ),
     )
     p.add_argument("--seed", type=int, default=None, help="seed of the first motion; the k-th uses seed + k")
     p.add_argument("--num", type=int, default=1, help="motions per prompt (at most 100,000 motions per call)")

@@ -9,6 +9,8 @@ can see why a motion passes or fails:
 - `waves(side)`: the named wrist, above the shoulder for most of the clip, swings side to side (at least
   two reversals of its lateral motion, 10 cm or more peak to peak) and moves more than the other wrist.
 - `raises(side)`: the named wrist starts below its shoulder and reaches above the head.
+- `pace(low, high)`: the body travels at a speed a person of the prompt could: the pelvis's mean
+  horizontal speed within [low, high] m/s (`PACE`: walks and runs of the Bandai-Namco training clips).
 - `turn_degrees`: the heading change from the first to the last frame (positive = to the left, the
   subject's left being +x when facing +z).
 """
@@ -24,6 +26,7 @@ from motionlcm.eval.kinematics import (
     RIGHT_ANKLE,
     as_joints,
     heading_angle,
+    root_speed,
     rotate_about_y,
 )
 
@@ -32,6 +35,10 @@ SHOULDER = {"left": 16, "right": 17}
 WRIST = {"left": 20, "right": 21}
 MIN_ANKLE_RANGE = 0.08  # m: issue "The shipped model must move" (a real walk: about 0.16 m)
 MIN_WAVE_SWING = 0.10  # m peak to peak of the wrist's side-to-side position (a real wave: about 0.65 m)
+# m/s, (slowest, fastest) mean pelvis speed of the Bandai-Namco training clips captioned so (whole clips;
+# docs/benchmarks.md "Pace"): walks 0.69 / 1.14 / 1.47 at p5 / median / p95, 1.93 at most; runs and jogs
+# 1.55 / 2.75 / 3.53, 4.41 at most; elderly walks 0.60 / 0.72 / 0.84, 0.93 at most. A little slack each way.
+PACE = {"walk": (0.5, 2.0), "run": (1.5, 4.5), "slow walk": (0.3, 1.2)}
 SMOOTH = 1.5  # frames of Gaussian smoothing before counting reversals (ignores capture noise)
 
 
@@ -116,3 +123,9 @@ def turn_degrees(joints: np.ndarray) -> float:
     """Heading change over the clip in degrees, positive to the subject's left."""
     heading = heading_angle(as_joints(joints, min_frames=2))
     return float(np.degrees(heading[-1] - heading[0]))
+
+
+def pace(joints: np.ndarray, low: float, high: float) -> dict[str, float | bool]:
+    """Travel speed: the pelvis's mean horizontal speed (m/s) within [low, high] (e.g. `PACE["run"]`)."""
+    speed = root_speed(as_joints(joints, min_frames=2))
+    return {"pace": speed, "ok": low <= speed <= high}

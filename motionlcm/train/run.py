@@ -222,6 +222,7 @@ def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
     dm.set_normalizer(Normalizer(folder.mean, folder.std))
     preset = presets.check_version(config.get("preset", presets.DEFAULT), "config: preset")
     system_args = {**presets.DISTILLATION[preset], **(config.get("system") or {})}
+    presets.guidance_table(config.get("sampling_guidance") or {}, "config: sampling_guidance")
     sampler = LCMScheduler.from_preset(preset)
     sampler.set_timesteps(1)
     system_args.setdefault("one_step_timestep", int(sampler.timesteps[0]))  # V2 799, V1 999
@@ -276,6 +277,11 @@ def _control_system(config: dict, dm: HumanML3DDataModule) -> ControlSystem:
     }
     system_args.setdefault("one_step_timestep", int(sampler.timesteps[0]))
     system_args.pop("cond_act", None)
+    # the guidance range the student was distilled on (older folders: the official 5..15, the system's default)
+    w_range = folder.meta.get("sampling", {}).get("w_range")
+    if w_range is not None:
+        system_args.setdefault("w_min", float(w_range[0]))
+        system_args.setdefault("w_max", float(w_range[1]))
     return ControlSystem(
         student,
         folder.vae,
@@ -418,7 +424,14 @@ def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule,
             overwrite=True,
         )
     if kind == "student":
-        meta["sampling"] = {"scheduler": config.get("preset", presets.DEFAULT), "exported": system.export}
+        meta["sampling"] = {
+            "scheduler": config.get("preset", presets.DEFAULT),
+            "exported": system.export,
+            "w_range": [float(w) for w in system.w_range],  # LCM form, w = scale - 1
+        }
+        if config.get("sampling_guidance"):  # the scales this student was distilled for ({steps: scale})
+            table = presets.guidance_table(config["sampling_guidance"], "config: sampling_guidance")
+            meta["sampling"]["guidance"] = {str(k): v for k, v in table.items()}
         denoiser = system.export_student()
     else:
         denoiser = system.export_denoiser()

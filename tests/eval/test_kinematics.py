@@ -16,6 +16,7 @@ from motionlcm.eval.kinematics import (
     jitter,
     kinematic_summary,
     relative_joint_speed,
+    root_speed,
 )
 
 FPS = 20.0
@@ -179,6 +180,28 @@ def test_relative_speed_ignores_any_global_translation(clips):
 def _gliding_feet(height: float, speed: float, frames: int = 11) -> np.ndarray:
     z = speed * np.arange(frames) / FPS
     return _feet_only(np.full((frames, 2), height), np.stack([z, z], axis=-1))
+
+
+def test_root_speed_is_the_pace_of_the_body_and_sees_a_hurried_run(clips):
+    walk, run, stand = root_speed(clips[WALK]), root_speed(clips[RUN]), root_speed(clips[STAND])
+    assert 0.8 < walk < 1.6 and 2.5 < run < 4.5 and stand < 0.2  # m/s
+    hurried = clips[RUN].copy()  # the same legs, the body carried twice as far
+    hurried[:, :, [0, 2]] += clips[RUN][:, :1, [0, 2]] - clips[RUN][:1, :1, [0, 2]]
+    assert root_speed(hurried) == pytest.approx(2 * run)
+    assert relative_joint_speed(hurried) == pytest.approx(relative_joint_speed(clips[RUN]))  # blind to it
+
+
+def test_fast_clips_root_speed_ratio_pairs_the_fastest_real_clips_with_their_generations():
+    from motionlcm.eval.protocol import KINEMATIC_KEYS, kinematic_scores
+
+    root = KINEMATIC_KEYS.index("root_speed")
+    real = np.zeros((20, len(KINEMATIC_KEYS)))
+    real[:, root] = np.r_[np.full(18, 1.0), 3.0, 3.0]  # two runs among walks
+    gen = real.copy()
+    gen[18:, root] = 6.0  # the runs carried at twice their pace
+    scores = kinematic_scores(gen, real)
+    assert scores["fast_root_speed_ratio"] == pytest.approx(2.0)
+    assert scores["root_speed_ratio"] == pytest.approx((18 + 12) / (18 + 6))  # the mean barely shows it
 
 
 def test_feet_above_five_centimetres_never_skate():

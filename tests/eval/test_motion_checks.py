@@ -28,6 +28,16 @@ def test_real_locomotion_steps_and_its_frozen_version_does_not(clips, name):
     assert not motion_checks.steps(freeze_motion(clips[name]))["ok"]
 
 
+@pytest.mark.parametrize("name, kind", [("dataset-2_walk_normal_001", "walk"), ("dataset-2_run_active_001", "run")])
+def test_real_clips_keep_their_pace_and_hurried_ones_do_not(clips, name, kind):
+    real = clips[name]
+    assert motion_checks.pace(real, *motion_checks.PACE[kind])["ok"]
+    hurried = real.copy()  # the same limbs carried 2.5 times as far: a jog at a sprinter's pace
+    hurried[:, :, [0, 2]] += 1.5 * (real[:, :1, [0, 2]] - real[:1, :1, [0, 2]])
+    result = motion_checks.pace(hurried, *motion_checks.PACE[kind])
+    assert not result["ok"] and result["pace"] == pytest.approx(2.5 * motion_checks.pace(real, 0, 9)["pace"])
+
+
 def test_standing_gestures_do_not_step(clips):
     assert not motion_checks.steps(clips["dataset-2_wave-left-hand_elderly_001"])["ok"]
 

@@ -37,8 +37,12 @@ from motionlcm.eval.protocol import (
 from tests.eval.test_t2m import deps_dir, eval_stats, reference, state_dicts  # noqa: F401  (fixtures)
 
 SMALL = dict(replications=2, batch_size=16, mm_samples=4, mm_repeats=3, mm_times=2, min_length=20)
-KINEMATIC_KEYS = ("relative_speed", "relative_speed_ratio", "skating", "jitter")
-KINEMATIC_HEADERS = ("Rel. speed (m/s)", "Speed / real", "Skating", "Jitter (m/s³)")
+KINEMATIC_KEYS = (
+    "relative_speed", "relative_speed_ratio", "skating", "jitter", "root_speed", "root_speed_ratio",
+    "fast_root_speed_ratio",
+)  # fmt: skip
+KINEMATIC_HEADERS = ("Rel. speed (m/s)", "Speed / real", "Root speed / real", "Fast clips' root speed / real",
+                     "Skating", "Jitter (m/s³)")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +184,9 @@ def test_every_row_has_the_kinematic_metrics_and_the_frozen_row_stands_still(ora
             run["frozen"]["relative_speed"] / run["real"]["relative_speed"]
         )
         assert run["frozen"]["skating"] > run["real"]["skating"]  # walks whose feet now glide
+        # the first pose is carried along the real root path: the body travels at the real pace
+        assert run["frozen"]["root_speed_ratio"] == pytest.approx(1.0, abs=0.05)
+        assert run["frozen"]["fast_root_speed_ratio"] == pytest.approx(1.0, abs=0.05)
         assert run["frozen"]["jitter"] < run["real"]["jitter"]  # a rigid pose has no limb jerk
     assert "multimodality" not in frozen
 
