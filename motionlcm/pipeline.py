@@ -59,16 +59,9 @@ def _tuned_guidance(folder: Any) -> dict[int, float]:
 def _distilled_scales(folder: Any) -> tuple[float, float] | None:
     """(lowest, highest) CFG scale a student was distilled on, from `meta.sampling.w_range` (LCM form
     w = scale - 1, written by `motionlcm train student`); None when the folder records none."""
-    w_range = ((folder.meta or {}).get("sampling") or {}).get("w_range")
-    if w_range is None:
-        return None
-    try:
-        low, high = (float(w) for w in w_range)
-    except (TypeError, ValueError):
-        low = high = math.nan
-    if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
-        raise ValueError(f"{folder.path}: meta.sampling.w_range: expected [w_min, w_max], got {w_range!r}")
-    return low + 1.0, high + 1.0
+    value = ((folder.meta or {}).get("sampling") or {}).get("w_range")
+    w_range = presets.w_range_of(value, f"{folder.path}: meta.sampling.w_range")
+    return None if w_range is None else (w_range[0] + 1.0, w_range[1] + 1.0)
 
 
 def resolve_lengths(count: int, seconds: Any = None, frames: Any = None) -> list[int]:

@@ -90,3 +90,17 @@ def guidance_table(table: Any, where: str, max_steps: int = 1000) -> dict[int, f
             raise ValueError(f"{where}: {key!r}: {value!r} is out of range (steps 1..{max_steps}, scale > 0)")
         tuned[steps] = scale
     return tuned
+
+
+def w_range_of(value: Any, where: str) -> tuple[float, float] | None:
+    """A distilled guidance range `[w_min, w_max]` (LCM form, w = scale - 1; a model folder's
+    `meta.sampling.w_range`) as two floats, None when absent; anything else is a ValueError naming `where`."""
+    if value is None:
+        return None
+    try:
+        low, high = (float(w) for w in value)
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+        raise ValueError(f"{where}: expected [w_min, w_max], got {value!r}")
+    return low, high

@@ -278,10 +278,10 @@ def _control_system(config: dict, dm: HumanML3DDataModule) -> ControlSystem:
     system_args.setdefault("one_step_timestep", int(sampler.timesteps[0]))
     system_args.pop("cond_act", None)
     # the guidance range the student was distilled on (older folders: the official 5..15, the system's default)
-    w_range = folder.meta.get("sampling", {}).get("w_range")
+    w_range = presets.w_range_of(folder.meta.get("sampling", {}).get("w_range"), "model_dir: meta.sampling.w_range")
     if w_range is not None:
-        system_args.setdefault("w_min", float(w_range[0]))
-        system_args.setdefault("w_max", float(w_range[1]))
+        system_args.setdefault("w_min", w_range[0])
+        system_args.setdefault("w_max", w_range[1])
     return ControlSystem(
         student,
         folder.vae,
