@@ -10,6 +10,7 @@ call with its own seed, so the seed recorded in its .json reproduces it alone:
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import tempfile
@@ -90,6 +91,51 @@ def read_prompt_file(path: str | Path) -> list[Request]:
     requests = [r for i, line in enumerate(lines, 1) if (r := parse_prompt_line(line, f"{path}:{i}")) is not None]
     if not requests:
         raise ValueError(f"{path}: no prompts (one 'Ns text' or 'text#seconds' per line)")
+    return requests
+
+
+def check_segment_seconds(value: float, where: str) -> float:
+    """A timeline segment's length: finite, at least one frame, no upper limit (long segments are generated in
+    pieces); else one line naming `where`."""
+    from motionlcm.data.skeleton import FPS
+
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{where}: seconds must be positive, got {value:g}")
+    if round(value * FPS) < 1:
+        raise ValueError(f"{where}: {value:g} s is shorter than one frame ({1 / FPS:g} s)")
+    return value
+
+
+def parse_timeline_line(line: str, where: str) -> Request | None:
+    """A timeline entry: `text#seconds` or `Ns text`, the duration required; blank lines give None."""
+    line = line.strip()
+    if not line:
+        return None
+    if "#" in line:
+        text, _, seconds = line.rpartition("#")
+        try:
+            value = float(seconds)
+        except ValueError:
+            raise ValueError(f"{where}: expected 'text#seconds', got {line!r}") from None
+    else:
+        head, _, text = line.partition(" ")
+        if not LEADING_SECONDS.fullmatch(head):
+            raise ValueError(f"{where}: missing duration: expected 'text#seconds' or 'Ns text', got {line!r}")
+        value = float(head[:-1])
+    return Request(check_prompt(text, where), check_segment_seconds(value, where))
+
+
+def read_timeline_file(path: str | Path) -> list[Request]:
+    """Timeline segments, one `text#seconds` or `Ns text` per line (blank lines skipped)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the timeline ({error})") from None
+    requests = [r for i, line in enumerate(lines, 1) if (r := parse_timeline_line(line, f"{path}:{i}")) is not None]
+    if not requests:
+        raise ValueError(f"{path}: no segments (one 'text#seconds' or 'Ns text' per line)")
     return requests
 
 
@@ -414,3 +460,104 @@ def _progress(items: list, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(items, desc="motions", dynamic_ncols=True)
+
+
+@dataclass(frozen=True)
+class TimelineSpec:
+    """A timeline call: its segments, where its take starts and how pieces continue it."""
+
+    segments: tuple[Request, ...]
+    stem: str = "timeline"
+    start_from: str | None = None
+    start_rig: str | None = None
+    seam: str | None = None  # timeline.METHODS; None: a ControlNet for prefixes when installed, else splice
+    max_seconds: float = 600.0
+
+
+def timeline_command(spec: TimelineSpec, seed: int, steps: int, guidance: float, model: str | None) -> str:
+    """The shell command that makes this take again (segments inline)."""
+    args = ["motionlcm", "generate", *(f"{r.text}#{r.seconds:g}" for r in spec.segments), "--timeline"]
+    args += ["--seed", str(seed), "--steps", str(steps), "--guidance", f"{guidance:g}"]
+    if model is not None:
+        args += ["--model", str(model)]
+    if spec.start_from is not None:
+        args += ["--start-from", spec.start_from]
+    if spec.start_rig is not None:
+        args += ["--start-rig", spec.start_rig]
+    if spec.seam is not None:
+        args += ["--seam", spec.seam]
+    return shlex.join(args)
+
+
+def generate_timeline_files(
+    spec: TimelineSpec,
+    out: Path,
+    model: str | None = None,
+    steps: int | None = None,
+    guidance: float | None = None,
+    seed: int | None = None,
+    num: int = 1,
+    fps: float | None = None,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
+    force: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """Generate the timeline `num` times (seeds seed, seed + 1000, ...) as one take each and write
+    <stem>[_k].npy / _features.npy / .bvh / .mp4 / .json; returns the paths written. Every input (segments,
+    total length, start clip, output names) is checked before the model loads; nothing is written unless
+    everything succeeds."""
+    from motionlcm.export.bvh_export import check_fps
+    from motionlcm.io.atomic import publish_files, staging_folder
+    from motionlcm.pipeline import MotionLCM
+    from motionlcm.timeline import METHODS, check_timeline, read_start_clip
+
+    if not 1 <= num <= 1000:
+        raise ValueError(f"--num: must be in 1..1000 for a timeline, got {num}")
+    if fps is not None:
+        check_fps(fps, "--fps")
+    if seed is not None and not 0 <= seed <= MAX_SEED - 1000 * num:
+        raise ValueError(f"--seed: must be in 0..{MAX_SEED - 1000 * num}, got {seed}")
+    if not (math.isfinite(spec.max_seconds) and spec.max_seconds > 0):
+        raise ValueError(f"--max-seconds: must be positive, got {spec.max_seconds:g}")
+    if spec.seam is not None and spec.seam not in METHODS:
+        raise ValueError(f"--seam: {spec.seam!r} is not one of {', '.join(METHODS)}")
+    segments = check_timeline([(r.text, r.seconds) for r in spec.segments], spec.max_seconds)
+    if spec.start_rig is not None and spec.start_from is None:
+        raise ValueError("--start-rig: needs --start-from")
+    start, start_record = (None, None) if spec.start_from is None else read_start_clip(spec.start_from, spec.start_rig)
+    base_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
+    jobs = [
+        Job(spec.segments[0], 0, base_seed + 1000 * k, spec.stem + (f"_{k}" if num > 1 else "")) for k in range(num)
+    ]
+    check_output_dir(out)
+    check_conflicts(out, jobs, formats, force)
+    load_start = time.perf_counter()
+    pipe = MotionLCM.from_pretrained(model, device=device)
+    load_seconds = time.perf_counter() - load_start
+    warn_long_prompts(pipe, list(spec.segments))
+    steps, guidance = pipe.resolve_sampling(steps, guidance)
+    with staging_folder(out, STAGING_PREFIX) as stage:
+        names: list[str] = []
+        for job in _progress(jobs, progress and num > 1):
+            began = time.perf_counter()
+            motion = pipe.generate_timeline(segments, seed=job.seed, start=start, steps=steps, guidance=guidance,
+                                            method=spec.seam, max_seconds=spec.max_seconds)  # fmt: skip
+            meta = {
+                "prompts": [s.prompt for s in segments],
+                "seed": job.seed,
+                "steps": steps,
+                "guidance": guidance,
+                "method": motion.settings["method"],
+                "fps": fps or motion.fps,
+                "native_fps": motion.fps,
+                "frames": motion.frames,
+                "seconds": motion.seconds,
+                "start_from": start_record,
+                "segments": motion.settings["timeline"],
+                "model": {"path": str(pipe.folder.path), "kind": pipe.kind},
+                "timings": {"model_load_s": load_seconds, "generate_s": time.perf_counter() - began},
+                "command": timeline_command(spec, job.seed, steps, guidance, model),
+            }
+            names += write_outputs(motion, job, stage, formats, fps, meta)
+        return publish_files(stage, out, sorted(names), force)

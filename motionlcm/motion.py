@@ -35,6 +35,8 @@ class Motion:
         parents: parent index per joint; None for the 22-joint SMPL skeleton.
         names: joint names (a BVH's), or None.
         hints: (T, 22, 3) control targets the motion was generated under (NaN where free), or None.
+        captions: (start frame, prompt) of each segment of a timeline (`motionlcm.timeline`), or None; renders
+            show the current one.
     """
 
     joints: np.ndarray
@@ -45,6 +47,7 @@ class Motion:
     parents: list[int] | None = None
     names: list[str] | None = None
     hints: np.ndarray | None = None
+    captions: list[tuple[int, str]] | None = None
 
     @property
     def frames(self) -> int:
@@ -124,6 +127,8 @@ class Motion:
                     parents=self.parents, joint_names=self.names, **kwargs)  # fmt: skip
         if self.hints is not None:
             args.setdefault("hints", self.hints)  # the control targets it was generated under
+        if self.captions:
+            args.setdefault("captions", self.captions)  # a timeline's prompt per segment
         if suffix in MOVIE_SUFFIXES:
             return render_animation(self.joints, out, **args)
         if suffix in IMAGE_SUFFIXES:

@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 
 from motionlcm import presets
-from motionlcm.data.cleanup import clean_joints
-from motionlcm.data.continuation import BLEND_FRAMES, PlanarFrame, check_prefix, prefix_hints, splice_prefix
+from motionlcm.data.cleanup import clean_continuation, clean_joints
+from motionlcm.data.continuation import BLEND_FRAMES, PlanarFrame, check_prefix, prefix_hints
 from motionlcm.data.features import FOOT_CONTACT, features_to_joints
 from motionlcm.data.hints import Hints, hints_from_array, joint_set, point_errors
 from motionlcm.data.motion_warp import warp_to_hints
@@ -570,8 +570,8 @@ class MotionLCM:
         for i, (text, n) in enumerate(zip(prompts, lengths, strict=True)):
             generated = features_to_joints(features[i, :n]).cpu().numpy()
             attempt = point_errors(generated, hints[i].values, hints[i].mask)
-            cleaned = clean_joints(generated, contacts[i, :n], conform, foot_lock)
-            joints = frames_of[i].to_world(splice_prefix(local[i], cleaned, blend_frames)).astype(np.float32)
+            cleaned = clean_continuation(local[i], generated, contacts[i, :n], blend_frames, conform, foot_lock)
+            joints = frames_of[i].to_world(cleaned).astype(np.float32)
             joints[: len(prefixes[i])] = prefixes[i]  # exactly the given frames (no round trip through float64)
             settings = self._settings(steps, guidance, seed, conform, foot_lock)
             settings["control_method"] = control_method
@@ -587,6 +587,23 @@ class MotionLCM:
             motions.append(Motion(joints, FPS, text, features[i, :n].cpu().numpy(), settings))
         return motions
 
+    def generate_timeline(self, segments: Any, seed: int = 0, start: Any = None, **options: Any) -> Motion:
+        """One continuous motion from (prompt, seconds) segments of any length, e.g.
+        `pipe.generate_timeline([("walk forward", 3.0), ("turn left", 2.0)], seed=0)`; `start`: (K, 22, 3) joints
+        (or an SMPL-22 `Motion`) the take continues, kept exactly as its first frames. Options: `steps`,
+        `guidance`, `method` ("controlnet", "clt", "both" or "splice"), `max_seconds` (`motionlcm.timeline`)."""
+        from motionlcm.timeline import generate_timeline
+
+        return generate_timeline(self, segments, seed, _start_joints(start), **options)
+
+    def stream(self, segments: Any, seed: int = 0, start: Any = None, **options: Any) -> Any:
+        """Frames (`motionlcm.timeline.StreamFrame`) of the take as they are made, segment by segment; the
+        iterable `segments` is read only when the next segment is due, so it may still change while earlier
+        ones play. Options as `generate_timeline` (no total limit)."""
+        from motionlcm.timeline import stream
+
+        return stream(self, segments, seed=seed, start=_start_joints(start), **options)
+
 
 def _one_per_prompt(value: Any, count: int, name: str, plural: str, convert: Callable[[Any, str], Any]) -> list:
     """`value` (one for every prompt, or a list or tuple with one per prompt) as `count` converted items;
@@ -596,6 +613,11 @@ def _one_per_prompt(value: Any, count: int, name: str, plural: str, convert: Cal
             raise ValueError(f"{name}: got {len(value)} {plural} for {count} prompts")
         return [convert(v, f"{name}[{i}]") for i, v in enumerate(value)]
     return [convert(value, name)] * count
+
+
+def _start_joints(start: Any) -> np.ndarray | None:
+    """A timeline's start clip as checked (K, 22, 3) joints (None stays None)."""
+    return None if start is None else _prefixes_per_prompt(start, 1)[0]
 
 
 def _prefixes_per_prompt(prefix: Any, count: int) -> list[np.ndarray]:

@@ -111,3 +111,24 @@ def control_dir(student_dir, bn_dataset_dir, tmp_path_factory):
     overrides = [f"data.root={bn_dataset_dir}", "trainer.max_steps=6", "checkpoint.every_n_steps=3",
                  f"output_dir={out}", f"model_dir={student_dir}", "install_as=pelvis"]  # fmt: skip
     return train("control", load_config(REPO / "configs" / "tiny" / "control.yaml", overrides), progress=False)
+
+
+@pytest.fixture(scope="session")
+def continuation_model_dir(control_dir, student_dir, bn_dataset_dir, tmp_path_factory):
+    """A copy of the tiny student with its pelvis controller, plus "cont": six joints spatially and prefixes of
+    every joint, started from the pelvis controller."""
+    import shutil
+
+    from motionlcm.config import load_config
+    from motionlcm.train.run import train
+
+    model = tmp_path_factory.mktemp("cont") / "model"
+    shutil.copytree(student_dir, model)
+    overrides = [
+        f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "checkpoint.every_n_steps=2",
+        f"output_dir={model.parent / 'run'}", f"model_dir={model}", "install_as=cont", "control.joints=all",
+        "control.temporal_share=0.5", "control.prefix_joints=[body, all]", "control.random_prefix=true",
+        f"control.init_from={model / 'control' / 'pelvis'}",
+    ]  # fmt: skip
+    train("control", load_config(REPO / "configs" / "tiny" / "control.yaml", overrides), progress=False)
+    return model

@@ -4,8 +4,6 @@ frames exactly, in the clip's own world frame, and refuses what it cannot do."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -15,22 +13,8 @@ from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
-def model_dir(control_dir, student_dir, bn_dataset_dir, tmp_path_factory):
-    """A copy of the tiny student with its pelvis controller, plus "cont": six joints spatially and prefixes of
-    every joint, started from the pelvis controller."""
-    from motionlcm.config import load_config
-    from motionlcm.train.run import train
-
-    model = tmp_path_factory.mktemp("cont") / "model"
-    shutil.copytree(student_dir, model)
-    overrides = [
-        f"data.root={bn_dataset_dir}", "trainer.max_steps=4", "checkpoint.every_n_steps=2",
-        f"output_dir={model.parent / 'run'}", f"model_dir={model}", "install_as=cont", "control.joints=all",
-        "control.temporal_share=0.5", "control.prefix_joints=[body, all]", "control.random_prefix=true",
-        f"control.init_from={model / 'control' / 'pelvis'}",
-    ]  # fmt: skip
-    train("control", load_config(REPO / "configs" / "tiny" / "control.yaml", overrides), progress=False)
-    return model
+def model_dir(continuation_model_dir):
+    return continuation_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from motionlcm.generate import ControlSpec, Request, check_prompt, generate, parse_formats, read_prompt_file
 
     formats = parse_formats(args.format)
-    if (args.prompt is None) == (args.prompts is None):
-        raise ValueError("give one prompt or --prompts FILE")
     if not args.output.strip():
         raise ValueError("-o/--output: empty folder name (use -o . for the current folder)")
-    requests = read_prompt_file(args.prompts) if args.prompts else [Request(check_prompt(args.prompt))]
+    if args.timeline is not None or args.start_from is not None:
+        return _timeline(args, formats)
+    if len(args.prompt) > 1:
+        raise ValueError(f"{len(args.prompt)} prompts: give one, or --prompts FILE, or add --timeline for one take")
+    if bool(args.prompt) == (args.prompts is not None):
+        raise ValueError("give one prompt or --prompts FILE")
+    requests = read_prompt_file(args.prompts) if args.prompts else [Request(check_prompt(args.prompt[0]))]
     written = generate(
         requests,
         Path(args.output),
@@ -46,6 +50,54 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _timeline(args: argparse.Namespace, formats: tuple[str, ...]) -> int:
+    """--timeline [FILE] / --start-from: one continuous take (motionlcm/timeline.py)."""
+    from motionlcm.generate import (
+        DEFAULT_SECONDS,
+        Request,
+        TimelineSpec,
+        check_prompt,
+        check_segment_seconds,
+        generate_timeline_files,
+        parse_timeline_line,
+        read_timeline_file,
+        slug,
+    )  # fmt: skip
+
+    if args.prompts is not None:
+        raise ValueError("--prompts: not with --timeline or --start-from (give the segments to --timeline)")
+    if args.control or args.trajectory or args.keyframe:
+        raise ValueError("--control/--trajectory/--keyframe: not available with --timeline or --start-from yet")
+    if args.frames is not None:
+        raise ValueError("--frames: not with --timeline or --start-from (give each segment's seconds)")
+    stem = "timeline"
+    if args.timeline:  # a file
+        if args.prompt:
+            raise ValueError("--timeline FILE: give the segments in the file or as prompts, not both")
+        segments = read_timeline_file(args.timeline)
+        stem = slug(Path(args.timeline).stem)
+    elif args.timeline is not None:  # inline: every prompt carries its duration
+        if not args.prompt:
+            raise ValueError("--timeline: no segments (give 'text#seconds' prompts or --timeline FILE)")
+        segments = [parse_timeline_line(p, f"prompt {i + 1}") or Request(check_prompt("", f"prompt {i + 1}"))
+                    for i, p in enumerate(args.prompt)]  # fmt: skip
+    else:  # --start-from with one prompt
+        if len(args.prompt) != 1:
+            raise ValueError("--start-from: give one prompt, or --timeline for several segments")
+        seconds = DEFAULT_SECONDS if args.seconds is None else check_segment_seconds(args.seconds, "--seconds")
+        segments = [Request(check_prompt(args.prompt[0]), seconds)]
+    if args.timeline is not None and args.seconds is not None:
+        raise ValueError("--seconds: not with --timeline (each segment has its own)")
+    spec = TimelineSpec(tuple(segments), stem, args.start_from, args.start_rig, args.seam, args.max_seconds)
+    written = generate_timeline_files(
+        spec, Path(args.output), model=args.model, steps=args.steps, guidance=args.guidance, seed=args.seed,
+        num=args.num, fps=args.fps, formats=formats, force=args.force, device=args.device, progress=not args.quiet,
+    )  # fmt: skip
+    for path in written:
+        print(path)
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate",
@@ -57,7 +109,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(stick figure; .gif without ffmpeg) and .json (prompt, seed, settings, timings). Every motion has its "
         "own seed, recorded in its .json. Nothing is written unless everything succeeds.",
     )
-    p.add_argument("prompt", nargs="?", default=None, help='the text, e.g. "a person waves with the left hand"')
+    p.add_argument(
+        "prompt",
+        nargs="*",
+        default=[],
+        help="the text, e.g. \"a person waves with the left hand\"; with --timeline, several 'text#seconds' "
+        "segments of one take",
+    )
     p.add_argument(
         "--prompts",
         default=None,
@@ -122,6 +180,46 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--no-warp",
         action="store_true",
         help="keep the generated motion as it is instead of bending it the last centimetres onto the targets",
+    )
+    timeline = p.add_argument_group(
+        "timelines",
+        "one continuous take of any length: each segment continues the take so far (temporal control); "
+        "written as <name>.npy/.bvh/.mp4/.json, the .mp4 captioned with the current segment's prompt",
+    )
+    timeline.add_argument(
+        "--timeline",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="FILE",
+        help="a file with one segment per line, 'text#seconds' or 'Ns text' (any length; long segments are "
+        "generated in pieces), written as <FILE stem>.*; without FILE, the prompts are the segments, e.g. "
+        '"walk forward#3" "turn left#2" --timeline (written as timeline.*)',
+    )
+    timeline.add_argument(
+        "--start-from",
+        default=None,
+        metavar="CLIP",
+        help="continue this motion (.npy/.npz joints or features, .bvh): its frames come first, exactly as given "
+        "(resampled to 20 fps when at another rate); with one prompt, that prompt continues it for --seconds",
+    )
+    timeline.add_argument(
+        "--start-rig",
+        default=None,
+        metavar="RIG.yaml",
+        help="joint mapping of a --start-from BVH that is not on the SMPL skeleton (the YAML of `motionlcm data "
+        "import`, e.g. datasets/bandai-namco/rig.yaml)",
+    )
+    timeline.add_argument(
+        "--seam",
+        default=None,
+        choices=("controlnet", "clt", "both", "splice"),
+        help="how a segment continues the take: the model's controller for prefixes (controlnet), noise tuning "
+        "(clt, slow), both, or the prompt alone aligned and blended at the seam (splice) (default: controlnet "
+        "when the model has a controller for prefixes, else splice)",
+    )
+    timeline.add_argument(
+        "--max-seconds", type=float, default=600.0, help="refuse timelines longer than this in all (seconds)"
     )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")

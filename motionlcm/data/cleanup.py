@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from motionlcm.data.continuation import BLEND_FRAMES, splice_prefix
 from motionlcm.data.foot_contact import lock_feet
-from motionlcm.data.skeleton import conform_to_skeleton
+from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, bone_lengths, conform_to_skeleton
 
 
 def clean_joints(
@@ -25,4 +26,25 @@ def clean_joints(
         out = conform_to_skeleton(out)
     if foot_lock and contacts is not None:
         out = lock_feet(out, contacts)
+    return out
+
+
+def clean_continuation(
+    prefix: np.ndarray,
+    generated: np.ndarray,
+    contacts: np.ndarray | None = None,
+    blend_frames: int = BLEND_FRAMES,
+    conform: bool = True,
+    foot_lock: bool = True,
+) -> np.ndarray:
+    """(T, 22, 3) joints of a continuation: the (K, 22, 3) `prefix` exactly, then `generated` (same frame of
+    reference, T frames, its first K the model's attempt at the prefix) conformed, handed over at the seam
+    (`splice_prefix`, on the prefix's skeleton when `conform`) and foot-locked after it. The lock comes after
+    the hand-over, pinned at the last prefix frame: the hand-over moves every joint by its own decaying offset,
+    which would drag a planted foot; locking afterwards holds it where the prefix left it."""
+    out = splice_prefix(prefix, conform_to_skeleton(generated) if conform else generated, blend_frames, conform)
+    if foot_lock and contacts is not None:
+        k = len(prefix)
+        lengths = np.concatenate([[0.0], bone_lengths(prefix[-1])]) if conform else TARGET_BONE_LENGTHS
+        out[k:] = lock_feet(out[k - 1 :], contacts[k - 1 :], bone_lengths=lengths, pin_first=True)[1:]
     return out

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from motionlcm.data.skeleton import FACE_JOINTS, NUM_JOINTS
+from motionlcm.data.skeleton import FACE_JOINTS, NUM_JOINTS, bone_lengths, conform_to_skeleton
 
 BLEND_FRAMES = 10  # 0.5 s at 20 fps: how long the seam's offset takes to die out (at least)
 MAX_BLEND_STEP = 0.02  # m per frame (0.4 m/s at 20 fps): the most the blend adds to a joint's own speed
@@ -96,10 +96,15 @@ def decay(s: np.ndarray) -> np.ndarray:
     return 1.0 - s**3 * (s * (6 * s - 15) + 10)
 
 
-def splice_prefix(prefix: np.ndarray, generated: np.ndarray, blend_frames: int = BLEND_FRAMES) -> np.ndarray:
+def splice_prefix(
+    prefix: np.ndarray, generated: np.ndarray, blend_frames: int = BLEND_FRAMES, rigid: bool = True
+) -> np.ndarray:
     """(T, 22, 3) joints: the (K, 22, 3) `prefix` exactly, then `generated` (same frame of reference, its first
     K frames the model's attempt at the prefix) handed over as the module docstring describes: the blend
-    lasts `blend_frames` or longer for a large offset, at most to the motion's end."""
+    lasts `blend_frames` or longer for a large offset, at most to the motion's end. The blend moves each joint
+    by its own offset, which stretches bones; `rigid` (default) then places the frames after the prefix on the
+    prefix's skeleton (`conform_to_skeleton` with the bone lengths of its last frame), so the whole motion is
+    one body, the prefix's."""
     k, total = len(prefix), len(generated)
     if not 1 <= k < total:
         raise ValueError(f"prefix of {k} frames: the motion ({total} frames) must be longer")
@@ -118,4 +123,7 @@ def splice_prefix(prefix: np.ndarray, generated: np.ndarray, blend_frames: int =
     out = np.empty_like(aligned)
     out[:k] = prefix
     out[k:] = aligned[k:] + blend[1:]
+    if rigid:
+        lengths = np.concatenate([[0.0], bone_lengths(prefix[last])])  # indexed by joint, as TARGET_BONE_LENGTHS
+        out[k:] = conform_to_skeleton(out[k:], lengths)
     return out

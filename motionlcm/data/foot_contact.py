@@ -24,6 +24,7 @@ from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, two_bone_ik
 # (hip, knee, ankle, foot, contact columns) per side; contact columns index the 4 labels (ankle, foot).
 LEGS: tuple[tuple[int, int, int, int, tuple[int, int]], ...] = ((1, 4, 7, 10, (0, 1)), (2, 5, 8, 11, (2, 3)))
 CONTACT_THRESHOLD = 0.5  # the labels are 0/1 in the data (HumanML3D foot_detect)
+PIN_RELEASE = 10  # frames over which a pinned hold (`pin_first`) lets go: 0.5 s, as a seam's hand-over
 MAX_LOCK_DRIFT = 0.35  # m: how far a held foot may be from where it was decoded (skating 0.22 -> 0.12 on 64 test clips)
 
 
@@ -61,17 +62,23 @@ def _planted_pieces(foot_xz: np.ndarray, start: int, stop: int, gap: int) -> lis
     return pieces
 
 
-def _lock_offsets(foot_xz: np.ndarray, contact: np.ndarray, blend: int) -> np.ndarray:
+def _lock_offsets(foot_xz: np.ndarray, contact: np.ndarray, blend: int, pin_first: bool = False) -> np.ndarray:
     """(T, 2) horizontal shifts that hold the foot at one position per planted piece (`_planted_pieces` of
     each contact run) and are continuous: linear across gaps of up to 2 * `blend` frames between pieces,
-    fading to 0 over `blend` frames elsewhere."""
+    fading to 0 over `blend` frames elsewhere. `pin_first`: a piece that starts at frame 0 holds the foot where
+    it is in frame 0 (which then does not move) instead of at the piece's mean; its shift can be large (where
+    a seam's hand-over put the foot), so it is let go over `PIN_RELEASE` frames, slow enough not to slide."""
     total = len(foot_xz)
     shifts = np.zeros_like(foot_xz)
     held = np.zeros(total, dtype=bool)
+    pinned_last = -1  # last frame of the pinned piece
     for run in _merge_short_gaps(contact_runs(contact), blend):
         for start, stop in _planted_pieces(foot_xz, *run, gap=blend):
-            shifts[start:stop] = foot_xz[start:stop].mean(axis=0) - foot_xz[start:stop]
+            pinned = pin_first and start == 0
+            hold = foot_xz[0] if pinned else foot_xz[start:stop].mean(axis=0)
+            shifts[start:stop] = hold - foot_xz[start:stop]
             held[start:stop] = True
+            pinned_last = stop - 1 if pinned else pinned_last
     frames = np.flatnonzero(held)
     if len(frames) == 0:
         return shifts
@@ -79,18 +86,23 @@ def _lock_offsets(foot_xz: np.ndarray, contact: np.ndarray, blend: int) -> np.nd
         i = int(np.searchsorted(frames, t))  # frames[i - 1] < t < frames[i]
         p = frames[i - 1] if i > 0 else None
         n = frames[i] if i < len(frames) else None
-        if p is not None and n is not None and n - p <= 2 * blend + 1:
+        fade = PIN_RELEASE if p is not None and p == pinned_last else blend
+        if p is not None and n is not None and n - p <= 2 * fade + 1:
             w = (t - p) / (n - p)
             shifts[t] = (1 - w) * shifts[p] + w * shifts[n]
             continue
-        for edge in (p, n):
-            if edge is not None and abs(t - edge) <= blend:
-                shifts[t] += (1.0 - abs(t - edge) / (blend + 1)) * shifts[edge]
+        for edge, length in ((p, fade), (n, blend)):
+            if edge is not None and abs(t - edge) <= length:
+                shifts[t] += (1.0 - abs(t - edge) / (length + 1)) * shifts[edge]
     return shifts
 
 
 def lock_feet(
-    joints: np.ndarray, contacts: np.ndarray, blend: int = 3, bone_lengths: np.ndarray = TARGET_BONE_LENGTHS
+    joints: np.ndarray,
+    contacts: np.ndarray,
+    blend: int = 3,
+    bone_lengths: np.ndarray = TARGET_BONE_LENGTHS,
+    pin_first: bool = False,
 ) -> np.ndarray:
     """Hold each foot still while it is labelled in contact with the ground.
 
@@ -100,6 +112,8 @@ def lock_feet(
             foot is planted where either of its two labels exceeds CONTACT_THRESHOLD.
         blend: frames over which a lock eases in before and out after each contact run.
         bone_lengths: thigh and shin lengths for the leg IK (default: the uniform skeleton's).
+        pin_first: frame 0 stays as it is, and a foot planted from frame 0 on is held where frame 0 has it
+            (the frame before a continuation: the foot stays where the given frames left it).
 
     Returns:
         (T, 22, 3) joints: ankles and feet shifted horizontally, knees re-solved; everything else as given.
@@ -116,7 +130,7 @@ def lock_feet(
         planted = (contacts[:, list(columns)] > CONTACT_THRESHOLD).any(axis=1)
         if not planted.any():
             continue
-        shift = _lock_offsets(joints[:, foot, [0, 2]], planted, blend)
+        shift = _lock_offsets(joints[:, foot, [0, 2]], planted, blend, pin_first)
         target = joints[:, ankle].copy()
         target[:, [0, 2]] += shift
         out[:, knee], out[:, ankle] = two_bone_ik(

@@ -367,6 +367,29 @@ def _check_hints(hints: Any, joints: np.ndarray) -> np.ndarray | None:
     return hints
 
 
+def _check_captions(captions: Any, frames: int) -> list[tuple[int, str]] | None:
+    """(start frame, text) pairs sorted by frame, each start inside the motion; None when absent."""
+    if not captions:
+        return None
+    checked = []
+    for item in captions:
+        start, text = int(item[0]), str(item[1])
+        if not 0 <= start < frames:
+            raise ValueError(f"captions: start frame {start} is outside the motion's {frames} frames")
+        checked.append((start, text))
+    return sorted(checked)
+
+
+def _caption_at(captions: list[tuple[int, str]], frame: int) -> str:
+    """The text of the last caption starting at or before `frame` ("" before the first)."""
+    current = ""
+    for start, text in captions:
+        if start > frame:
+            break
+        current = text
+    return current
+
+
 def _wrap_title(title: str | None, width_in: float) -> str:
     if not title:
         return ""
@@ -416,6 +439,7 @@ def render_animation(
     max_fps: float = 30.0,
     linewidth: float = 3.0,
     hints: np.ndarray | None = None,
+    captions: Sequence[tuple[int, str]] | None = None,
 ) -> Path:
     """Render a stick-figure animation of ``joints`` (T, J, 3; metres, y up) to ``path``.
 
@@ -441,9 +465,12 @@ def render_animation(
         linewidth: bone line width in points.
         hints: (T, J, 3) control targets, NaN where free (a generated motion's `Motion.hints`): drawn as
             red markers, the current frame's as rings.
+        captions: (start frame, text) per segment of a timeline (`Motion.captions`): the current one is shown
+            in place of ``title``.
     """
     arr, fps, skel, layout = _prepare(joints, fps, parents, chains, colors, joint_names, follow)
     hints = _check_hints(hints, arr)
+    captions = _check_captions(captions, len(arr))
     out = Path(path)
     fmt = out.suffix.lower()
     if fmt not in _FORMATS:
@@ -465,24 +492,25 @@ def render_animation(
     w_px = 2 * max(8, round(figsize[0] * dpi / 2))  # even pixel sizes for yuv420p
     h_px = 2 * max(8, round(figsize[1] * dpi / 2))
     fig = _new_figure((w_px / dpi, h_px / dpi), dpi)
-    text = _wrap_title(title, w_px / dpi)
-    n_lines = text.count("\n") + 1 if text else 0
-    top = 1.0 - (0.03 + 0.055 * n_lines) * 5.0 / (h_px / dpi) if text else 1.0
+    texts = [_wrap_title(c, w_px / dpi) for _, c in captions] if captions else [_wrap_title(title, w_px / dpi)]
+    n_lines = max((t.count("\n") + 1 if t else 0) for t in texts)
+    top = 1.0 - (0.03 + 0.055 * n_lines) * 5.0 / (h_px / dpi) if n_lines else 1.0
     scene = _Scene(fig, (0.0, 0.0, 1.0, top), arr, skel, layout, elev, azim, linewidth, hints)
     ax = scene.ax
-    if text:
-        fig.text(0.5, 0.985, text, ha="center", va="top", fontsize=10)
+    heading = fig.text(0.5, 0.985, "" if captions else texts[0], ha="center", va="top", fontsize=10)
     clock = fig.text(0.02, 0.015, "", ha="left", va="bottom", fontsize=8, color="#555555", family="monospace")
     n = len(arr)
 
     def update(i: int) -> None:
         scene.update(i)
         clock.set_text(f"{i / fps:6.2f} s  {i + 1:>{len(str(n))}}/{n}")  # distinct text in every frame
+        if captions:
+            heading.set_text(_wrap_title(_caption_at(captions, i), w_px / dpi))
 
     metadata = {"title": " ".join(str(title).split())} if title else {}
     return write_atomic(  # an empty movie is refused
         out,
-        lambda tmp: write_movie(fig, (ax, clock), update, frames, out_fps, tmp, fmt, ffmpeg, metadata),
+        lambda tmp: write_movie(fig, (ax, clock, heading), update, frames, out_fps, tmp, fmt, ffmpeg, metadata),
         require_output=True,
     )
 
@@ -506,6 +534,7 @@ def render_frames(
     follow: bool = True,
     linewidth: float = 2.5,
     hints: np.ndarray | None = None,
+    captions: Sequence[tuple[int, str]] | None = None,
 ) -> Path:
     """Save still frames side by side (a frame strip) as an image (PNG, or any format matplotlib saves).
 
@@ -516,6 +545,7 @@ def render_frames(
     """
     arr, fps, skel, layout = _prepare(joints, fps, parents, chains, colors, joint_names, follow)
     hints = _check_hints(hints, arr)
+    captions = _check_captions(captions, len(arr))
     T = len(arr)
     if frames is None:
         frames = np.unique(np.linspace(0, T - 1, max(1, min(num, T))).round().astype(int)).tolist()
@@ -542,6 +572,10 @@ def render_frames(
         _Scene(fig, panel, arr, skel, layout, elev, azim, linewidth, hints).update(f)
         fig.text((k + 0.04) / len(picks), h - 0.02, f"{f / fps:.2f} s", ha="left", va="top", fontsize=8,
                  color="#555555")  # fmt: skip
+        if captions:  # the segment's prompt under the time, wrapped to the panel
+            label = "\n".join(textwrap.wrap(_caption_at(captions, f), 28)[:3])
+            fig.text((k + 0.04) / len(picks), h - 0.02 - 0.1 / panel_size, label, ha="left", va="top", fontsize=7,
+                     color="#1f4e79")  # fmt: skip
     if text:
         fig.text(0.5, 1.0 - 0.06 / (panel_size + title_h), text, ha="center", va="top", fontsize=10)
     return write_atomic(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, facecolor="white"), require_output=True)

@@ -18,6 +18,7 @@ from motionlcm.data.continuation import (
     splice_prefix,
 )
 from motionlcm.data.features import features_to_joints
+from motionlcm.data.skeleton import bone_lengths
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,29 @@ def test_splicing_a_clip_onto_its_own_moved_copy_gives_the_clip_back(clips):
     for joints in clips:
         for k in (1, 12, 40):
             out = splice_prefix(joints[:k], moved(joints, -1.1, (0.7, 2.0)))
-            assert np.allclose(out, joints, atol=1e-9)
+            assert np.allclose(out, joints, atol=1e-5)  # the rigid placement re-imposes float32 bone lengths
+            assert np.allclose(splice_prefix(joints[:k], moved(joints, -1.1, (0.7, 2.0)), rigid=False), joints,
+                               atol=1e-9)  # fmt: skip
+
+
+def test_the_continuation_takes_the_prefixs_body(clips):
+    """The blend moves every joint by its own offset and would stretch bones; after the splice every frame
+    has the bones of the prefix, also when the prefix is a taller body than the generated one."""
+    a = clips[0]
+    k = 30
+    tall = a * 1.12  # the prefix's body: 12 % taller than the generated motion's
+    drift = 0.06 * np.sin(np.arange(len(a))[:, None, None] / 7.0 + np.arange(22)[None, :, None])
+    out = splice_prefix(tall[:k], moved(a + drift, 0.4, (2.0, 0.0)))
+    lengths = bone_lengths(out)
+    assert np.abs(lengths - bone_lengths(tall[k - 1])).max() < 1e-6
+    assert (
+        np.abs(
+            bone_lengths(splice_prefix(tall[:k], moved(a + drift, 0.4, (2.0, 0.0)), rigid=False)[k + 2])
+            - bone_lengths(tall[k - 1])
+        ).max()
+        > 0.01
+    )  # fmt: skip  (without it the bones stretch)
+    assert max_step(out[k - 1 : k + 11]).max() <= 1.5 * np.percentile(max_step(tall), 95)
 
 
 def test_the_seam_has_no_jump(clips):
@@ -73,6 +96,7 @@ def test_the_seam_has_no_jump(clips):
     naive = np.concatenate([a[:k], generated[k:]])  # what splicing without hand-over gives
     assert max_step(naive[k - 1 : k + 1]).max() > 5 * limit
     after = slice(k + 40, total)  # past the blend (longer than 10 frames for offsets above 10 cm)
+    out = splice_prefix(a[:k], generated, blend_frames=10, rigid=False)  # the drift stretches bones: not re-placed
     turn = facing_yaw(out[k + 40]) - facing_yaw(generated[k + 40])
     relative, expected = out - out[:, :1], generated - generated[:, :1]
     assert np.allclose(rotate_y(expected[after], turn), relative[after], atol=1e-6)

@@ -86,3 +86,29 @@ def test_a_striding_foot_labelled_planted_for_seconds_steps_without_jumping(walk
     step = np.linalg.norm(np.diff(locked, axis=0), axis=-1).max()
     assert step <= np.linalg.norm(np.diff(joints, axis=0), axis=-1).max() + 0.15
     assert foot_skating_ratio(locked) < foot_skating_ratio(joints) + 0.05
+
+
+def test_a_continuation_keeps_a_planted_foot_where_the_prefix_left_it(walk):
+    """The hand-over at a seam moves every joint by its own decaying offset: a foot planted across the seam
+    would slide from where the prefix left it to where the model put it. `clean_continuation` locks after the
+    hand-over, pinned at the last prefix frame."""
+    from motionlcm.data.cleanup import clean_continuation
+    from motionlcm.data.continuation import splice_prefix
+
+    joints, contacts = walk
+    left_foot = 10
+    planted = np.flatnonzero((contacts[:, 0] > 0.5) & (contacts[:, 1] > 0.5))
+    seam = int(next(t for t in planted if t > 20 and {t + 1, t + 2, t + 3, t + 4} <= set(planted)))
+    generated = joints.copy()
+    generated[:, [7, 10]] += np.array([0.12, 0.0, -0.06])  # the model put the left foot 13 cm off
+    prefix = joints[:seam]
+    spliced = splice_prefix(prefix, generated)
+    cleaned = clean_continuation(prefix, generated, contacts)
+    assert np.array_equal(cleaned[:seam], prefix)
+    held = slice(seam, seam + 4)  # planted frames right after the seam
+    anchor = prefix[-1, left_foot, [0, 2]]
+    drag = np.linalg.norm(spliced[held, left_foot][:, [0, 2]] - anchor, axis=-1).max()
+    kept = np.linalg.norm(cleaned[held, left_foot][:, [0, 2]] - anchor, axis=-1).max()
+    assert drag > 0.01 and kept < 0.2 * drag, (drag, kept)
+    assert foot_skating_ratio(cleaned[seam - 1 :]) <= foot_skating_ratio(spliced[seam - 1 :])
+    assert np.abs(lock_feet(joints, contacts, pin_first=True)[0] - joints[0]).max() < 1e-6  # frame 0 stays

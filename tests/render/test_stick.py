@@ -227,3 +227,22 @@ def test_no_warnings_on_the_normal_path(kick, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         render_animation(kick[:3], tmp_path / "a.gif", **SMALL)
+
+
+def test_a_timeline_shows_the_current_segments_prompt(kick, tmp_path):
+    """Captions (a timeline's (start frame, prompt) per segment) replace the title: the text over the figure
+    changes where a segment starts and nowhere else; bad start frames are refused."""
+    captions = [(0, "a person kicks"), (10, "then waves with the right hand")]
+    out = render_animation(kick[:20], tmp_path / "t.gif", fps=20, figsize=(3.0, 3.0), dpi=60, captions=captions)
+    tops = []
+    with Image.open(out) as im:
+        for i in (2, 8, 12, 18):
+            im.seek(i)
+            tops.append(np.asarray(im.convert("L"))[:18].astype(int))  # the caption's rows
+    assert np.abs(tops[0] - tops[1]).sum() == 0 and np.abs(tops[2] - tops[3]).sum() == 0
+    assert np.abs(tops[1] - tops[2]).sum() > 1000
+    strip = render_frames(kick[:20], tmp_path / "t.png", frames=[0, 15], captions=captions, panel_size=1.5, dpi=40)
+    assert strip.stat().st_size > 0
+    with pytest.raises(ValueError, match="captions: start frame 25 is outside the motion's 20 frames"):
+        render_frames(kick[:20], tmp_path / "u.png", captions=[(25, "late")])
+    assert stick._caption_at(captions, 9) == "a person kicks" and stick._caption_at(captions, 10) == captions[1][1]
