@@ -472,6 +472,7 @@ class TimelineSpec:
     start_rig: str | None = None
     seam: str | None = None  # timeline.METHODS; None: a ControlNet for prefixes when installed, else splice
     max_seconds: float = 600.0
+    control: ControlSpec | None = None  # targets over the whole take (times from its first frame)
 
 
 def timeline_command(spec: TimelineSpec, seed: int, steps: int, guidance: float, model: str | None) -> str:
@@ -486,6 +487,15 @@ def timeline_command(spec: TimelineSpec, seed: int, steps: int, guidance: float,
         args += ["--start-rig", spec.start_rig]
     if spec.seam is not None:
         args += ["--seam", spec.seam]
+    control = spec.control
+    if control is not None and control.hints_file:
+        args += ["--control", str(control.hints_file)]
+    if control is not None and control.trajectory:
+        args += ["--trajectory", str(control.trajectory)]
+    for keyframe in control.keyframes if control is not None else ():
+        args += ["--keyframe", keyframe]
+    if control is not None and control.active and not control.warp:
+        args.append("--no-warp")
     return shlex.join(args)
 
 
@@ -510,7 +520,7 @@ def generate_timeline_files(
     from motionlcm.export.bvh_export import check_fps
     from motionlcm.io.atomic import publish_files, staging_folder
     from motionlcm.pipeline import MotionLCM
-    from motionlcm.timeline import METHODS, check_timeline, read_start_clip
+    from motionlcm.timeline import METHODS, check_take_control, check_timeline, read_start_clip
 
     if not 1 <= num <= 1000:
         raise ValueError(f"--num: must be in 1..1000 for a timeline, got {num}")
@@ -526,6 +536,14 @@ def generate_timeline_files(
     if spec.start_rig is not None and spec.start_from is None:
         raise ValueError("--start-rig: needs --start-from")
     start, start_record = (None, None) if spec.start_from is None else read_start_clip(spec.start_from, spec.start_rig)
+    control = spec.control or ControlSpec()
+    control.check()
+    take_frames = (0 if start is None else len(start)) + sum(s.frames for s in segments)
+    hints = control.hints(take_frames) if control.active else None
+    if hints is not None:
+        check_take_control(hints, take_frames, 0 if start is None else len(start))
+        for warning in hints.warnings(20.0):
+            warnings.warn(f"control: {warning}", stacklevel=2)
     base_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
     jobs = [
         Job(spec.segments[0], 0, base_seed + 1000 * k, spec.stem + (f"_{k}" if num > 1 else "")) for k in range(num)
@@ -542,7 +560,7 @@ def generate_timeline_files(
         for job in _progress(jobs, progress and num > 1):
             began = time.perf_counter()
             motion = pipe.generate_timeline(segments, seed=job.seed, start=start, steps=steps, guidance=guidance,
-                                            method=spec.seam, max_seconds=spec.max_seconds)  # fmt: skip
+                                            method=spec.seam, max_seconds=spec.max_seconds, control=hints)  # fmt: skip
             meta = {
                 "prompts": [s.prompt for s in segments],
                 "seed": job.seed,
@@ -555,6 +573,7 @@ def generate_timeline_files(
                 "seconds": motion.seconds,
                 "start_from": start_record,
                 "segments": motion.settings["timeline"],
+                "control": motion.settings.get("control"),
                 "model": {"path": str(pipe.folder.path), "kind": pipe.kind},
                 "timings": {"model_load_s": load_seconds, "generate_s": time.perf_counter() - began},
                 "command": timeline_command(spec, job.seed, steps, guidance, model),

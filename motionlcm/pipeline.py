@@ -198,14 +198,21 @@ class MotionLCM:
             self._controllers = loaded
         return self._controllers
 
-    def controller_for(self, joints: set[int], temporal: bool = False) -> ControlFolder:
+    def controller_for(
+        self, joints: set[int], temporal: bool = False, spatial: set[int] = frozenset()
+    ) -> ControlFolder:
         """The installed controller trained for hints on `joints` (at any frames, or on a prefix when
-        `temporal`), the most specialised first (fewest joints)."""
+        `temporal`; with a prefix, also on the `spatial` joints at any frames), the most specialised first
+        (fewest joints)."""
         from motionlcm.data.skeleton import JOINT_NAMES
 
-        found = [c for c in self.controllers() if c.covers(joints, temporal)]
+        found = [
+            c for c in self.controllers() if c.covers(joints, temporal) and (not spatial or c.covers(spatial, False))
+        ]
         if not found:
             names = ", ".join(JOINT_NAMES[j] for j in sorted(joints))
+            if spatial:
+                names += " and any frames of " + ", ".join(JOINT_NAMES[j] for j in sorted(spatial))
             kind = "a prefix of" if temporal else "any frames of"
             have = "; ".join(_controller_summary(c) for c in self.controllers())
             raise ValueError(
@@ -385,12 +392,14 @@ class MotionLCM:
         control_method: str = "controlnet",
         clt_steps: int = CLT_STEPS,
         temporal: bool = False,
+        spatial: set[int] = frozenset(),
     ) -> Tensor:
         """Un-normalised features (B, max(lengths), 263), zero beyond each motion's length; `hints` (one per
         motion, `Hints`) steer it: "controlnet" through the installed controller that covers their joints,
         "clt" by tuning the initial noise (`consistency_latent_tuning`, `clt_steps` steps, any joints, no
         controller needed), "both" by tuning the noise of the ControlNet-steered student. `temporal`: the
-        hints are a prefix (the first frames), served by a controller trained on prefixes."""
+        hints are a prefix (the first frames), served by a controller trained on prefixes, plus targets of the
+        `spatial` joints after it (a controller trained for both)."""
         lengths = [int(n) for n in lengths]
         if not lengths or min(lengths) < 1 or max(lengths) > self.vae.config.max_len:
             raise ValueError(f"lengths: each must lie in [1, {self.vae.config.max_len}], got {lengths}")
@@ -403,7 +412,8 @@ class MotionLCM:
         if hints is not None and control_method not in CONTROL_METHODS:
             raise ValueError(f"--control-method: {control_method!r} is not one of {', '.join(CONTROL_METHODS)}")
         if hints is not None and control_method != "clt":
-            controller = self.controller_for({j for h in hints for j in h.joints}, temporal)
+            joints = {j for h in hints for j in h.joints}
+            controller = self.controller_for(joints - set(spatial) if temporal else joints, temporal, spatial)
             control = (controller, self.control_condition(controller, hints, max(lengths)))
         if hints is not None and control_method != "controlnet":
             if steps != 1:
@@ -428,12 +438,13 @@ class MotionLCM:
         control_method: str,
         clt_steps: int,
         temporal: bool = False,
+        spatial: set[int] = frozenset(),
     ) -> Tensor:
         """`generate_features` from `seed` (a fresh one when None), refusing non-finite output."""
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
         features = self.generate_features(
-            prompts, lengths, steps, guidance, generator, hints, control_method, clt_steps, temporal
+            prompts, lengths, steps, guidance, generator, hints, control_method, clt_steps, temporal, spatial
         )
         if not torch.isfinite(features).all():
             raise ValueError(f"{self.folder.path}: the model produced NaN or infinite values (broken weights?)")
@@ -537,6 +548,8 @@ class MotionLCM:
         blend_frames: int = BLEND_FRAMES,
         conform: bool = True,
         foot_lock: bool = True,
+        control: Any = None,
+        warp: bool = True,
     ) -> list[Motion]:
         """Continue a motion from its first frames (temporal control; `data/continuation.py`).
 
@@ -548,7 +561,11 @@ class MotionLCM:
         through an installed controller trained on prefixes (`control_method` "controlnet"), by consistency
         latent tuning ("clt": no controller needed, seconds per motion) or both. Trained on prefixes of up to
         25 % of the motion; longer ones work, with less freedom left to the prompt. `settings["continuation"]`
-        records the prefix's sha256 and how far the model's own attempt at it was from it (m)."""
+        records the prefix's sha256 and how far the model's own attempt at it was from it (m).
+
+        `control`: spatial targets after the prefix as in `__call__` ((T, 22, 3) per motion, NaN where free, in
+        the prefix's world frame; targets on prefix frames are ignored), served by a controller trained for
+        prefixes and those joints, and met by motion warping from the last prefix frame on (`warp`)."""
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         prefixes = _prefixes_per_prompt(prefix, len(prompts))
         lengths = resolve_lengths(len(prompts), 4.0 if seconds is None and frames is None else seconds, frames)
@@ -560,19 +577,27 @@ class MotionLCM:
         steps, guidance = self.resolve_sampling(steps, guidance)
         frames_of = [PlanarFrame.of_pose(p[0]) for p in prefixes]
         local = [f.to_local(p) for f, p in zip(frames_of, prefixes, strict=True)]
-        hints = [Hints(*prefix_hints(p, n, joint_ids)) for p, n in zip(local, lengths, strict=True)]
+        targets = _local_targets(control, frames_of, [len(p) for p in prefixes], lengths)
+        hints = [
+            _merged_hints(prefix_hints(p, n, joint_ids), t) for p, n, t in zip(local, lengths, targets, strict=True)
+        ]
+        spatial = {j for t in targets if t is not None for j in t.joints}
         features = self._generate_checked(
-            prompts, lengths, steps, guidance, seed, hints, control_method, clt_steps, temporal=True
+            prompts, lengths, steps, guidance, seed, hints, control_method, clt_steps, temporal=True, spatial=spatial
         )
-        controller = None if control_method == "clt" else self.controller_for(set(joint_ids), temporal=True).name
+        controller = None
+        if control_method != "clt":
+            controller = self.controller_for(set(joint_ids), temporal=True, spatial=spatial).name
         contacts = features[..., FOOT_CONTACT].cpu().numpy()
         motions = []
         for i, (text, n) in enumerate(zip(prompts, lengths, strict=True)):
             generated = features_to_joints(features[i, :n]).cpu().numpy()
-            attempt = point_errors(generated, hints[i].values, hints[i].mask)
-            cleaned = clean_continuation(local[i], generated, contacts[i, :n], blend_frames, conform, foot_lock)
+            k = len(prefixes[i])
+            attempt = point_errors(generated[:k], hints[i].values[:k], hints[i].mask[:k])
+            target = None if targets[i] is None or not warp else (targets[i].values, targets[i].mask)
+            cleaned = clean_continuation(local[i], generated, contacts[i, :n], blend_frames, conform, foot_lock, target)
             joints = frames_of[i].to_world(cleaned).astype(np.float32)
-            joints[: len(prefixes[i])] = prefixes[i]  # exactly the given frames (no round trip through float64)
+            joints[:k] = prefixes[i]  # exactly the given frames (no round trip through float64)
             settings = self._settings(steps, guidance, seed, conform, foot_lock)
             settings["control_method"] = control_method
             settings["continuation"] = {
@@ -584,7 +609,13 @@ class MotionLCM:
                 "model_prefix_max_err_m": float(attempt.max()),
                 "blend_frames": blend_frames,
             }
-            motions.append(Motion(joints, FPS, text, features[i, :n].cpu().numpy(), settings))
+            motion = Motion(joints, FPS, text, features[i, :n].cpu().numpy(), settings)
+            if targets[i] is not None:
+                world = Hints(frames_of[i].to_world(targets[i].values).astype(np.float32), targets[i].mask)
+                motion.hints = world.to_array()
+                motion.settings["control"] = control_record(joints, world, controller)
+                motion.settings["warp"] = warp
+            motions.append(motion)
         return motions
 
     def generate_timeline(self, segments: Any, seed: int = 0, start: Any = None, **options: Any) -> Motion:
@@ -613,6 +644,31 @@ def _one_per_prompt(value: Any, count: int, name: str, plural: str, convert: Cal
             raise ValueError(f"{name}: got {len(value)} {plural} for {count} prompts")
         return [convert(v, f"{name}[{i}]") for i, v in enumerate(value)]
     return [convert(value, name)] * count
+
+
+def _local_targets(control: Any, frames_of: list[PlanarFrame], prefix_frames: list[int], lengths: list[int]) -> list:
+    """Per motion, its spatial `Hints` after the prefix, turned into the prefix's frame (None where none)."""
+    if control is None:
+        return [None] * len(lengths)
+    out = []
+    for i, h in enumerate(_hints_per_prompt(control, len(lengths))):
+        if h.num_frames != lengths[i]:
+            raise ValueError(f"control[{i}]: hints have {h.num_frames} frames, the motion {lengths[i]}")
+        mask = h.mask.copy()
+        mask[: prefix_frames[i]] = False  # the prefix's frames are given
+        if (mask[..., 0] != mask[..., 2]).any():
+            raise ValueError(f"control[{i}]: a target sets x or z alone; turned into the prefix's frame they mix")
+        local = frames_of[i].to_local(np.where(mask, h.values, 0.0)).astype(np.float32)
+        out.append(Hints(np.where(mask, local, 0.0).astype(np.float32), mask) if mask.any() else None)
+    return out
+
+
+def _merged_hints(prefix: tuple[np.ndarray, np.ndarray], targets: Hints | None) -> Hints:
+    """Prefix hints (values, mask) with spatial targets after the prefix added."""
+    values, mask = prefix
+    if targets is None:
+        return Hints(values, mask)
+    return Hints(np.where(targets.mask, targets.values, values).astype(np.float32), mask | targets.mask)
 
 
 def _start_joints(start: Any) -> np.ndarray | None:

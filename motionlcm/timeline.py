@@ -118,20 +118,63 @@ class Piece:
     prefix_err_m: float | None = None  # the model's own miss on the prefix (continue_motion's record)
 
 
-def _splice_only(pipe: Any, prompt: str, tail: np.ndarray, frames: int, options: dict) -> Motion:
-    """A continuation without temporal control: the prompt alone, then `clean_continuation` (alignment and
-    hand-over at the seam, feet locked after it) in the prefix's frame. For models without a controller trained
-    on prefixes."""
+def _splice_only(pipe: Any, prompt: str, tail: np.ndarray, frames: int, options: dict, hints: Any = None) -> Motion:
+    """A continuation without temporal control: the prompt alone (steered by spatial `hints` after the prefix,
+    `Hints` in the take's frame, when given), then `clean_continuation` (alignment and hand-over at the seam,
+    warping onto the hints, feet locked after it) in the prefix's frame. For models without a controller
+    trained on prefixes."""
     from motionlcm.data.cleanup import clean_continuation
     from motionlcm.data.features import FOOT_CONTACT
+    from motionlcm.data.hints import Hints
 
     frame = PlanarFrame.of_pose(tail[0])
-    motion = pipe(prompt, frames=frames, conform=False, foot_lock=False, **options)[0]
+    local_hints = None
+    if hints is not None:
+        local_hints = Hints(np.where(hints.mask, frame.to_local(hints.values), 0.0).astype(np.float32), hints.mask)
+    control = {} if local_hints is None else {"control": local_hints, "warp": False}
+    motion = pipe(prompt, frames=frames, conform=False, foot_lock=False, **control, **options)[0]
     contacts = motion.features[:, FOOT_CONTACT]
-    local = clean_continuation(frame.to_local(tail), np.asarray(motion.joints, np.float64), contacts)
+    warp = None if local_hints is None else (local_hints.values, local_hints.mask)
+    local = clean_continuation(frame.to_local(tail), np.asarray(motion.joints, np.float64), contacts, hints=warp)
     joints = frame.to_world(local).astype(np.float32)
     joints[: len(tail)] = tail
     return Motion(joints, FPS, prompt, motion.features, motion.settings)
+
+
+def _piece_hints(control: Any, first: int, frames: int, given: int) -> Any:
+    """The take's `Hints` for take frames [first, first + frames) (free past the hints' end), those before
+    frame `given` (given frames: the prefix) dropped; None where nothing is controlled."""
+    from motionlcm.data.hints import Hints
+
+    if control is None or first >= control.num_frames:
+        return None
+    values = np.zeros((frames, *control.values.shape[1:]), np.float32)
+    mask = np.zeros(values.shape, bool)
+    part = slice(first, min(first + frames, control.num_frames))
+    values[: part.stop - first] = control.values[part]
+    mask[: part.stop - first] = control.mask[part]
+    mask[: max(0, given - first)] = False
+    return Hints(values, mask) if mask.any() else None
+
+
+def _spatial(method: str) -> str:
+    """The control method for spatial targets of a piece generated from its prompt alone."""
+    return "controlnet" if method == "splice" else method
+
+
+def check_take_control(control: Any, frames: int | None, start_frames: int) -> Any:
+    """Take-level control as `Hints` of `frames` frames (any number for a stream: None) from an array
+    (T, 22, 3) with NaN where free, or `Hints`; targets on the start clip's frames are refused (given)."""
+    from motionlcm.data.hints import Hints, hints_from_array
+
+    if control is None:
+        return None
+    hints = control if isinstance(control, Hints) else hints_from_array(control, "control")
+    if frames is not None and hints.num_frames != frames:
+        raise ValueError(f"control: hints have {hints.num_frames} frames, the take {frames}")
+    if hints.mask[:start_frames].any():
+        raise ValueError(f"control: targets on the start clip's first {start_frames} frames (they are given)")
+    return hints
 
 
 def resolve_method(pipe: Any, method: str | None) -> str:
@@ -156,9 +199,12 @@ def iter_pieces(
     steps: int | None = None,
     guidance: float | None = None,
     method: str | None = None,
+    control: Any = None,
 ) -> Iterator[Piece]:
     """Generate the take piece by piece (module docstring). Segment i's pieces use seeds seed + p, p counting
-    pieces from 0; `segments` is read lazily, one entry when its first piece is due."""
+    pieces from 0; `segments` is read lazily, one entry when its first piece is due. `control`: `Hints` over
+    the take's frames (start clip included, in its world frame; without a start clip, the frame of the first
+    segment: its first pelvis on the origin, facing +z) steering every piece they reach (`check_take_control`)."""
     method = resolve_method(pipe, method)
     tail = None if start is None else check_prefix(start, "start")[-CONTEXT_FRAMES:]
     position = 0 if start is None else len(start)
@@ -170,17 +216,21 @@ def iter_pieces(
             began = time.perf_counter()
             context, record = 0, None
             if tail is None:
-                motion = pipe(segment.prompt, frames=frames, **options)[0]
+                hints = _piece_hints(control, position, frames, 0)
+                steer = {} if hints is None else {"control": hints, "control_method": _spatial(method)}
+                motion = pipe(segment.prompt, frames=frames, **steer, **options)[0]
                 new, features = motion.joints, motion.features
             else:
                 context = context_frames(frames, len(tail))
                 prefix = tail[-context:].astype(np.float32)
+                hints = _piece_hints(control, position - context, context + frames, position)
                 if method == "splice":
-                    motion = _splice_only(pipe, segment.prompt, prefix, context + frames, options)
+                    motion = _splice_only(pipe, segment.prompt, prefix, context + frames, options, hints)
                 else:
                     motion = pipe.continue_motion(
-                        segment.prompt, prefix, frames=context + frames, control_method=method, **options
-                    )[0]
+                        segment.prompt, prefix, frames=context + frames, control_method=method, control=hints,
+                        **options,
+                    )[0]  # fmt: skip
                     record = motion.settings["continuation"]["model_prefix_err_m"]
                 new, features = motion.joints[context:], motion.features[context:]
             elapsed = time.perf_counter() - began
@@ -205,11 +255,14 @@ class StreamFrame:
 
 
 def stream(pipe: Any, segments: Iterable[Any], **options: Any) -> Iterator[StreamFrame]:
-    """Frames of the take as they are made (`iter_pieces` options). A start clip's frames come first."""
+    """Frames of the take as they are made (`iter_pieces` options; `control` may cover any number of the take's
+    frames, those past its end are free). A start clip's frames come first."""
     start = options.get("start")
+    start = None if start is None else check_prefix(start, "start").astype(np.float32)
+    options["control"] = check_take_control(options.get("control"), None, 0 if start is None else len(start))
     index = 0
     if start is not None:
-        for joints in check_prefix(start, "start").astype(np.float32):
+        for joints in start:
             yield StreamFrame(index, joints, -1, "")
             index += 1
     previous = None
@@ -240,14 +293,18 @@ def generate_timeline(
     guidance: float | None = None,
     method: str | None = None,
     max_seconds: float = MAX_SECONDS,
+    control: Any = None,
 ) -> Motion:
     """One `Motion` for the whole timeline (checked up front against `max_seconds`). `settings["timeline"]`
     lists each segment's prompt, start frame, frames and pieces (seed, context, generation time);
-    `Motion.captions` the (start frame, prompt) of each segment, which renders show."""
+    `Motion.captions` the (start frame, prompt) of each segment, which renders show. `control`: joint targets
+    over the whole take ((T, 22, 3), NaN where free; `iter_pieces`), recorded in `settings["control"]`."""
     checked = check_timeline(segments, max_seconds)
     method = resolve_method(pipe, method)
     steps, guidance = pipe.resolve_sampling(steps, guidance)
-    pieces = list(iter_pieces(pipe, checked, seed, start, steps, guidance, method))
+    start_frames = 0 if start is None else len(start)
+    hints = check_take_control(control, start_frames + sum(s.frames for s in checked), start_frames)
+    pieces = list(iter_pieces(pipe, checked, seed, start, steps, guidance, method, hints))
     joints = [p.joints for p in pieces]
     features = [p.features for p in pieces]
     offset = 0
@@ -271,7 +328,13 @@ def generate_timeline(
     }  # fmt: skip
     captions = [(row["start_frame"], row["prompt"]) for row in rows]
     text = " / ".join(s.prompt for s in checked)
-    return Motion(np.concatenate(joints), FPS, text, np.concatenate(features), settings, captions=captions)
+    motion = Motion(np.concatenate(joints), FPS, text, np.concatenate(features), settings, captions=captions)
+    if hints is not None:
+        from motionlcm.pipeline import control_record
+
+        motion.hints = hints.to_array()
+        motion.settings["control"] = control_record(motion.joints, hints, None)
+    return motion
 
 
 def read_start_clip(path: str, rig: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:

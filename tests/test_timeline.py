@@ -188,3 +188,44 @@ def test_segments_are_checked_before_anything_is_generated(pipe):
     with pytest.raises(ValueError, match=r"segment 0: expected \(prompt, seconds\)"):
         pipe.generate_timeline(["walk"])
     assert Segment("walk", 2.0).frames == 40
+
+
+def test_targets_anywhere_in_the_take_are_met_and_recorded(pipe, walk):
+    """Take-level control: pelvis keyframes inside the first and the second segment are met (motion warping), in
+    the start clip's world frame; targets on the start clip are refused."""
+    start = walk[:20]
+    total = 20 + 40 + 30
+    hints = np.full((total, 22, 3), np.nan, np.float32)
+    goal = start[-1, 0] + np.array([0.8, 0.0, -0.5], np.float32)
+    hints[75, 0, [0, 2]] = goal[[0, 2]]
+    hints[40, 0, [0, 2]] = start[-1, 0, [0, 2]] + np.array([0.3, -0.2], np.float32)
+    motion = pipe.generate_timeline(SEGMENTS[:2], seed=2, start=start, control=hints)
+    assert np.array_equal(motion.joints[:20], start)
+    tolerance = 0.05 * np.sqrt(2) + 1e-4  # ROOT_TOLERANCE per axis of the prefix's turned frame
+    assert np.linalg.norm(motion.joints[75, 0, [0, 2]] - goal[[0, 2]]) < tolerance
+    assert np.linalg.norm(motion.joints[40, 0, [0, 2]] - hints[40, 0, [0, 2]]) < tolerance
+    record = motion.settings["control"]
+    assert record["controlled_points"] == 2 and record["max_err_m"] < 0.075
+    assert np.isnan(motion.hints).sum() == total * 66 - 4  # the targets drawn in renders
+    steps = max_step(motion.joints)
+    assert steps[19:22].max() < 1.5 * np.percentile(steps[20:], 95)  # no jump at the start clip's seam
+    hints[5, 0] = 0.0
+    with pytest.raises(ValueError, match="targets on the start clip's first 20 frames"):
+        pipe.generate_timeline(SEGMENTS[:2], start=start, control=hints)
+    with pytest.raises(ValueError, match="control: hints have 90 frames, the take 140"):
+        pipe.generate_timeline(SEGMENTS, start=start, control=hints)
+
+
+def test_cli_steers_a_take_along_a_path_across_its_segments(continuation_model_dir, tmp_path):
+    path = tmp_path / "path.csv"
+    path.write_text("time_s,x,z\n0,0,0\n2,0,1.6\n3.45,1.0,2.4\n")
+    out = tmp_path / "out"
+    result = run_cli("generate", "a person walks forward#2", "a person turns left#1.5", "--timeline", "--trajectory",
+                     str(path), "--model", str(continuation_model_dir), "--format", "npy,json", "--seed", "4",
+                     "-o", str(out), "-q")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    joints = np.load(out / "timeline.npy")
+    for t, x, z in [(2.0, 0.0, 1.6), (3.45, 1.0, 2.4)]:  # on the path (3.45 s: the last frame)
+        np.testing.assert_allclose(joints[round(t * 20), 0, [0, 2]], [x, z], atol=0.05 * np.sqrt(2) + 1e-3)
+    meta = json.loads((out / "timeline.json").read_text())
+    assert meta["control"]["controlled_points"] == 70 and f"--trajectory {path}" in meta["command"]

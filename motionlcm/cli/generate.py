@@ -54,6 +54,7 @@ def _timeline(args: argparse.Namespace, formats: tuple[str, ...]) -> int:
     """--timeline [FILE] / --start-from: one continuous take (motionlcm/timeline.py)."""
     from motionlcm.generate import (
         DEFAULT_SECONDS,
+        ControlSpec,
         Request,
         TimelineSpec,
         check_prompt,
@@ -66,8 +67,6 @@ def _timeline(args: argparse.Namespace, formats: tuple[str, ...]) -> int:
 
     if args.prompts is not None:
         raise ValueError("--prompts: not with --timeline or --start-from (give the segments to --timeline)")
-    if args.control or args.trajectory or args.keyframe:
-        raise ValueError("--control/--trajectory/--keyframe: not available with --timeline or --start-from yet")
     if args.frames is not None:
         raise ValueError("--frames: not with --timeline or --start-from (give each segment's seconds)")
     stem = "timeline"
@@ -88,7 +87,9 @@ def _timeline(args: argparse.Namespace, formats: tuple[str, ...]) -> int:
         segments = [Request(check_prompt(args.prompt[0]), seconds)]
     if args.timeline is not None and args.seconds is not None:
         raise ValueError("--seconds: not with --timeline (each segment has its own)")
-    spec = TimelineSpec(tuple(segments), stem, args.start_from, args.start_rig, args.seam, args.max_seconds)
+    control = ControlSpec(args.control, args.trajectory, tuple(args.keyframe or ()), "controlnet", args.clt_steps,
+                          not args.no_warp)  # fmt: skip
+    spec = TimelineSpec(tuple(segments), stem, args.start_from, args.start_rig, args.seam, args.max_seconds, control)
     written = generate_timeline_files(
         spec, Path(args.output), model=args.model, steps=args.steps, guidance=args.guidance, seed=args.seed,
         num=args.num, fps=args.fps, formats=formats, force=args.force, device=args.device, progress=not args.quiet,

@@ -13,6 +13,7 @@ import numpy as np
 
 from motionlcm.data.continuation import BLEND_FRAMES, splice_prefix
 from motionlcm.data.foot_contact import lock_feet
+from motionlcm.data.motion_warp import warp_to_hints
 from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, bone_lengths, conform_to_skeleton
 
 
@@ -36,15 +37,22 @@ def clean_continuation(
     blend_frames: int = BLEND_FRAMES,
     conform: bool = True,
     foot_lock: bool = True,
+    hints: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """(T, 22, 3) joints of a continuation: the (K, 22, 3) `prefix` exactly, then `generated` (same frame of
     reference, T frames, its first K the model's attempt at the prefix) conformed, handed over at the seam
-    (`splice_prefix`, on the prefix's skeleton when `conform`) and foot-locked after it. The lock comes after
-    the hand-over, pinned at the last prefix frame: the hand-over moves every joint by its own decaying offset,
-    which would drag a planted foot; locking afterwards holds it where the prefix left it."""
+    (`splice_prefix`, on the prefix's skeleton when `conform`), warped onto spatial `hints` (values, mask),
+    (T, 22, 3) each, at frames after the prefix (`warp_to_hints`, from the last prefix frame on, which stays)
+    and foot-locked after it. The lock comes last, pinned at the last prefix frame: the hand-over moves every
+    joint by its own decaying offset and the warp the whole body, which would drag a planted foot; locking
+    afterwards holds it where the prefix left it."""
+    k = len(prefix)
+    lengths = np.concatenate([[0.0], bone_lengths(prefix[-1])]) if conform else TARGET_BONE_LENGTHS
     out = splice_prefix(prefix, conform_to_skeleton(generated) if conform else generated, blend_frames, conform)
+    if hints is not None and hints[1][k:].any():
+        values, mask = hints
+        out[k:] = warp_to_hints(out[k - 1 :], values[k - 1 :], mask[k - 1 :] & (np.arange(len(out) - k + 1) > 0)[:, None, None],
+                                bone_lengths=lengths)[1:]  # fmt: skip
     if foot_lock and contacts is not None:
-        k = len(prefix)
-        lengths = np.concatenate([[0.0], bone_lengths(prefix[-1])]) if conform else TARGET_BONE_LENGTHS
         out[k:] = lock_feet(out[k - 1 :], contacts[k - 1 :], bone_lengths=lengths, pin_first=True)[1:]
     return out
