@@ -24,7 +24,8 @@ from motionlcm import presets
 from motionlcm.data.cleanup import clean_continuation, clean_joints
 from motionlcm.data.continuation import BLEND_FRAMES, PlanarFrame, check_prefix, prefix_hints
 from motionlcm.data.features import FOOT_CONTACT, features_to_joints
-from motionlcm.data.hints import Hints, hints_from_array, joint_set, point_errors
+from motionlcm.data.hints import Hints, control_record, hints_from_array, joint_set, point_errors
+from motionlcm.data.humanml3d import MAX_LENGTH
 from motionlcm.data.motion_warp import warp_to_hints
 from motionlcm.data.skeleton import FPS
 from motionlcm.diffusion.clt import STEPS as CLT_STEPS
@@ -44,7 +45,7 @@ from motionlcm.runtime.fast_paths import FastPaths, apply_fast_paths, autocast_c
 
 DEFAULT_MODEL = "bandai-namco"  # checkpoints/<name>: the shipped model (checkpoints/README.md)
 MAX_STEPS = 1000  # sampling steps: the training schedule's timesteps
-MAX_FRAMES = 196  # HumanML3D's longest training crop (9.8 s at 20 fps)
+MAX_FRAMES = MAX_LENGTH  # HumanML3D's longest training crop (9.8 s at 20 fps)
 DEFAULTS = {"teacher": {"steps": 50, "guidance": 7.5}, "student": {"steps": 1, "guidance": None}}
 CONTROL_METHODS = ("controlnet", "clt", "both")  # ControlNet, consistency latent tuning (V2), or both
 
@@ -713,16 +714,3 @@ def _hints_per_prompt(control: Any, count: int) -> list[Hints] | None:
         return value if isinstance(value, Hints) else hints_from_array(value, where)
 
     return _one_per_prompt(control, count, "control", "hint arrays", one)
-
-
-def control_record(joints: np.ndarray, hints: Hints, controller: str | None) -> dict[str, Any]:
-    """What a generated motion's .json says about its control: the controller, the hints' sha256 (of the
-    (T, 22, 3) float32 array with NaN where free) and the error at the controlled points (m)."""
-    errors = point_errors(joints, hints.values, hints.mask)
-    return {
-        "controller": controller,
-        "hints_sha256": hashlib.sha256(np.ascontiguousarray(hints.to_array()).tobytes()).hexdigest(),
-        "controlled_points": int(len(errors)),
-        "avg_err_m": float(errors.mean()),
-        "max_err_m": float(errors.max()),
-    }

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from motionlcm.data.continuation import PlanarFrame, check_prefix
+from motionlcm.data.humanml3d import MAX_LENGTH as MAX_FRAMES
 from motionlcm.data.skeleton import FPS
 from motionlcm.motion import Motion
-from motionlcm.pipeline import MAX_FRAMES
 
 CONTEXT_FRAMES = 20  # 1 s at 20 fps: the most frames of the take a piece continues from
 # temporal controllers are trained on prefixes of up to 25 % of the motion (docs/motion-control.md,
@@ -330,7 +330,7 @@ def generate_timeline(
     text = " / ".join(s.prompt for s in checked)
     motion = Motion(np.concatenate(joints), FPS, text, np.concatenate(features), settings, captions=captions)
     if hints is not None:
-        from motionlcm.pipeline import control_record
+        from motionlcm.data.hints import control_record
 
         motion.hints = hints.to_array()
         motion.settings["control"] = control_record(motion.joints, hints, None)

@@ -19,7 +19,7 @@ LAYERS = [
     {"motion"},  # the Motion type: files in, BVH / renders out
     {"models", "diffusion"},  # nn.Modules; schedulers and distillation math
     {"runtime"},  # devices and fast paths
-    {"pipeline"},  # text -> motion
+    {"pipeline", "timeline"},  # text -> motion; a timeline of prompts -> one take (drives a pipeline)
     {"train", "eval"},  # Lightning systems; metrics and the evaluation protocol
     {"bench"},  # benchmarks that build training systems and pipelines
     {"generate"},  # the generate command's request handling

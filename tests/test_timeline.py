@@ -229,3 +229,21 @@ def test_cli_steers_a_take_along_a_path_across_its_segments(continuation_model_d
         np.testing.assert_allclose(joints[round(t * 20), 0, [0, 2]], [x, z], atol=0.05 * np.sqrt(2) + 1e-3)
     meta = json.loads((out / "timeline.json").read_text())
     assert meta["control"]["controlled_points"] == 70 and f"--trajectory {path}" in meta["command"]
+
+
+def test_a_two_minute_take_of_thirty_segments(pipe):
+    """The issue's length: 30 segments, 120 s, one body throughout and no seam moving a joint further than the
+    take's own frames do inside its segments."""
+    prompts = ["a person walks forward", "a person turns left", "a person waves", "a person runs"]
+    timeline = [(prompts[i % 4], 4.0) for i in range(30)]
+    motion = pipe.generate_timeline(timeline, seed=5)
+    assert motion.frames == 2400 and np.isfinite(motion.joints).all()
+    assert [row["start_frame"] for row in motion.settings["timeline"]] == list(range(0, 2400, 80))
+    lengths = bone_lengths(motion.joints)
+    assert np.abs(lengths - lengths[0]).max() < 1e-4
+    steps = max_step(motion.joints)
+    inside = np.ones(len(steps), bool)
+    for s in range(80, 2400, 80):
+        inside[s - 6 : s + 5] = False
+    seam_steps = [steps[s - 1 : s + 2].max() for s in range(80, 2400, 80)]
+    assert max(seam_steps) <= 1.5 * np.percentile(steps[inside], 99)

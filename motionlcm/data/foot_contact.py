@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, two_bone_ik
+from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, body_front, two_bone_ik
 
 # (hip, knee, ankle, foot, contact columns) per side; contact columns index the 4 labels (ankle, foot).
 LEGS: tuple[tuple[int, int, int, int, tuple[int, int]], ...] = ((1, 4, 7, 10, (0, 1)), (2, 5, 8, 11, (2, 3)))
@@ -126,6 +126,7 @@ def lock_feet(
         raise ValueError(f"contacts must have shape ({len(joints)}, 4), got {contacts.shape}")
     out = joints.copy()
     lengths = np.asarray(bone_lengths, dtype=np.float64)
+    front = body_front(joints)
     for hip, knee, ankle, foot, columns in LEGS:
         planted = (contacts[:, list(columns)] > CONTACT_THRESHOLD).any(axis=1)
         if not planted.any():
@@ -134,7 +135,7 @@ def lock_feet(
         target = joints[:, ankle].copy()
         target[:, [0, 2]] += shift
         out[:, knee], out[:, ankle] = two_bone_ik(
-            joints[:, hip], joints[:, knee], target, (lengths[knee], lengths[ankle])
+            joints[:, hip], joints[:, knee], target, (lengths[knee], lengths[ankle]), front
         )
         out[:, foot] = out[:, ankle] + (joints[:, foot] - joints[:, ankle])
     return out

@@ -14,9 +14,11 @@ at 1, 2 or 5 frames.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -322,3 +324,16 @@ def keyframe_hints(specs: list[str], num_frames: int, fps: float, base: Hints | 
         frame, joint, xyz = parse_keyframe(spec, num_frames, fps)
         values[frame, joint], mask[frame, joint] = xyz, True
     return Hints(values, mask)
+
+
+def control_record(joints: np.ndarray, hints: Hints, controller: str | None) -> dict[str, Any]:
+    """What a generated motion's .json says about its control: the controller, the hints' sha256 (of the
+    (T, 22, 3) float32 array with NaN where free) and the error at the controlled points (m)."""
+    errors = point_errors(joints, hints.values, hints.mask)
+    return {
+        "controller": controller,
+        "hints_sha256": hashlib.sha256(np.ascontiguousarray(hints.to_array()).tobytes()).hexdigest(),
+        "controlled_points": int(len(errors)),
+        "avg_err_m": float(errors.mean()),
+        "max_err_m": float(errors.max()),
+    }

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, two_bone_ik
+from motionlcm.data.skeleton import KNEES, TARGET_BONE_LENGTHS, body_front, two_bone_ik
 
 PELVIS = 0
 # end effector -> (upper joint, middle joint, the joint IK places, the joints carried along rigidly)
@@ -118,8 +118,9 @@ def warp_to_hints(
         )
         frames = np.flatnonzero(np.abs(offset).sum(-1) > 0)  # the limb is re-solved only where it is warped
         before = out[frames, placed].copy()
+        front = body_front(out[frames]) if middle in KNEES else None
         out[frames, middle], out[frames, placed] = two_bone_ik(
-            out[frames, upper], out[frames, middle], before + offset[frames], (lengths[middle], lengths[placed])
+            out[frames, upper], out[frames, middle], before + offset[frames], (lengths[middle], lengths[placed]), front
         )
         for joint in carried:
             out[frames, joint] += out[frames, placed] - before

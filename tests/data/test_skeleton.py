@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from motionlcm.data.skeleton import LIMBS, TARGET_BONE_LENGTHS, bone_lengths, conform_to_skeleton
+from motionlcm.data.skeleton import KNEE_BEHIND, LIMBS, TARGET_BONE_LENGTHS, bone_lengths, conform_to_skeleton
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,36 @@ def test_knees_bend_the_way_they_were_decoded(real_joints):
         bend_out = np.cross(axis, conformed[:, middle] - conformed[:, upper])
         bent = np.linalg.norm(bend_in, axis=-1) > 1e-3
         assert (np.sum(bend_in * bend_out, -1)[bent] > 0).all()
+
+
+def _knee_ahead(joints: np.ndarray, hip: int, knee: int, ankle: int) -> np.ndarray:
+    """(T,) how far (m) the knee is in front of the hip-ankle line, along the body's front."""
+    from motionlcm.data.skeleton import body_front
+
+    u = joints[:, ankle] - joints[:, hip]
+    u /= np.linalg.norm(u, axis=-1, keepdims=True)
+    b = joints[:, knee] - joints[:, hip]
+    return np.sum((b - np.sum(b * u, -1, keepdims=True) * u) * body_front(joints), -1)
+
+
+def test_knees_never_bend_backwards(real_joints):
+    """A blend or a decoder can put a knee on the hip-ankle line or behind it; the law of cosines would then
+    bend the leg backwards, or swing the knee through the leg from one frame to the next as the decoded knee
+    crosses the line (a 0.4 m knee jump seen at a continuation's seam). Real knees are all in front."""
+    for joints in real_joints:
+        for hip, knee, ankle in LIMBS[:2]:
+            assert (_knee_ahead(joints, hip, knee, ankle) > -1e-3).all()
+            broken = joints.copy()
+            u = joints[:, ankle] - joints[:, hip]
+            u /= np.linalg.norm(u, axis=-1, keepdims=True)
+            b = joints[:, knee] - joints[:, hip]
+            across = b - np.sum(b * u, -1, keepdims=True) * u
+            broken[:, knee] -= 2.0 * across  # the knee mirrored behind the line
+            broken[:, ankle] = joints[:, hip] + 0.9 * (joints[:, ankle] - joints[:, hip])  # and bent more
+            assert (_knee_ahead(broken, hip, knee, ankle) < 1e-3).all()
+            conformed = conform_to_skeleton(broken)
+            assert (_knee_ahead(conformed, hip, knee, ankle) > -KNEE_BEHIND).all()
+            assert np.median(_knee_ahead(conformed, hip, knee, ankle)) > 0.03
 
 
 def test_bad_shape_is_refused():
