@@ -10,8 +10,10 @@ leave the joints as they are, up to the millimetres by which real planted feet m
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from motionlcm.data.continuation import BLEND_FRAMES, splice_prefix
+from motionlcm.data.features import foot_contacts
 from motionlcm.data.foot_contact import lock_feet
 from motionlcm.data.motion_warp import warp_to_hints
 from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, bone_lengths, conform_to_skeleton
@@ -45,7 +47,9 @@ def clean_continuation(
     (T, 22, 3) each, at frames after the prefix (`warp_to_hints`, from the last prefix frame on, which stays)
     and foot-locked after it. The lock comes last, pinned at the last prefix frame: the hand-over moves every
     joint by its own decaying offset and the warp the whole body, which would drag a planted foot; locking
-    afterwards holds it where the prefix left it."""
+    afterwards holds it where the prefix left it. Whether a foot is planted at the last prefix frame comes from
+    the prefix's own last step (HumanML3D's contact rule), not from the generated labels: pinning a foot that
+    the prefix still swings would stop it dead at the seam."""
     k = len(prefix)
     lengths = np.concatenate([[0.0], bone_lengths(prefix[-1])]) if conform else TARGET_BONE_LENGTHS
     out = splice_prefix(prefix, conform_to_skeleton(generated) if conform else generated, blend_frames, conform)
@@ -54,5 +58,8 @@ def clean_continuation(
         out[k:] = warp_to_hints(out[k - 1 :], values[k - 1 :], mask[k - 1 :] & (np.arange(len(out) - k + 1) > 0)[:, None, None],
                                 bone_lengths=lengths)[1:]  # fmt: skip
     if foot_lock and contacts is not None:
-        out[k:] = lock_feet(out[k - 1 :], contacts[k - 1 :], bone_lengths=lengths, pin_first=True)[1:]
+        contacts = np.array(contacts[k - 1 :], dtype=np.float64)
+        if k > 1:  # whether a foot is planted at the seam is the prefix's to say: a moving one is not pinned
+            contacts[0] = foot_contacts(torch.from_numpy(np.asarray(prefix[-2:], np.float64)))[0].numpy()
+        out[k:] = lock_feet(out[k - 1 :], contacts, bone_lengths=lengths, pin_first=True)[1:]
     return out

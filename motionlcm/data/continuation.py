@@ -14,6 +14,10 @@ finds the turn about y and the floor-plane shift that put its first frame where 
    High-Performance Animation Transitions in Gears of War", GDC 2018), so the seam has neither a jump in
    position nor one in velocity. A large offset (the model missed the prefix's last pose by decimetres)
    gets a longer blend, so that no joint is pushed faster than `MAX_BLEND_STEP` by it.
+3. the pelvis's floor-plane velocity difference is not taken back but carried on: the body coasts from the
+   prefix's speed into the generated one (decaying within `blend_frames`, or longer so that the change stays
+   under `MAX_ROOT_DECEL`) and every later frame moves by the distance covered. Inertializing it as in 2
+   stopped a run that a standing action continues within three frames and then pulled the body back.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from motionlcm.data.skeleton import FACE_JOINTS, NUM_JOINTS, bone_lengths, confo
 BLEND_FRAMES = 10  # 0.5 s at 20 fps: how long the seam's offset takes to die out (at least)
 MAX_BLEND_STEP = 0.02  # m per frame (0.4 m/s at 20 fps): the most the blend adds to a joint's own speed
 PEAK_SLOPE = 1.875  # the steepest slope of `decay` (at s = 1/2), per unit of s
+MAX_ROOT_DECEL = 0.015  # m per frame^2 (6 m/s^2 at 20 fps): the most the pelvis's carried speed changes a frame
 
 
 def facing_yaw(pose: np.ndarray) -> float:
@@ -118,11 +123,17 @@ def splice_prefix(
     velocity = (prefix[last] - prefix[last - 1]) - (aligned[last] - aligned[last - 1]) if k > 1 else 0.0 * offset
     frames = max(blend_frames, math.ceil(PEAK_SLOPE * np.linalg.norm(offset, axis=-1).max() / MAX_BLEND_STEP))
     t = np.arange(total - last, dtype=np.float64)[:, None, None]
+    # 3. the pelvis's floor-plane velocity difference is carried on: the whole body coasts from the prefix's
+    # speed into the generated one and keeps the distance covered
+    carry = (velocity[0] * floor)[None, None, :]
+    velocity = velocity - carry
+    coast = max(blend_frames, math.ceil(PEAK_SLOPE * float(np.linalg.norm(carry)) / MAX_ROOT_DECEL))
+    coasted = np.cumsum(decay(t / coast), axis=0) - 1.0  # sum of the carried share over frames 1..t
     # the velocity difference dies out within `blend_frames`, the position offset over the (longer) `frames`
     blend = offset * decay(t / min(frames, total - last)) + velocity * t * decay(t / max(blend_frames, 1))
     out = np.empty_like(aligned)
     out[:k] = prefix
-    out[k:] = aligned[k:] + blend[1:]
+    out[k:] = aligned[k:] + blend[1:] + carry * coasted[1:]
     if rigid:
         lengths = np.concatenate([[0.0], bone_lengths(prefix[last])])  # indexed by joint, as TARGET_BONE_LENGTHS
         out[k:] = conform_to_skeleton(out[k:], lengths)

@@ -25,6 +25,11 @@ from motionlcm.data.skeleton import TARGET_BONE_LENGTHS, body_front, two_bone_ik
 LEGS: tuple[tuple[int, int, int, int, tuple[int, int]], ...] = ((1, 4, 7, 10, (0, 1)), (2, 5, 8, 11, (2, 3)))
 CONTACT_THRESHOLD = 0.5  # the labels are 0/1 in the data (HumanML3D foot_detect)
 PIN_RELEASE = 10  # frames over which a pinned hold (`pin_first`) lets go: 0.5 s, as a seam's hand-over
+# m: soft IK for the stretch a lock adds to a leg (`two_bone_ik`'s `soft`, up to the decoded leg's own
+# reach): near full extension the law of cosines moves the knee ever faster for the same ankle move (the
+# "knee pop"). With it, the knees' 95th-percentile acceleration on 40 generated test-split walks and runs fell
+# from 36.7 to 32.0 m/s^2 (real clips: 27.1; unlocked: 24.9); an ankle stays at most 1.5 cm short of its hold.
+SOFT_REACH = 0.04
 MAX_LOCK_DRIFT = 0.35  # m: how far a held foot may be from where it was decoded (skating 0.22 -> 0.12 on 64 test clips)
 
 
@@ -62,39 +67,68 @@ def _planted_pieces(foot_xz: np.ndarray, start: int, stop: int, gap: int) -> lis
     return pieces
 
 
+def _ease(t: float, t0: int, t1: int, y0: np.ndarray, y1: np.ndarray, m0: np.ndarray, m1: np.ndarray) -> np.ndarray:
+    """The cubic Hermite curve from value `y0` with slope `m0` (per frame) at frame `t0` to `y1` with slope
+    `m1` at `t1`, at frame `t`."""
+    h = t1 - t0
+    s = (t - t0) / h
+    return (
+        (2 * s**3 - 3 * s**2 + 1) * y0
+        + (s**3 - 2 * s**2 + s) * h * m0
+        + (-2 * s**3 + 3 * s**2) * y1
+        + (s**3 - s**2) * h * m1
+    )
+
+
 def _lock_offsets(foot_xz: np.ndarray, contact: np.ndarray, blend: int, pin_first: bool = False) -> np.ndarray:
     """(T, 2) horizontal shifts that hold the foot at one position per planted piece (`_planted_pieces` of
-    each contact run) and are continuous: linear across gaps of up to 2 * `blend` frames between pieces,
-    fading to 0 over `blend` frames elsewhere. `pin_first`: a piece that starts at frame 0 holds the foot where
-    it is in frame 0 (which then does not move) instead of at the piece's mean; its shift can be large (where
-    a seam's hand-over put the foot), so it is let go over `PIN_RELEASE` frames, slow enough not to slide."""
+    each contact run), eased in and out so that the foot's velocity, not only its position, stays
+    continuous: across gaps of up to 2 * `blend` frames between pieces the shift follows a cubic from one hold
+    to the next, elsewhere it eases to 0 over `blend` frames; each cubic starts (ends) with the shift's own
+    slope in the held frames, so the foot leaves a hold at rest and reaches its decoded speed smoothly (a
+    linear fade changed the foot's velocity at a stroke: knee accelerations twice the real ones' 95th
+    percentile on generated walks). `pin_first`: frame 0 stays as it is (the last frame before a
+    continuation), and the first piece, if it starts within `blend` frames, holds the foot where it is in that
+    piece's first frame (where the prefix left it, or where the hand-over lands it from the prefix's swing)
+    instead of at the piece's mean; one that starts after frame 0 is eased into from frame 0 on. Its shift can
+    be large (where a seam's hand-over put the foot), so it is let go over `PIN_RELEASE` frames, slow enough
+    not to slide."""
     total = len(foot_xz)
     shifts = np.zeros_like(foot_xz)
     held = np.zeros(total, dtype=bool)
     pinned_last = -1  # last frame of the pinned piece
     for run in _merge_short_gaps(contact_runs(contact), blend):
-        for start, stop in _planted_pieces(foot_xz, *run, gap=blend):
-            pinned = pin_first and start == 0
-            hold = foot_xz[0] if pinned else foot_xz[start:stop].mean(axis=0)
+        for start, stop in _planted_pieces(foot_xz, *run, gap=2 * blend):
+            pinned = pin_first and start <= blend and pinned_last < 0  # the first hold, at or just after frame 0
+            hold = foot_xz[start] if pinned else foot_xz[start:stop].mean(axis=0)
             shifts[start:stop] = hold - foot_xz[start:stop]
             held[start:stop] = True
             pinned_last = stop - 1 if pinned else pinned_last
+    if pin_first and not held[0] and held[1 : blend + 1].any():
+        held[1 : blend + 1] = False  # frame 0's foot moves: a hold right after it is eased into from frame 0 on
+        shifts[1 : blend + 1] = 0.0
     frames = np.flatnonzero(held)
     if len(frames) == 0:
         return shifts
+    zero = np.zeros(2)
+
+    def slope(t: int, side: int) -> np.ndarray:  # the shift's slope (per frame) at hold edge t, from its `side`
+        return (shifts[t] - shifts[t + side]) * -side if 0 <= t + side < total and held[t + side] else zero
+
+    out = shifts.copy()  # zero where not held
     for t in np.flatnonzero(~held):
         i = int(np.searchsorted(frames, t))  # frames[i - 1] < t < frames[i]
-        p = frames[i - 1] if i > 0 else None
-        n = frames[i] if i < len(frames) else None
+        p = int(frames[i - 1]) if i > 0 else None
+        n = int(frames[i]) if i < len(frames) else None
         fade = PIN_RELEASE if p is not None and p == pinned_last else blend
         if p is not None and n is not None and n - p <= 2 * fade + 1:
-            w = (t - p) / (n - p)
-            shifts[t] = (1 - w) * shifts[p] + w * shifts[n]
+            out[t] = _ease(t, p, n, shifts[p], shifts[n], slope(p, -1), slope(n, 1))
             continue
-        for edge, length in ((p, fade), (n, blend)):
-            if edge is not None and abs(t - edge) <= length:
-                shifts[t] += (1.0 - abs(t - edge) / (length + 1)) * shifts[edge]
-    return shifts
+        if p is not None and t - p <= fade:
+            out[t] += _ease(t, p, p + fade + 1, shifts[p], zero, slope(p, -1), zero)
+        if n is not None and n - t <= blend:
+            out[t] += _ease(t, n - blend - 1, n, zero, shifts[n], zero, slope(n, 1))
+    return out
 
 
 def lock_feet(
@@ -134,8 +168,11 @@ def lock_feet(
         shift = _lock_offsets(joints[:, foot, [0, 2]], planted, blend, pin_first)
         target = joints[:, ankle].copy()
         target[:, [0, 2]] += shift
+        # soft IK only for the stretch the lock adds: a leg as decoded (no shift) keeps its exact pose
+        decoded = np.linalg.norm(joints[:, ankle] - joints[:, hip], axis=-1, keepdims=True)
+        soft = np.clip(lengths[knee] + lengths[ankle] - decoded, 0.0, SOFT_REACH)
         out[:, knee], out[:, ankle] = two_bone_ik(
-            joints[:, hip], joints[:, knee], target, (lengths[knee], lengths[ankle]), front
+            joints[:, hip], joints[:, knee], target, (lengths[knee], lengths[ankle]), front, soft
         )
         out[:, foot] = out[:, ankle] + (joints[:, foot] - joints[:, ankle])
     return out

@@ -136,6 +136,7 @@ def two_bone_ik(
     end: np.ndarray,
     lengths: tuple[float, float],
     front: np.ndarray | None = None,
+    soft: float | np.ndarray = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Middle and end joints (..., 3) of a limb with bones of `lengths` hanging from `upper`: the end
     reaches the given `end` where it can (else the nearest point along the same line), the middle joint
@@ -148,11 +149,20 @@ def two_bone_ik(
     continuation's seam). With `front`, a knee behind the line is mirrored to the front, and the less the
     given knee is off the line compared with how far the solved one must be, the more its direction leans to
     the front. A real knee on real bone lengths is as far off the line as the solved one (within `KNEE_SLACK`)
-    and keeps its plane; so does one less than `KNEE_BEHIND` behind it."""
+    and keeps its plane; so does one less than `KNEE_BEHIND` behind it.
+
+    `soft` (m, 0: off; or (..., 1) per pose): soft IK. Reach within `soft` of the limb's full length is eased exponentially towards
+    it and never quite reached, so the middle joint does not snap straight as the end nears full extension
+    (the law of cosines moves it ever faster there); the end then falls short of a target at full reach by
+    `soft / e`."""
     l1, l2 = lengths
     reach = end - upper
     d = np.linalg.norm(reach, axis=-1, keepdims=True)
     u = _unit(reach)
+    if np.any(np.asarray(soft) > 0.0):  # soft IK: the last `soft` metres of reach are approached exponentially
+        soft = np.maximum(soft, 1e-9)
+        start = l1 + l2 - soft
+        d = np.where(d > start, start + soft * (1.0 - np.exp(-np.maximum(d - start, 0.0) / soft)), d)
     d = np.clip(d, abs(l1 - l2) + 1e-9, l1 + l2 - 1e-9)
     along = (l1 * l1 - l2 * l2 + d * d) / (2 * d)  # distance from `upper` to the middle joint's foot point
     across = np.sqrt(np.maximum(l1 * l1 - along * along, 0.0))
