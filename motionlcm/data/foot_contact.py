@@ -88,11 +88,11 @@ def _lock_offsets(foot_xz: np.ndarray, contact: np.ndarray, blend: int, pin_firs
     slope in the held frames, so the foot leaves a hold at rest and reaches its decoded speed smoothly (a
     linear fade changed the foot's velocity at a stroke: knee accelerations twice the real ones' 95th
     percentile on generated walks). `pin_first`: frame 0 stays as it is (the last frame before a
-    continuation), and the first piece, if it starts within `blend` frames, holds the foot where it is in that
-    piece's first frame (where the prefix left it, or where the hand-over lands it from the prefix's swing)
-    instead of at the piece's mean; one that starts after frame 0 is eased into from frame 0 on. Its shift can
-    be large (where a seam's hand-over put the foot), so it is let go over `PIN_RELEASE` frames, slow enough
-    not to slide."""
+    continuation), and the first piece, if it starts within `blend` frames, holds the foot where frame 0 has
+    it, or, if it starts after frame 0 (the foot still moves there), where the foot lands when it slows evenly
+    from frame 0's speed to rest over the ease (eased into from frame 0 on); not at the piece's mean. Its
+    shift can be large (where a seam's hand-over put the foot), so it is let go over `PIN_RELEASE` frames, slow
+    enough not to slide."""
     total = len(foot_xz)
     shifts = np.zeros_like(foot_xz)
     held = np.zeros(total, dtype=bool)
@@ -100,7 +100,9 @@ def _lock_offsets(foot_xz: np.ndarray, contact: np.ndarray, blend: int, pin_firs
     for run in _merge_short_gaps(contact_runs(contact), blend):
         for start, stop in _planted_pieces(foot_xz, *run, gap=2 * blend):
             pinned = pin_first and start <= blend and pinned_last < 0  # the first hold, at or just after frame 0
-            hold = foot_xz[start] if pinned else foot_xz[start:stop].mean(axis=0)
+            hold = foot_xz[start:stop].mean(axis=0)
+            if pinned:  # where frame 0 has the foot, or where it lands from there slowing evenly over the ease
+                hold = foot_xz[0] + (foot_xz[1] - foot_xz[0]) * (0 if start == 0 else (blend + 1) / 2)
             shifts[start:stop] = hold - foot_xz[start:stop]
             held[start:stop] = True
             pinned_last = stop - 1 if pinned else pinned_last

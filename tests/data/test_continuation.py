@@ -123,3 +123,26 @@ def test_prefix_hints_and_checks(clips):
         check_prefix(np.zeros((5, 22, 3), dtype=np.int64))
     with pytest.raises(ValueError, match="must be longer"):
         splice_prefix(clips[0][:10], clips[0][:10])
+
+
+def test_a_run_continued_by_a_standing_motion_coasts_on_and_is_never_pulled_back(clips):
+    """The prefix runs forward at 2.4 m/s, the model's continuation stands where the prefix ends. Handed over
+    like any joint's offset, the pelvis stopped within three frames and was then pulled back; carried on, the
+    extra distance only grows, by less each frame, and the pelvis's speed changes by at most `MAX_ROOT_DECEL`
+    a frame beyond the clip's own changes."""
+    from motionlcm.data.continuation import MAX_ROOT_DECEL
+
+    a = clips[0]
+    k, speed = 30, 0.12  # m per frame
+    ramp = np.zeros_like(a)
+    ramp[..., 2] = speed * np.arange(len(a))[:, None]
+    prefix = (a + ramp)[:k]
+    out = splice_prefix(prefix, a.copy(), rigid=False)
+    extra = out[k - 1 :, 0, 2] - (a[k - 1 :, 0, 2] + ramp[k - 1, 0, 2])  # beyond where the generated pelvis is
+    gained = np.diff(extra)
+    assert gained.min() >= -1e-9  # never pulled back
+    assert np.all(np.diff(gained) <= 1e-9)  # slowing down, never speeding up
+    assert extra[-1] > 0.5  # it coasted on for a while: 2.4 m/s does not stop in a step
+    own = np.abs(np.diff(np.diff(a[k - 2 :, 0, [0, 2]], axis=0), axis=0)).max()
+    steps = np.diff(out[k - 2 :, 0, [0, 2]], axis=0)
+    assert np.abs(np.diff(steps, axis=0)).max() <= MAX_ROOT_DECEL + own + 1e-9

@@ -116,3 +116,27 @@ def test_a_continuation_keeps_a_planted_foot_where_the_prefix_left_it(walk):
     assert drag > 0.01 and kept < 0.2 * drag, (drag, kept)
     assert foot_skating_ratio(cleaned[seam - 1 :]) <= foot_skating_ratio(spliced[seam - 1 :])
     assert np.abs(lock_feet(joints, contacts, pin_first=True)[0] - joints[0]).max() < 1e-6  # frame 0 stays
+
+
+def test_a_foot_still_swinging_at_the_seam_is_not_stopped_dead(walk):
+    """The generated labels call a foot planted at the last prefix frame while the prefix still swings it:
+    pinning it there stopped it within a frame (4 m/s to 0 was seen at timeline seams). The prefix's own
+    last step decides; the foot then eases into a hold, decelerating no harder than the real walk's feet."""
+    from motionlcm.data.cleanup import clean_continuation
+
+    joints, contacts = walk
+    left_foot = 10
+    speed = np.linalg.norm(np.diff(joints[:, left_foot, [0, 2]], axis=0), axis=-1)  # m per frame
+    # landing: the foot swings into the last prefix frame and comes to rest within three frames after it
+    seam = int(next(t for t in range(20, len(joints) - 10) if speed[t - 2] > 0.06 and speed[t + 2] < 0.02))
+    labels = contacts.copy()
+    labels[seam - 1 : seam + 8, :2] = 1.0  # the model says: planted from the last prefix frame on
+    cleaned = clean_continuation(joints[:seam], joints.copy(), labels)
+    feet = cleaned[seam - 3 : seam + 8, left_foot][:, [0, 2]]
+    decel = np.linalg.norm(np.diff(feet, 2, axis=0), axis=-1).max()
+    real = np.linalg.norm(np.diff(joints[:, left_foot, [0, 2]], 2, axis=0), axis=-1).max()
+    assert decel <= real + 1e-9, (decel, real)
+    # and the hold is kept once it is reached (no slide), near where the real foot comes to rest
+    held = cleaned[seam + 4 : seam + 8, left_foot][:, [0, 2]]
+    assert np.linalg.norm(np.diff(held, axis=0), axis=-1).max() < 1e-3  # soft IK: a stretched leg is mm short
+    assert np.linalg.norm(held[0] - joints[seam + 4, left_foot, [0, 2]]) < 0.1
