@@ -284,9 +284,16 @@ def warn_long_prompts(pipe: Any, requests: list[Request]) -> None:
 
 
 def write_outputs(
-    motion: Any, job: Job, stage: Path, formats: tuple[str, ...], fps: float | None, meta: dict[str, Any]
+    motion: Any,
+    job: Job,
+    stage: Path,
+    formats: tuple[str, ...],
+    fps: float | None,
+    meta: dict[str, Any],
+    rig: Any = None,
 ) -> list[str]:
-    """Write one motion's files into `stage`; returns their names."""
+    """Write one motion's files into `stage`; returns their names. `rig`: a checked
+    `motionlcm.export.retarget.RigSkeleton` that the BVH is written onto (None: the SMPL skeleton)."""
     from motionlcm.io.atomic import write_json_atomic
 
     names, timings = [], {}
@@ -296,14 +303,40 @@ def write_outputs(
             motion.save_npy(stage / f"{job.stem}.npy", stage / f"{job.stem}_features.npy")
             names += [f"{job.stem}.npy", f"{job.stem}_features.npy"]
         elif fmt == "bvh":
-            names.append(motion.save_bvh(stage / f"{job.stem}.bvh", fps=fps).name)
+            target = {} if rig is None else {"rig": rig.rig, "skeleton": rig.skeleton}
+            names.append(motion.save_bvh(stage / f"{job.stem}.bvh", fps=fps, **target).name)
         else:  # mp4 falls back to a GIF (with a warning) when no ffmpeg is available
             names.append(motion.render(stage / f"{job.stem}.{fmt}").name)
         timings[fmt] = time.perf_counter() - start
     if "json" in formats:
         names.append(f"{job.stem}.json")
+        if rig is not None:
+            meta = {**meta, "rig": rig_record(rig), "command": meta["command"] + rig_arguments(rig)}
         write_json_atomic(stage / names[-1], {**meta, "files": names, "write_seconds": timings})
     return names
+
+
+def load_rig(rig: str | Path | None, skeleton: str | Path | None) -> Any:
+    """--rig / --skeleton: the checked rig and skeleton (None without --rig), before anything runs."""
+    if rig is None:
+        if skeleton is not None:
+            raise ValueError("--skeleton: needs --rig (the rig file that maps that skeleton)")
+        return None
+    from motionlcm.export.retarget import RigSkeleton
+
+    return RigSkeleton.load(rig, skeleton)
+
+
+def rig_record(rig: Any) -> dict[str, str]:
+    return {"file": str(rig.rig.path), "name": rig.rig.name, "skeleton": rig.source}
+
+
+def rig_arguments(rig: Any) -> str:
+    """` --rig FILE [--skeleton FILE]` for the reproducing command."""
+    args = ["--rig", str(rig.rig.path)]
+    if rig.rig.reference is None or Path(rig.source) != Path(rig.rig.reference):
+        args += ["--skeleton", rig.source]
+    return " " + shlex.join(args)
 
 
 def generate(
@@ -322,9 +355,10 @@ def generate(
     device: str | None = None,
     progress: bool = True,
     control: ControlSpec | None = None,
+    rig: Any = None,
 ) -> list[Path]:
     """Generate every request `num` times and write the files; returns the paths written. `control` steers
-    every motion with the same joint targets."""
+    every motion with the same joint targets; `rig` (`load_rig`) puts the BVH on the user's skeleton."""
     from motionlcm.export.bvh_export import check_fps
     from motionlcm.io.atomic import publish_files, staging_folder
     from motionlcm.pipeline import MAX_FRAMES, MotionLCM, resolve_lengths
@@ -369,7 +403,7 @@ def generate(
         if control.active and control.method != "clt":  # the controller must exist before anything is generated
             pipe.controller_for({j for h in hints.values() for j in h.joints})
         names = stage_motions(
-            pipe, jobs, stage, formats, fps, steps, guidance, load_seconds, progress, model, hints, control
+            pipe, jobs, stage, formats, fps, steps, guidance, load_seconds, progress, model, hints, control, rig
         )
         return publish_files(stage, out, sorted(names), force)
 
@@ -420,6 +454,7 @@ def stage_motions(
     model: str | None = None,
     hints: dict[int, Any] | None = None,
     control: ControlSpec | None = None,
+    rig: Any = None,
 ) -> list[str]:
     """Generate every job (under `hints[job.frames]` when given) and write its files into `stage`; returns the
     file names."""
@@ -450,7 +485,7 @@ def stage_motions(
         }
         if "control" in motion.settings:
             meta["control"] = motion.settings["control"]
-        names += write_outputs(motion, job, stage, formats, fps, meta)
+        names += write_outputs(motion, job, stage, formats, fps, meta, rig)
     return names
 
 
@@ -512,6 +547,7 @@ def generate_timeline_files(
     force: bool = False,
     device: str | None = None,
     progress: bool = True,
+    rig: Any = None,
 ) -> list[Path]:
     """Generate the timeline `num` times (seeds seed, seed + 1000, ...) as one take each and write
     <stem>[_k].npy / _features.npy / .bvh / .mp4 / .json; returns the paths written. Every input (segments,
@@ -578,5 +614,5 @@ def generate_timeline_files(
                 "timings": {"model_load_s": load_seconds, "generate_s": time.perf_counter() - began},
                 "command": timeline_command(spec, job.seed, steps, guidance, model),
             }
-            names += write_outputs(motion, job, stage, formats, fps, meta)
+            names += write_outputs(motion, job, stage, formats, fps, meta, rig)
         return publish_files(stage, out, sorted(names), force)

@@ -100,19 +100,29 @@ class Motion:
             save_npy_atomic(features_path, self.features.astype(np.float32))
         return save_npy_atomic(path, self.joints.astype(np.float32))
 
-    def to_bvh(self, fps: float | None = None) -> Any:
-        """The motion as a BVH clip (22 SMPL joints, centimetres) at `fps` (default: the native rate)."""
+    def to_bvh(self, fps: float | None = None, rig: Any = None, skeleton: Any = None) -> Any:
+        """The motion as a BVH clip at `fps` (default: the native rate): the 22 SMPL joints in centimetres, or,
+        with `rig` (a rig file or `motionlcm.data.rig.Rig`), on that rig's skeleton (the rig file's
+        `reference` BVH, or `skeleton`): its names, hierarchy, offsets, channels and units
+        (`motionlcm.export.retarget`)."""
         from motionlcm.export.bvh_export import joints_to_bvh
 
         if not self.is_smpl:
             raise ValueError("BVH export needs the 22-joint SMPL skeleton; this motion has another rig")
-        return joints_to_bvh(self.joints, fps=self.fps, target_fps=fps)
+        if rig is None:
+            if skeleton is not None:
+                raise ValueError("skeleton: a reference skeleton needs a rig file that maps it (rig=...)")
+            return joints_to_bvh(self.joints, fps=self.fps, target_fps=fps)
+        from motionlcm.export.retarget import RigSkeleton, retarget
 
-    def save_bvh(self, path: str | Path, fps: float | None = None) -> Path:
+        clip = retarget(self.joints, RigSkeleton.load(rig, skeleton), fps=self.fps)
+        return clip if fps is None or fps == self.fps else clip.resampled(fps)
+
+    def save_bvh(self, path: str | Path, fps: float | None = None, rig: Any = None, skeleton: Any = None) -> Path:
         """Write a BVH clip (see `to_bvh`); rotations resampled by slerp when `fps` differs from the native."""
         from motionlcm.io.bvh import write_bvh
 
-        write_bvh(path, self.to_bvh(fps))
+        write_bvh(path, self.to_bvh(fps, rig=rig, skeleton=skeleton))
         return Path(path)
 
     def render(self, path: str | Path, title: str | None = None, fps: float | None = None, **kwargs: Any) -> Path:

@@ -27,6 +27,7 @@ from motionlcm.generate import (
     slug,
 )
 from motionlcm.io.bvh import read_bvh
+from tests.conftest import REPO
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -229,6 +230,8 @@ def test_the_next_run_removes_staging_folders_of_dead_runs_only(student_dir, tmp
         (["a person walks.", "--format", "bvh,fbx"], "unknown fbx"),
         (["a person walks.", "--model", "/nonexistent/model"], "/nonexistent/model"),
         (["a person walks.", "--fps", "0"], "--fps"),
+        (["a person walks.", "--skeleton", "x.bvh"], "--skeleton: needs --rig"),
+        (["a person walks.", "--rig", "/nonexistent/rig.yaml"], "/nonexistent/rig.yaml"),
     ],
 )
 def test_bad_input_gives_one_line_and_writes_nothing(student_dir, tmp_path, extra, message):
@@ -428,3 +431,17 @@ def test_force_never_replaces_a_device_a_folder_or_a_link(student_dir, tmp_path)
         result = run_cli(*args)
         assert result.returncode == 2 and result.stderr.count("\n") == 1, (args, result.stderr)
     assert fifo.exists() and os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+
+
+def test_generate_writes_the_bvh_on_the_users_rig(student_dir, tmp_path):
+    """--rig: the BVH carries the rig's skeleton (the Bandai-Namco rig file's reference), the .json records
+    the rig and its command reproduces the motion on it."""
+    rig = REPO / "datasets" / "bandai-namco" / "rig.yaml"
+    out = tmp_path / "out"
+    result = subprocess.run(cli_args(student_dir, out, "--format", "bvh,json", "--rig", str(rig)), capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    clip = read_bvh(next(out.glob("*.bvh")))
+    assert clip.names == read_bvh(rig.parent / "skeleton.bvh").names
+    meta = json.loads(next(out.glob("*.json")).read_text())
+    assert meta["rig"]["name"] == "bandai-namco" and "--rig" in meta["command"]

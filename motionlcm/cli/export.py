@@ -9,7 +9,10 @@ from motionlcm.cli._common import Formatter, check_output_file
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from motionlcm.data.features import features_to_joints
     from motionlcm.export.bvh_export import check_fps, check_output_frames, features_to_bvh, joints_to_bvh
+    from motionlcm.export.retarget import retarget
+    from motionlcm.generate import load_rig
     from motionlcm.io.bvh import write_bvh
     from motionlcm.io.motion_file import inspect_motion_file, read_motion_array
 
@@ -26,8 +29,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if source_fps is None and motion.fps is not None:  # an .npz that records its rate
         source_fps = check_fps(motion.fps, f"{src}: fps")
         check_output_frames(shape[0], source_fps, fps, where=where)
-    convert = joints_to_bvh if motion.kind == "joints" else features_to_bvh
-    write_bvh(out, convert(motion.array, fps=source_fps or 20.0, target_fps=fps))
+    if args.rig is not None or args.skeleton is not None:
+        rig = load_rig(args.rig, args.skeleton)  # checked before anything is solved or written
+        joints = motion.array if motion.kind == "joints" else features_to_joints(motion.array)
+        clip = retarget(joints, rig, fps=source_fps or 20.0)
+        write_bvh(out, clip if fps is None or fps == clip.fps else clip.resampled(fps))
+    else:
+        convert = joints_to_bvh if motion.kind == "joints" else features_to_bvh
+        write_bvh(out, convert(motion.array, fps=source_fps or 20.0, target_fps=fps))
     print(out)
     return 0
 
@@ -55,6 +64,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         help="frame rate of the input, 1..1000 (default: an .npz's recorded fps, else 20)",
+    )
+    p.add_argument(
+        "--rig",
+        default=None,
+        help="write onto your own skeleton: the rig file that maps it onto the 22 joints (e.g. "
+        "datasets/bandai-namco/rig.yaml): its joint names, hierarchy, offsets, channels and units (docs/export.md)",
+    )
+    p.add_argument(
+        "--skeleton", default=None, help="with --rig: a BVH with that skeleton (default: the rig file's `reference`)"
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.set_defaults(func=cmd_export)

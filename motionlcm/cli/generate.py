@@ -9,7 +9,15 @@ from motionlcm.cli._common import Formatter, add_control_method_options
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from motionlcm.generate import ControlSpec, Request, check_prompt, generate, parse_formats, read_prompt_file
+    from motionlcm.generate import (
+        ControlSpec,
+        Request,
+        check_prompt,
+        generate,
+        load_rig,
+        parse_formats,
+        read_prompt_file,
+    )
 
     formats = parse_formats(args.format)
     if not args.output.strip():
@@ -21,6 +29,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if bool(args.prompt) == (args.prompts is not None):
         raise ValueError("give one prompt or --prompts FILE")
     requests = read_prompt_file(args.prompts) if args.prompts else [Request(check_prompt(args.prompt[0]))]
+    rig = load_rig(args.rig, args.skeleton)
     written = generate(
         requests,
         Path(args.output),
@@ -44,6 +53,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             args.clt_steps,
             not args.no_warp,
         ),  # fmt: skip
+        rig=rig,
     )
     for path in written:
         print(path)
@@ -60,6 +70,7 @@ def _timeline(args: argparse.Namespace, formats: tuple[str, ...]) -> int:
         check_prompt,
         check_segment_seconds,
         generate_timeline_files,
+        load_rig,
         parse_timeline_line,
         read_timeline_file,
         slug,
@@ -93,6 +104,7 @@ def _timeline(args: argparse.Namespace, formats: tuple[str, ...]) -> int:
     written = generate_timeline_files(
         spec, Path(args.output), model=args.model, steps=args.steps, guidance=args.guidance, seed=args.seed,
         num=args.num, fps=args.fps, formats=formats, force=args.force, device=args.device, progress=not args.quiet,
+        rig=load_rig(args.rig, args.skeleton),
     )  # fmt: skip
     for path in written:
         print(path)
@@ -149,6 +161,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--fps", type=float, default=None, help="BVH frame rate, 1..1000 (20 native; 24/30/60 resample by slerp)"
     )
     p.add_argument("--format", default="npy,bvh,mp4,json", help="comma-separated subset of npy,bvh,mp4,gif,json")
+    p.add_argument(
+        "--rig",
+        default=None,
+        help="write the BVH on your own skeleton: the rig file that maps it onto the 22 joints (the one `motionlcm "
+        "data import-bvh --rig` reads; e.g. datasets/bandai-namco/rig.yaml); see docs/export.md",
+    )
+    p.add_argument(
+        "--skeleton",
+        default=None,
+        help="with --rig: a BVH with that skeleton (names, hierarchy, offsets, channels); default: the rig file's "
+        "`reference`",
+    )
     control = p.add_argument_group(
         "control",
         "steer the motion with joint targets (needs a controller in MODEL/control/, see `motionlcm train control`); "

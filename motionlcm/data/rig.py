@@ -39,6 +39,7 @@ class Rig:
     fps: float | None = None  # overrides the BVH Frame Time when set
     licence: str | None = None
     path: Path | None = None
+    reference: Path | None = None  # a BVH with the mapped skeleton (for export onto the rig), if the file names one
 
     @classmethod
     def load(cls, path: str | Path) -> Rig:
@@ -65,6 +66,7 @@ class Rig:
             "left",
             "fps",
             "joints",
+            "reference",
         }
         if unknown:
             raise ValueError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -80,6 +82,7 @@ class Rig:
             fps=fps,
             licence=data.get("licence"),
             path=Path(source) if source != "<rig>" else None,
+            reference=_parse_reference(data, source),
         )
 
     def source_joints(self) -> set[str]:
@@ -114,6 +117,17 @@ class Rig:
             if src.frame_joint is not None:
                 out[:, k] += rotations[:, index[src.frame_joint]] @ np.asarray(src.offset)
         return (out * self.scale) @ self.axes.T
+
+
+def _parse_reference(data: dict, source: str) -> Path | None:
+    """The `reference` BVH, relative to the rig file's folder."""
+    if "reference" not in data:
+        return None
+    value = data["reference"]
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{source}: reference: must be the path of a BVH file, got {value!r}")
+    path = Path(value)
+    return path if path.is_absolute() or source == "<rig>" else Path(source).parent / path
 
 
 def _parse_joints(spec: Any, source: str) -> dict[str, JointSource]:
