@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-FORMATS = ("npy", "bvh", "mp4", "gif", "json")
+FORMATS = ("npy", "bvh", "glb", "mp4", "gif", "json")
 DEFAULT_FORMATS = ("npy", "bvh", "mp4", "json")
 DEFAULT_SECONDS = 4.0
 MAX_SEED = 2**62 - 1  # seeds of a call count up from --seed and must stay below torch's 2^63 limit
@@ -305,6 +305,9 @@ def write_outputs(
         elif fmt == "bvh":
             target = {} if rig is None else {"rig": rig.rig, "skeleton": rig.skeleton}
             names.append(motion.save_bvh(stage / f"{job.stem}.bvh", fps=fps, **target).name)
+        elif fmt == "glb":
+            target = {} if rig is None else {"rig": rig.rig, "skeleton": rig.skeleton}
+            names.append(motion.save_glb(stage / f"{job.stem}.glb", fps=fps, **target).name)
         else:  # mp4 falls back to a GIF (with a warning) when no ffmpeg is available
             names.append(motion.render(stage / f"{job.stem}.{fmt}").name)
         timings[fmt] = time.perf_counter() - start

@@ -125,6 +125,26 @@ class Motion:
         write_bvh(path, self.to_bvh(fps, rig=rig, skeleton=skeleton))
         return Path(path)
 
+    def to_glb(self, fps: float | None = None, rig: Any = None, skeleton: Any = None) -> bytes:
+        """The motion as a binary glTF 2.0 (a skinned skeleton, a stick mesh bound to it, one animation; see
+        docs/gltf.md): the skeleton of `to_bvh` with the same arguments (the SMPL one, or your rig's), in
+        metres."""
+        from motionlcm.data.rig import Rig
+        from motionlcm.export.gltf_export import bvh_to_glb
+        from motionlcm.export.retarget import to_standard_axes
+
+        if rig is None:
+            return bvh_to_glb(self.to_bvh(fps, skeleton=skeleton), 0.01)
+        rig = rig if isinstance(rig, Rig) else Rig.load(rig)
+        return bvh_to_glb(to_standard_axes(self.to_bvh(fps, rig=rig, skeleton=skeleton), rig.axes), rig.scale)
+
+    def save_glb(self, path: str | Path, fps: float | None = None, rig: Any = None, skeleton: Any = None) -> Path:
+        """Write `to_glb` to `path` (atomically)."""
+        from motionlcm.export.gltf_export import write_glb
+
+        write_glb(path, self.to_glb(fps, rig=rig, skeleton=skeleton))
+        return Path(path)
+
     def render(self, path: str | Path, title: str | None = None, fps: float | None = None, **kwargs: Any) -> Path:
         """A stick-figure animation at the motion's real speed (.mp4, or .gif when no ffmpeg is available; .gif)
         or a strip of frames (an image suffix such as .png); returns the path written. Other keyword

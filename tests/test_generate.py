@@ -336,6 +336,17 @@ def test_export_and_render_convert_saved_motions(humanml3d_sample_dir, tmp_path)
     assert run_cli("render", str(features), "-o", str(tmp_path / "f.png")).returncode == 0
     bad = run_cli("export", str(tmp_path / "clip.gif"))
     assert bad.returncode == 2 and "clip.gif" in bad.stderr
+    glb = run_cli("export", str(joints), "--to", "glb", "-o", str(tmp_path / "clip.glb"))
+    assert glb.returncode == 0, glb.stderr
+    from motionlcm.io.gltf import read_glb
+    from tests.export.test_gltf_export import joint_positions
+
+    gltf, binary = read_glb((tmp_path / "clip.glb").read_bytes())
+    from motionlcm.data.skeleton import JOINT_NAMES
+    from motionlcm.export.bvh_export import BVH_JOINTS, BVH_NAMES
+
+    names = [BVH_NAMES[list(BVH_JOINTS).index(k)] for k in range(len(JOINT_NAMES))]  # SMPL order
+    assert np.abs(joint_positions(gltf, binary, names) - source).max() < 0.01
 
 
 def test_a_prompt_longer_than_the_encoder_limit_is_truncated_with_a_warning(student_dir, tmp_path):
@@ -438,10 +449,14 @@ def test_generate_writes_the_bvh_on_the_users_rig(student_dir, tmp_path):
     the rig and its command reproduces the motion on it."""
     rig = REPO / "datasets" / "bandai-namco" / "rig.yaml"
     out = tmp_path / "out"
-    result = subprocess.run(cli_args(student_dir, out, "--format", "bvh,json", "--rig", str(rig)), capture_output=True,
-                            text=True, timeout=600)  # fmt: skip
+    result = subprocess.run(cli_args(student_dir, out, "--format", "bvh,glb,json", "--rig", str(rig)),
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr
     clip = read_bvh(next(out.glob("*.bvh")))
     assert clip.names == read_bvh(rig.parent / "skeleton.bvh").names
+    from motionlcm.io.gltf import read_glb
+
+    gltf, _ = read_glb(next(out.glob("*.glb")).read_bytes())
+    assert set(clip.names) <= {node.get("name") for node in gltf["nodes"]}
     meta = json.loads(next(out.glob("*.json")).read_text())
     assert meta["rig"]["name"] == "bandai-namco" and "--rig" in meta["command"]

@@ -1,4 +1,4 @@
-"""`motionlcm export`: a motion array to BVH."""
+"""`motionlcm export`: a motion array to BVH or binary glTF, on the SMPL skeleton or a user's rig."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from motionlcm.cli._common import Formatter, check_output_file
 def cmd_export(args: argparse.Namespace) -> int:
     from motionlcm.data.features import features_to_joints
     from motionlcm.export.bvh_export import check_fps, check_output_frames, features_to_bvh, joints_to_bvh
-    from motionlcm.export.retarget import retarget
+    from motionlcm.export.gltf_export import bvh_to_glb, write_glb
+    from motionlcm.export.retarget import retarget, to_standard_axes
     from motionlcm.generate import load_rig
     from motionlcm.io.bvh import write_bvh
     from motionlcm.io.motion_file import inspect_motion_file, read_motion_array
 
     if args.output is not None and not args.output.strip():
         raise ValueError("-o/--output: empty file name")
-    src, out = Path(args.input), Path(args.output) if args.output else Path(args.input).with_suffix(".bvh")
+    src = Path(args.input)
+    out = Path(args.output) if args.output else src.with_suffix(f".{args.to}")
     source_fps = check_fps(args.source_fps, "--source-fps") if args.source_fps is not None else None
     fps = check_fps(args.fps, "--fps") if args.fps is not None else None
     where = f"{src} at --fps {fps:g}" if fps else str(src)
@@ -29,14 +31,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     if source_fps is None and motion.fps is not None:  # an .npz that records its rate
         source_fps = check_fps(motion.fps, f"{src}: fps")
         check_output_frames(shape[0], source_fps, fps, where=where)
-    if args.rig is not None or args.skeleton is not None:
-        rig = load_rig(args.rig, args.skeleton)  # checked before anything is solved or written
+    rig = load_rig(args.rig, args.skeleton)  # checked before anything is solved or written
+    if rig is not None:
         joints = motion.array if motion.kind == "joints" else features_to_joints(motion.array)
         clip = retarget(joints, rig, fps=source_fps or 20.0)
-        write_bvh(out, clip if fps is None or fps == clip.fps else clip.resampled(fps))
+        clip = clip if fps is None or fps == clip.fps else clip.resampled(fps)
     else:
         convert = joints_to_bvh if motion.kind == "joints" else features_to_bvh
-        write_bvh(out, convert(motion.array, fps=source_fps or 20.0, target_fps=fps))
+        clip = convert(motion.array, fps=source_fps or 20.0, target_fps=fps)
+    if args.to == "glb":
+        if rig is not None:
+            clip = to_standard_axes(clip, rig.rig.axes)  # glTF is y up, +z forward
+        write_glb(out, bvh_to_glb(clip, 0.01 if rig is None else rig.rig.scale))
+    else:
+        write_bvh(out, clip)
     print(out)
     return 0
 
@@ -44,20 +52,22 @@ def cmd_export(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="convert a .npy / .npz motion to BVH",
+        help="convert a .npy / .npz motion to BVH or glTF (.glb), on the SMPL skeleton or your rig",
         formatter_class=Formatter,
         description="Convert joints (T, 22, 3) or 263-d features (T, 263), in a .npy or an .npz (as written by "
         "`motionlcm generate` or numpy.savez with a joints or features array), to a BVH clip with the 22 SMPL "
-        "joints (centimetres; rotations solved so that forward kinematics reproduces the joints within 1 cm).",
+        "joints (centimetres; rotations solved so that forward kinematics reproduces the joints within 1 cm), or "
+        "to a binary glTF 2.0 (.glb: the same skeleton skinned to a stick mesh, one animation, metres); with "
+        "--rig, on your own skeleton (docs/export.md).",
     )
     p.add_argument("input", help="the .npy or .npz motion")
-    p.add_argument("--to", choices=("bvh",), default="bvh", help="target format")
-    p.add_argument("-o", "--output", default=None, help="output file (default: the input with .bvh)")
+    p.add_argument("--to", choices=("bvh", "glb"), default="bvh", help="target format")
+    p.add_argument("-o", "--output", default=None, help="output file (default: the input with .bvh or .glb)")
     p.add_argument(
         "--fps",
         type=float,
         default=None,
-        help="frame rate of the BVH, 1..1000 (default: the source's); clips of at most 100,000 frames",
+        help="frame rate of the BVH or glTF animation, 1..1000 (default: the source's); at most 100,000 frames",
     )
     p.add_argument(
         "--source-fps",

@@ -158,13 +158,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed of the first motion; the k-th uses seed + k")
     p.add_argument("--num", type=int, default=1, help="motions per prompt (at most 100,000 motions per call)")
     p.add_argument(
-        "--fps", type=float, default=None, help="BVH frame rate, 1..1000 (20 native; 24/30/60 resample by slerp)"
+        "--fps",
+        type=float,
+        default=None,
+        help="BVH and glTF frame rate, 1..1000 (20 native; 24/30/60 resample by slerp)",
     )
-    p.add_argument("--format", default="npy,bvh,mp4,json", help="comma-separated subset of npy,bvh,mp4,gif,json")
+    p.add_argument(
+        "--format",
+        default="npy,bvh,mp4,json",
+        help="comma-separated subset of npy,bvh,glb,mp4,gif,json (glb: binary glTF 2.0 with a skinned skeleton and "
+        "one animation, docs/gltf.md)",
+    )
     p.add_argument(
         "--rig",
         default=None,
-        help="write the BVH on your own skeleton: the rig file that maps it onto the 22 joints (the one `motionlcm "
+        help="write the BVH (and glb) on your own skeleton: the rig file that maps it onto the 22 joints (the one `motionlcm "
         "data import-bvh --rig` reads; e.g. datasets/bandai-namco/rig.yaml); see docs/export.md",
     )
     p.add_argument(

@@ -219,3 +219,20 @@ def _clip(skeleton: BVH, translations: np.ndarray, local: np.ndarray, root: np.n
     return BVH(
         skeleton.names, skeleton.parents, skeleton.offsets, skeleton.channels, skeleton.end_sites, 1.0 / fps, motion
     )
+
+
+def to_standard_axes(clip: BVH, axes: np.ndarray) -> BVH:
+    """The clip turned from a rig's axes (`Rig.axes`: rows are the rig's vectors of x left, y up, z forward)
+    into those axes themselves, the axes of HumanML3D and glTF: every offset, translation and rotation
+    conjugated by the same turn, so forward kinematics is the same motion turned. For glTF, which is y up."""
+    turn = np.asarray(axes, dtype=np.float64)
+    if np.allclose(turn, np.eye(3)):
+        return clip
+    if np.linalg.det(turn) < 0:
+        raise ValueError("the rig's axes are left-handed: a glTF file must be right-handed (write BVH instead)")
+    local = turn @ clip.local_rotations() @ turn.T
+    translations = clip.local_translations() @ turn.T
+    root = int(np.flatnonzero(clip.parents < 0)[0])
+    turned = BVH(clip.names, clip.parents, clip.offsets @ turn.T, clip.channels,
+                 {j: turn @ v for j, v in clip.end_sites.items()}, clip.frame_time, clip.motion)  # fmt: skip
+    return _clip(turned, translations[0], local, translations[:, root], clip.fps)

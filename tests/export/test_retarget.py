@@ -121,6 +121,10 @@ def test_the_export_command_writes_onto_the_rig_and_refuses_a_bad_skeleton(bn_da
     run = subprocess.run([*cli, "-o", str(out)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert read_bvh(out).names[0] == "joint_Root"
+    run = subprocess.run([*cli, "--to", "glb", "-o", str(tmp_path / "out.glb")], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out.glb").read_bytes()[:4] == b"glTF"
     bad = tmp_path / "bad.bvh"
     run = subprocess.run([*cli, "--skeleton", str(RIG), "-o", str(bad)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "rig.yaml" in run.stderr and len(run.stderr.strip().splitlines()) == 1
@@ -149,3 +153,25 @@ def test_blender_opens_the_clip_on_the_rig(rig, bn_dataset_dir, tmp_path: Path) 
         for j, name in enumerate(clip.names):
             x, y, z = heads[name]
             assert np.allclose([x, z, -y], positions[int(frame), j] * 0.01, atol=1e-3), (frame, name)
+
+
+def test_a_glb_on_the_rig_is_the_bvh_in_metres_y_up(rig, bn_dataset_dir, tmp_path):
+    """`Motion.save_glb(rig=)`: the rig's joints as glTF nodes whose animation reproduces the BVH on the same
+    rig (metres, y up); a z-up variant of the rig (its skeleton turned, its rig file saying so) gives the
+    same glTF."""
+    from motionlcm.export.retarget import to_standard_axes
+    from motionlcm.io.gltf import read_glb
+    from tests.export.test_gltf_export import joint_positions
+
+    joints = np.load(sorted((bn_dataset_dir / "new_joints").glob("*.npy"))[0])[:30]
+    motion = Motion(joints, 20.0)
+    clip = motion.to_bvh(rig=RIG)
+    gltf, binary = read_glb(motion.save_glb(tmp_path / "rig.glb", rig=RIG).read_bytes())
+    positions, _ = clip.forward_kinematics()
+    assert np.allclose(joint_positions(gltf, binary, clip.names), positions * 0.01, atol=1e-4)
+    # the same rig with z up (x left, z up, -y forward): rows of `axes` are its vectors of our x, y, z
+    turn = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+    z_up = to_standard_axes(clip, turn.T)  # our clip seen in the z-up rig's axes (the inverse turn)
+    assert np.allclose(z_up.forward_kinematics()[0][..., 2], positions[..., 1], atol=1e-6)  # up is z there
+    back = to_standard_axes(z_up, turn)
+    assert np.allclose(back.forward_kinematics()[0], positions, atol=1e-6)
