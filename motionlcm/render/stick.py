@@ -194,6 +194,7 @@ def _resolve_skeleton(
 
 
 _HINT_COLOR = "#d62728"  # control targets
+_MESH_COLOR = (0.78, 0.80, 0.84)  # a body mesh's base colour (RGB), shaded per face
 
 
 def _to_mpl(p: np.ndarray) -> np.ndarray:
@@ -267,6 +268,7 @@ class _Scene:
         azim: float,
         linewidth: float,
         hints: np.ndarray | None = None,
+        mesh: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         from matplotlib.transforms import Bbox, TransformedBbox
         from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
@@ -300,10 +302,19 @@ class _Scene:
         self.lines = [
             ax.plot([], [], [], color=c, lw=linewidth, solid_capstyle="round", zorder=10)[0] for c in skel.colors
         ]
+        # a body mesh instead of the sticks (`mesh`: (T, V, 3) vertices, (F, 3) faces), shaded per face
+        self.mesh = None
+        artists = [self.floor, self.grid, self.path_all, self.path_done, *self.lines]
+        if mesh is not None:
+            self.mesh = (_to_mpl(mesh[0]), np.asarray(mesh[1]))
+            self.body = Poly3DCollection([np.zeros((3, 3))], edgecolor="none", zorder=10)
+            ax.add_collection3d(self.body, autolim=False)
+            artists.append(self.body)
+            for line in self.lines:
+                line.set_visible(False)
         # control targets (generated under hints): every target faint, the current frame's bold; a free
         # height is drawn on the floor
         self.hints = None
-        artists = [self.floor, self.grid, self.path_all, self.path_done, *self.lines]
         if hints is not None:
             targets = np.where(np.isnan(hints[..., 1:2]) & ~np.isnan(hints[..., :1]), layout.floor, hints[..., 1:2])
             self.hints = _to_mpl(np.concatenate([hints[..., :1], targets, hints[..., 2:]], axis=-1))
@@ -317,6 +328,13 @@ class _Scene:
         clip = TransformedBbox(Bbox.from_bounds(*rect), fig.transFigure)
         for artist in artists:
             artist.set_clip_box(clip)
+
+    def _draw_mesh(self, t: int) -> None:
+        """The body at frame t, shaded per face (Poly3DCollection sorts the triangles by depth itself)."""
+        vertices, faces = self.mesh
+        triangles = vertices[t][faces]
+        self.body.set_verts(triangles)
+        self.body.set_facecolor(_mesh_shading(triangles, self.eye))
 
     def _in_box(self, pts: np.ndarray, cx: float, cy: float, r: float) -> np.ndarray:
         out = pts.copy()
@@ -350,12 +368,40 @@ class _Scene:
             self.hint_all.set_data_3d(every[:, 0], every[:, 1], every[:, 2])
             self.hint_now.set_data_3d(now[:, 0], now[:, 1], now[:, 2])
 
+        if self.mesh is not None:
+            self._draw_mesh(t)
+            return
         frame = self.joints[t]
         depth = [float((frame[c] @ self.eye).mean()) for c in self.chains]
         for rank, k in enumerate(np.argsort(depth)):  # far chains first, near ones on top
             pts = frame[self.chains[k]]
             self.lines[k].set_data_3d(pts[:, 0], pts[:, 1], pts[:, 2])
             self.lines[k].set_zorder(10 + rank)
+
+
+def _mesh_shading(triangles: np.ndarray, eye: np.ndarray) -> np.ndarray:
+    """(F, 4) RGBA per triangle: a light grey lit from over the camera's shoulder (Lambert, two-sided)."""
+    normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
+    normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-12)
+    light = eye + np.array([0.0, 0.0, 0.6])
+    light /= np.linalg.norm(light)
+    shade = 0.35 + 0.6 * np.abs(normals @ light)
+    rgb = np.clip(shade[:, None] * np.array(_MESH_COLOR), 0.0, 1.0)
+    return np.concatenate([rgb, np.ones((len(rgb), 1))], axis=1)
+
+
+def _check_mesh(mesh: Any, frames: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(vertices (T, V, 3), faces (F, 3)) of a body mesh, checked against the motion's length."""
+    if mesh is None:
+        return None
+    vertices, faces = np.asarray(mesh[0], dtype=np.float64), np.asarray(mesh[1])
+    if vertices.ndim != 3 or vertices.shape[0] != frames or vertices.shape[2] != 3:
+        raise ValueError(f"mesh: vertices must have shape ({frames}, V, 3), got {vertices.shape}")
+    if faces.ndim != 2 or faces.shape[1] != 3 or faces.dtype.kind not in "iu" or faces.size == 0:
+        raise ValueError(f"mesh: faces must be (F, 3) vertex indices, got {faces.shape} {faces.dtype}")
+    if faces.min() < 0 or faces.max() >= vertices.shape[1]:
+        raise ValueError(f"mesh: face indices must lie in 0..{vertices.shape[1] - 1}")
+    return vertices, faces
 
 
 def _check_hints(hints: Any, joints: np.ndarray) -> np.ndarray | None:
@@ -440,6 +486,7 @@ def render_animation(
     linewidth: float = 3.0,
     hints: np.ndarray | None = None,
     captions: Sequence[tuple[int, str]] | None = None,
+    mesh: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
     """Render a stick-figure animation of ``joints`` (T, J, 3; metres, y up) to ``path``.
 
@@ -467,10 +514,14 @@ def render_animation(
             red markers, the current frame's as rings.
         captions: (start frame, text) per segment of a timeline (`Motion.captions`): the current one is shown
             in place of ``title``.
+        mesh: (vertices (T, V, 3), faces (F, 3)): a body mesh drawn instead of the sticks (an SMPL body,
+            `motionlcm.export.smpl`), shaded, triangles sorted by depth (about 0.5 s a frame for SMPL's
+            13,776 triangles on 2 cores).
     """
     arr, fps, skel, layout = _prepare(joints, fps, parents, chains, colors, joint_names, follow)
     hints = _check_hints(hints, arr)
     captions = _check_captions(captions, len(arr))
+    mesh = _check_mesh(mesh, len(arr))
     out = Path(path)
     fmt = out.suffix.lower()
     if fmt not in _FORMATS:
@@ -495,7 +546,7 @@ def render_animation(
     texts = [_wrap_title(c, w_px / dpi) for _, c in captions] if captions else [_wrap_title(title, w_px / dpi)]
     n_lines = max((t.count("\n") + 1 if t else 0) for t in texts)
     top = 1.0 - (0.03 + 0.055 * n_lines) * 5.0 / (h_px / dpi) if n_lines else 1.0
-    scene = _Scene(fig, (0.0, 0.0, 1.0, top), arr, skel, layout, elev, azim, linewidth, hints)
+    scene = _Scene(fig, (0.0, 0.0, 1.0, top), arr, skel, layout, elev, azim, linewidth, hints, mesh)
     ax = scene.ax
     heading = fig.text(0.5, 0.985, "" if captions else texts[0], ha="center", va="top", fontsize=10)
     clock = fig.text(0.02, 0.015, "", ha="left", va="bottom", fontsize=8, color="#555555", family="monospace")
@@ -535,6 +586,7 @@ def render_frames(
     linewidth: float = 2.5,
     hints: np.ndarray | None = None,
     captions: Sequence[tuple[int, str]] | None = None,
+    mesh: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
     """Save still frames side by side (a frame strip) as an image (PNG, or any format matplotlib saves).
 
@@ -546,6 +598,7 @@ def render_frames(
     arr, fps, skel, layout = _prepare(joints, fps, parents, chains, colors, joint_names, follow)
     hints = _check_hints(hints, arr)
     captions = _check_captions(captions, len(arr))
+    mesh = _check_mesh(mesh, len(arr))
     T = len(arr)
     if frames is None:
         frames = np.unique(np.linspace(0, T - 1, max(1, min(num, T))).round().astype(int)).tolist()
@@ -569,7 +622,7 @@ def render_frames(
     h = panel_size / (panel_size + title_h)
     for k, f in enumerate(picks):
         panel = (k / len(picks), 0.0, 1.0 / len(picks), h)
-        _Scene(fig, panel, arr, skel, layout, elev, azim, linewidth, hints).update(f)
+        _Scene(fig, panel, arr, skel, layout, elev, azim, linewidth, hints, mesh).update(f)
         fig.text((k + 0.04) / len(picks), h - 0.02, f"{f / fps:.2f} s", ha="left", va="top", fontsize=8,
                  color="#555555")  # fmt: skip
         if captions:  # the segment's prompt under the time, wrapped to the panel

@@ -246,3 +246,32 @@ def test_a_timeline_shows_the_current_segments_prompt(kick, tmp_path):
     with pytest.raises(ValueError, match="captions: start frame 25 is outside the motion's 20 frames"):
         render_frames(kick[:20], tmp_path / "u.png", captions=[(25, "late")])
     assert stick._caption_at(captions, 9) == "a person kicks" and stick._caption_at(captions, 10) == captions[1][1]
+
+
+def _boxes_at_joints(joints: np.ndarray, half: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
+    """A crude body mesh: a cube of 12 triangles around every joint, vertices following the joints."""
+    corners = np.array([[x, y, z] for x in (-half, half) for y in (-half, half) for z in (-half, half)])
+    cube = [(0, 1, 3), (0, 3, 2), (4, 6, 7), (4, 7, 5), (0, 4, 5), (0, 5, 1),
+            (2, 3, 7), (2, 7, 6), (0, 2, 6), (0, 6, 4), (1, 5, 7), (1, 7, 3)]  # fmt: skip
+    vertices = (joints[:, :, None, :] + corners).reshape(len(joints), -1, 3)
+    faces = np.array([[8 * k + a, 8 * k + b, 8 * k + c] for k in range(joints.shape[1]) for a, b, c in cube])
+    return vertices, faces
+
+
+def test_a_body_mesh_is_drawn_instead_of_the_sticks(kick, tmp_path):
+    """`mesh=` (an SMPL body's vertices and faces) replaces the sticks with shaded triangles that move with the
+    motion; a mesh of the wrong length or with faces out of range is refused."""
+    mesh = _boxes_at_joints(kick)
+    sticks = np.asarray(Image.open(render_frames(kick, tmp_path / "s.png", frames=[0, 60], dpi=50)).convert("L"))
+    body = np.asarray(Image.open(render_frames(kick, tmp_path / "m.png", frames=[0, 60], dpi=50, mesh=mesh)))
+    grey = np.asarray(Image.fromarray(body).convert("L"))
+    assert np.abs(grey.astype(int) - sticks.astype(int)).mean() > 1.0  # a different picture
+    rgb = body[..., :3].astype(int)
+    stick_colours = np.isin(rgb[..., 0], [214, 31]) & (np.abs(rgb[..., 0] - rgb[..., 2]) > 100)
+    assert stick_colours.mean() < 1e-3  # no coloured sticks left
+    shaded = (np.abs(rgb[..., 0] - rgb[..., 2]) < 30) & (rgb[..., 0] < 225) & (rgb[..., 0] > 60)
+    assert shaded.mean() > 0.01  # grey shaded boxes cover part of the picture
+    with pytest.raises(ValueError, match=r"mesh: vertices must have shape \(116, V, 3\)"):
+        render_frames(kick, tmp_path / "x.png", mesh=(mesh[0][:10], mesh[1]))
+    with pytest.raises(ValueError, match="mesh: face indices must lie in"):
+        render_frames(kick, tmp_path / "x.png", mesh=(mesh[0], mesh[1] + 10_000))
