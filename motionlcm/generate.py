@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-FORMATS = ("npy", "bvh", "glb", "mp4", "gif", "json")
+FORMATS = ("npy", "bvh", "glb", "smpl", "mp4", "gif", "json")
 DEFAULT_FORMATS = ("npy", "bvh", "mp4", "json")
 DEFAULT_SECONDS = 4.0
 MAX_SEED = 2**62 - 1  # seeds of a call count up from --seed and must stay below torch's 2^63 limit
@@ -256,7 +256,7 @@ def plan_jobs(
 def output_names(job: Job, formats: tuple[str, ...]) -> list[str]:
     names = []
     for fmt in formats:
-        names.append(f"{job.stem}.{fmt}")
+        names.append(f"{job.stem}_smpl.npz" if fmt == "smpl" else f"{job.stem}.{fmt}")  # (+ mesh frames, at publish)
         if fmt == "npy":
             names.append(f"{job.stem}_features.npy")
     return names
@@ -290,13 +290,15 @@ def write_outputs(
     formats: tuple[str, ...],
     fps: float | None,
     meta: dict[str, Any],
-    rig: Any = None,
+    targets: ExportTargets | None = None,
 ) -> list[str]:
-    """Write one motion's files into `stage`; returns their names. `rig`: a checked
-    `motionlcm.export.retarget.RigSkeleton` that the BVH is written onto (None: the SMPL skeleton)."""
+    """Write one motion's files into `stage`; returns their names. `targets`: the user's rig that BVH and glTF
+    are written onto, the SMPL body of `smpl` (`load_targets`)."""
     from motionlcm.io.atomic import write_json_atomic
 
     names, timings = [], {}
+    targets = targets or ExportTargets()
+    rig = targets.rig
     for fmt in (f for f in formats if f != "json"):
         start = time.perf_counter()
         if fmt == "npy":
@@ -308,6 +310,8 @@ def write_outputs(
         elif fmt == "glb":
             target = {} if rig is None else {"rig": rig.rig, "skeleton": rig.skeleton}
             names.append(motion.save_glb(stage / f"{job.stem}.glb", fps=fps, **target).name)
+        elif fmt == "smpl":
+            names += write_smpl(motion, targets.smpl, stage, job.stem)
         else:  # mp4 falls back to a GIF (with a warning) when no ffmpeg is available
             names.append(motion.render(stage / f"{job.stem}.{fmt}").name)
         timings[fmt] = time.perf_counter() - start
@@ -316,6 +320,47 @@ def write_outputs(
         if rig is not None:
             meta = {**meta, "rig": rig_record(rig), "command": meta["command"] + rig_arguments(rig)}
         write_json_atomic(stage / names[-1], {**meta, "files": names, "write_seconds": timings})
+    return names
+
+
+@dataclass(frozen=True)
+class ExportTargets:
+    """What the files are written onto besides the SMPL stick skeleton: the user's rig (BVH, glTF) and the
+    SMPL body of the `smpl` format; both checked before the model loads."""
+
+    rig: Any = None  # motionlcm.export.retarget.RigSkeleton
+    smpl: Any = None  # motionlcm.export.smpl.SmplBody
+
+
+def load_targets(
+    formats: tuple[str, ...], rig: str | Path | None, skeleton: str | Path | None, smpl_model: str | Path | None
+) -> ExportTargets:
+    """--rig / --skeleton / --smpl-model, checked (each file read and validated) before anything runs."""
+    if smpl_model is not None and "smpl" not in formats:
+        raise ValueError("--smpl-model: only with --format smpl (the body parameters and mesh it writes)")
+    body = None
+    if "smpl" in formats:
+        from motionlcm.export.smpl import load_smpl_model
+
+        if smpl_model is None:
+            raise ValueError("--format smpl: needs --smpl-model DIR, your SMPL neutral model files (docs/smpl.md)")
+        body = load_smpl_model(smpl_model)
+    return ExportTargets(load_rig(rig, skeleton), body)
+
+
+def write_smpl(motion: Any, body: Any, stage: Path, stem: str) -> list[str]:
+    """<stem>_smpl.npz (AMASS-style body parameters fitted to the joints) and the body mesh per frame,
+    <stem>_mesh_00000.obj ...; returns the file names."""
+    from motionlcm.export.smpl import fit_smpl, save_amass_npz, smpl_vertices
+    from motionlcm.io.obj import write_obj_sequence
+
+    params = fit_smpl(motion.joints, body, fps=motion.fps)
+    names = [save_amass_npz(stage / f"{stem}_smpl.npz", params).name]
+    folder = stage / f"{stem}_mesh"
+    for path in write_obj_sequence(folder, *smpl_vertices(params, body)):
+        names.append(f"{stem}_mesh_{path.stem.removeprefix('frame_')}.obj")
+        path.replace(stage / names[-1])  # flat files: each published (and replaced with --force) like any other
+    folder.rmdir()
     return names
 
 
@@ -358,10 +403,11 @@ def generate(
     device: str | None = None,
     progress: bool = True,
     control: ControlSpec | None = None,
-    rig: Any = None,
+    targets: ExportTargets | None = None,
 ) -> list[Path]:
     """Generate every request `num` times and write the files; returns the paths written. `control` steers
-    every motion with the same joint targets; `rig` (`load_rig`) puts the BVH on the user's skeleton."""
+    every motion with the same joint targets; `targets` (`load_targets`) puts BVH and glTF on the user's
+    skeleton and gives the `smpl` format its body."""
     from motionlcm.export.bvh_export import check_fps
     from motionlcm.io.atomic import publish_files, staging_folder
     from motionlcm.pipeline import MAX_FRAMES, MotionLCM, resolve_lengths
@@ -406,7 +452,7 @@ def generate(
         if control.active and control.method != "clt":  # the controller must exist before anything is generated
             pipe.controller_for({j for h in hints.values() for j in h.joints})
         names = stage_motions(
-            pipe, jobs, stage, formats, fps, steps, guidance, load_seconds, progress, model, hints, control, rig
+            pipe, jobs, stage, formats, fps, steps, guidance, load_seconds, progress, model, hints, control, targets
         )
         return publish_files(stage, out, sorted(names), force)
 
@@ -457,7 +503,7 @@ def stage_motions(
     model: str | None = None,
     hints: dict[int, Any] | None = None,
     control: ControlSpec | None = None,
-    rig: Any = None,
+    targets: ExportTargets | None = None,
 ) -> list[str]:
     """Generate every job (under `hints[job.frames]` when given) and write its files into `stage`; returns the
     file names."""
@@ -488,7 +534,7 @@ def stage_motions(
         }
         if "control" in motion.settings:
             meta["control"] = motion.settings["control"]
-        names += write_outputs(motion, job, stage, formats, fps, meta, rig)
+        names += write_outputs(motion, job, stage, formats, fps, meta, targets)
     return names
 
 
@@ -550,7 +596,7 @@ def generate_timeline_files(
     force: bool = False,
     device: str | None = None,
     progress: bool = True,
-    rig: Any = None,
+    targets: ExportTargets | None = None,
 ) -> list[Path]:
     """Generate the timeline `num` times (seeds seed, seed + 1000, ...) as one take each and write
     <stem>[_k].npy / _features.npy / .bvh / .mp4 / .json; returns the paths written. Every input (segments,
@@ -617,5 +663,5 @@ def generate_timeline_files(
                 "timings": {"model_load_s": load_seconds, "generate_s": time.perf_counter() - began},
                 "command": timeline_command(spec, job.seed, steps, guidance, model),
             }
-            names += write_outputs(motion, job, stage, formats, fps, meta, rig)
+            names += write_outputs(motion, job, stage, formats, fps, meta, targets)
         return publish_files(stage, out, sorted(names), force)

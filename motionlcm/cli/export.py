@@ -20,7 +20,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.output is not None and not args.output.strip():
         raise ValueError("-o/--output: empty file name")
     src = Path(args.input)
-    out = Path(args.output) if args.output else src.with_suffix(f".{args.to}")
+    default = src.with_name(f"{src.stem}_smpl.npz") if args.to == "smpl" else src.with_suffix(f".{args.to}")
+    out = Path(args.output) if args.output else default
+    if args.to == "smpl":
+        return _export_smpl(args, src, out)
+    if args.smpl_model is not None:
+        raise ValueError("--smpl-model: only with --to smpl")
     source_fps = check_fps(args.source_fps, "--source-fps") if args.source_fps is not None else None
     fps = check_fps(args.fps, "--fps") if args.fps is not None else None
     where = f"{src} at --fps {fps:g}" if fps else str(src)
@@ -49,6 +54,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_smpl(args: argparse.Namespace, src: Path, out: Path) -> int:
+    """--to smpl: AMASS-style body parameters fitted to the joints with the user's SMPL model."""
+    from motionlcm.data.features import features_to_joints
+    from motionlcm.export.smpl import fit_smpl, load_smpl_model, save_amass_npz
+    from motionlcm.io.motion_file import read_motion_array
+
+    if args.rig is not None or args.skeleton is not None or args.fps is not None:
+        raise ValueError("--to smpl: the parameters are SMPL's at the motion's own rate (no --rig, --skeleton, --fps)")
+    body = load_smpl_model(args.smpl_model)
+    check_output_file(out, args.force)
+    motion = read_motion_array(src)
+    joints = motion.array if motion.kind == "joints" else features_to_joints(motion.array)
+    print(save_amass_npz(out, fit_smpl(joints, body, fps=args.source_fps or motion.fps or 20.0)))
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
@@ -61,8 +82,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--rig, on your own skeleton (docs/export.md).",
     )
     p.add_argument("input", help="the .npy or .npz motion")
-    p.add_argument("--to", choices=("bvh", "glb"), default="bvh", help="target format")
-    p.add_argument("-o", "--output", default=None, help="output file (default: the input with .bvh or .glb)")
+    p.add_argument(
+        "--to",
+        choices=("bvh", "glb", "smpl"),
+        default="bvh",
+        help="target format (smpl: AMASS-style body parameters, .npz, fitted with --smpl-model; docs/smpl.md)",
+    )
+    p.add_argument("-o", "--output", default=None, help="output file (default: the input with .bvh, .glb or _smpl.npz)")
+    p.add_argument("--smpl-model", default=None, help="with --to smpl: your SMPL model folder (docs/smpl.md)")
     p.add_argument(
         "--fps",
         type=float,

@@ -14,7 +14,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         Request,
         check_prompt,
         generate,
-        load_rig,
+        load_targets,
         parse_formats,
         read_prompt_file,
     )
@@ -29,7 +29,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if bool(args.prompt) == (args.prompts is not None):
         raise ValueError("give one prompt or --prompts FILE")
     requests = read_prompt_file(args.prompts) if args.prompts else [Request(check_prompt(args.prompt[0]))]
-    rig = load_rig(args.rig, args.skeleton)
+    targets = load_targets(formats, args.rig, args.skeleton, args.smpl_model)
     written = generate(
         requests,
         Path(args.output),
@@ -53,7 +53,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             args.clt_steps,
             not args.no_warp,
         ),  # fmt: skip
-        rig=rig,
+        targets=targets,
     )
     for path in written:
         print(path)
@@ -70,7 +70,7 @@ def _timeline(args: argparse.Namespace, formats: tuple[str, ...]) -> int:
         check_prompt,
         check_segment_seconds,
         generate_timeline_files,
-        load_rig,
+        load_targets,
         parse_timeline_line,
         read_timeline_file,
         slug,
@@ -104,7 +104,7 @@ def _timeline(args: argparse.Namespace, formats: tuple[str, ...]) -> int:
     written = generate_timeline_files(
         spec, Path(args.output), model=args.model, steps=args.steps, guidance=args.guidance, seed=args.seed,
         num=args.num, fps=args.fps, formats=formats, force=args.force, device=args.device, progress=not args.quiet,
-        rig=load_rig(args.rig, args.skeleton),
+        targets=load_targets(formats, args.rig, args.skeleton, args.smpl_model),
     )  # fmt: skip
     for path in written:
         print(path)
@@ -166,14 +166,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--format",
         default="npy,bvh,mp4,json",
-        help="comma-separated subset of npy,bvh,glb,mp4,gif,json (glb: binary glTF 2.0 with a skinned skeleton and "
-        "one animation, docs/gltf.md)",
+        help="comma-separated subset of npy,bvh,glb,smpl,mp4,gif,json (glb: binary glTF 2.0 with a skinned skeleton "
+        "and one animation, docs/gltf.md; smpl: AMASS-style body parameters <stem>_smpl.npz and the body mesh "
+        "<stem>_mesh_NNNNN.obj per frame, fitted with --smpl-model, docs/smpl.md)",
     )
     p.add_argument(
         "--rig",
         default=None,
         help="write the BVH (and glb) on your own skeleton: the rig file that maps it onto the 22 joints (the one `motionlcm "
         "data import-bvh --rig` reads; e.g. datasets/bandai-namco/rig.yaml); see docs/export.md",
+    )
+    p.add_argument(
+        "--smpl-model",
+        default=None,
+        help="with --format smpl: your SMPL model folder (SMPL_NEUTRAL.npz, converted from the official .pkl as "
+        "docs/smpl.md shows; the files are licensed and do not ship)",
     )
     p.add_argument(
         "--skeleton",

@@ -15,7 +15,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.fps is not None:
         check_fps(args.fps, "--fps")
     check_output_file(Path(args.output), args.force)
-    print(render_file(args.input, args.output, title=args.title, fps=args.fps))
+    if args.smpl_model is None:
+        print(render_file(args.input, args.output, title=args.title, fps=args.fps))
+        return 0
+    from motionlcm.export.smpl import fit_smpl, load_smpl_model, smpl_vertices
+    from motionlcm.motion import Motion
+
+    body = load_smpl_model(args.smpl_model)  # checked before the motion is read
+    motion = Motion.load(args.input)
+    if not motion.is_smpl:
+        raise ValueError(f"{args.input}: --smpl-model needs a motion on the 22 SMPL joints, not another rig")
+    mesh = smpl_vertices(fit_smpl(motion.joints, body, fps=motion.fps), body)
+    print(motion.render(args.output, title=args.title, fps=args.fps, mesh=mesh))
     return 0
 
 
@@ -33,5 +44,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="anim.mp4, anim.gif or strip.png")
     p.add_argument("--title", default=None, help="title above the figure (default: the file name)")
     p.add_argument("--fps", type=float, default=None, help="frame rate of a .npy input, 1..1000 (default 20)")
+    p.add_argument(
+        "--smpl-model",
+        default=None,
+        help="draw the SMPL body mesh instead of the sticks: your SMPL model folder (SMPL_NEUTRAL.npz, docs/smpl.md); "
+        "the body is fitted to the joints first",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.set_defaults(func=cmd_render)
