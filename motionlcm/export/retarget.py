@@ -39,6 +39,7 @@ LEG = (2, 5, 8)  # right hip, knee, ankle: the leg whose length HumanML3D's unif
 PELVIS_BRANCH = (1, 2, 3)  # left hip, right hip, spine1: the pelvis's turn
 REST_WEIGHT = 1e-4  # pull of each joint's rotation vector towards the rest pose, against bone directions
 ITERATIONS = 200  # L-BFGS iterations (each with its own line search)
+BLOCK = 256  # frames solved together
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,10 @@ def retarget(joints: np.ndarray, target: RigSkeleton, fps: float = FPS, iteratio
     rest = model.mapped(torch.from_numpy(base), torch.zeros(1, skeleton.num_joints, 3, dtype=torch.float64))
     rest = rest[1][0].numpy()
     base[:, model.root] = _pelvis_turn(rest, goal)  # the whole body turned into place, frame by frame
-    local, mapped = _solve(model, torch.from_numpy(base), goal, iterations)
+    # frames are independent problems: solved in blocks, so a long take converges as a short clip does
+    solved = [_solve(model, torch.from_numpy(base[s : s + BLOCK]), goal[s : s + BLOCK], iterations)
+              for s in range(0, len(goal), BLOCK)]  # fmt: skip
+    local, mapped = (np.concatenate(parts) for parts in zip(*solved, strict=True))
     # the pelvis follows the generated one, scaled back from the uniform skeleton's leg to the rig's
     leg = _leg_length(rest) / _leg_length(goal[0])
     root = goal[:, 0] * leg - mapped[:, 0]
