@@ -17,6 +17,7 @@ from scipy.ndimage import gaussian_filter1d
 from torch import Tensor
 
 from motionlcm.data.quaternion import (
+    cross,
     matrix_to_rotation_6d,
     qbetween,
     qinv,
@@ -233,7 +234,7 @@ def put_on_floor(joints: Tensor) -> Tensor:
 def _across_to_forward(across: Tensor) -> Tensor:
     """forward = up x normalize(across), not renormalised."""
     across = across / torch.linalg.vector_norm(across, dim=-1, keepdim=True)
-    return torch.cross(_const(_UP, across).expand_as(across), across, dim=-1)
+    return cross(_const(_UP, across), across)
 
 
 def face_forward_at_start(joints: Tensor) -> Tensor:

@@ -25,6 +25,15 @@ def qmul(a: Tensor, b: Tensor) -> Tensor:
     )
 
 
+def cross(a: Tensor, b: Tensor) -> Tensor:
+    """a x b over the last axis (3), broadcasting. Written out rather than `torch.cross`, which ONNX export
+    turns into a `Split` whose opset-18 form cannot be brought to opset 17 (Unity Sentis, Unreal NNE)."""
+    a, b = torch.broadcast_tensors(a, b)
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return torch.stack((a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0), dim=-1)
+
+
 def qinv(q: Tensor) -> Tensor:
     """Conjugate of a unit quaternion (its inverse)."""
     return q * q.new_tensor([1.0, -1.0, -1.0, -1.0])
@@ -33,8 +42,8 @@ def qinv(q: Tensor) -> Tensor:
 def qrot(q: Tensor, v: Tensor) -> Tensor:
     """Rotate vectors v (..., 3) by unit quaternions q (..., 4), broadcasting leading dims."""
     w, u = q[..., :1], q[..., 1:]
-    uv = torch.cross(u.expand_as(v), v, dim=-1)
-    uuv = torch.cross(u.expand_as(v), uv, dim=-1)
+    uv = cross(u, v)
+    uuv = cross(u, uv)
     return v + 2.0 * (w * uv + uuv)
 
 
@@ -45,7 +54,7 @@ def qbetween(a: Tensor, b: Tensor) -> Tensor:
     """
     a, b = torch.broadcast_tensors(a, b)
     w = torch.sqrt((a * a).sum(-1, keepdim=True) * (b * b).sum(-1, keepdim=True)) + (a * b).sum(-1, keepdim=True)
-    q = torch.cat((w, torch.cross(a, b, dim=-1)), dim=-1)
+    q = torch.cat((w, cross(a, b)), dim=-1)
     return q / torch.linalg.vector_norm(q, dim=-1, keepdim=True)
 
 
@@ -74,6 +83,6 @@ def matrix_to_rotation_6d(m: Tensor) -> Tensor:
 def rotation_6d_to_matrix(d6: Tensor) -> Tensor:
     """(..., 6) -> (..., 3, 3) by Gram-Schmidt: x = norm(a1), z = norm(x cross a2), y = z cross x."""
     x = torch.nn.functional.normalize(d6[..., :3], dim=-1)
-    z = torch.nn.functional.normalize(torch.cross(x, d6[..., 3:], dim=-1), dim=-1)
-    y = torch.cross(z, x, dim=-1)
+    z = torch.nn.functional.normalize(cross(x, d6[..., 3:]), dim=-1)
+    y = cross(z, x)
     return torch.stack((x, y, z), dim=-1)

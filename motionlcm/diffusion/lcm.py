@@ -172,6 +172,7 @@ class LCMScheduler:
         # Runtime state, set by set_timesteps and step (not part of the config).
         self.num_inference_steps: int | None = None
         self.timesteps = torch.arange(num_train_timesteps - 1, -1, -1, dtype=torch.long)
+        self._schedule: list[int] = []
         self._step_index: int | None = None
 
     # ----------------------------------------------------------------------------------------------
@@ -220,6 +221,10 @@ class LCMScheduler:
     def __len__(self) -> int:
         return self.num_train_timesteps
 
+    def restart(self) -> None:
+        """Step through the same timesteps again from the first (an unrolled sampler graph, called again)."""
+        self._step_index = 0
+
     def scale_model_input(self, sample: Tensor, timestep: int | Tensor | None = None) -> Tensor:
         """Identity: the model takes the sample unscaled (kept for a common scheduler API)."""
         return sample
@@ -250,6 +255,7 @@ class LCMScheduler:
             timesteps = self._default_timesteps(num_inference_steps)
         self.num_inference_steps = num_inference_steps
         self.timesteps = torch.from_numpy(timesteps).to(device=device, dtype=torch.long)
+        self._schedule = [int(t) for t in timesteps]  # the same as Python ints: `step` does no tensor work on it
         self._step_index = None
 
     def _default_timesteps(self, num_inference_steps: int) -> np.ndarray:
@@ -268,9 +274,9 @@ class LCMScheduler:
     def _init_step_index(self, timestep: int) -> None:
         # As diffusers: the position of the first timestep passed to `step`; if it occurs more than once,
         # its second occurrence (diffusers' rule for starting mid-schedule). V1/V2 schedules start unrepeated.
-        positions = (self.timesteps == timestep).nonzero().flatten().tolist()
+        positions = [i for i, t in enumerate(self._schedule) if t == timestep]
         if not positions:
-            raise ValueError(f"timestep {timestep} is not in the schedule {self.timesteps.tolist()}")
+            raise ValueError(f"timestep {timestep} is not in the schedule {self._schedule}")
         self._step_index = positions[1] if len(positions) > 1 else positions[0]
 
     # ----------------------------------------------------------------------------------------------
@@ -333,16 +339,16 @@ class LCMScheduler:
         timestep = int(timestep)
         if self._step_index is None:
             self._init_step_index(timestep)
-        if self._step_index >= len(self.timesteps):
+        if self._step_index >= len(self._schedule):
             raise ValueError("the schedule is finished; call set_timesteps again before stepping")
-        if timestep != int(self.timesteps[self._step_index]):
+        if timestep != self._schedule[self._step_index]:
             raise ValueError(
-                f"expected timestep {int(self.timesteps[self._step_index])} at step {self._step_index}, got {timestep}"
+                f"expected timestep {self._schedule[self._step_index]} at step {self._step_index}, got {timestep}"
             )
 
         # 1. the next scheduled timestep (the noise level to re-inject); none after the last step
-        is_last_step = self._step_index == len(self.timesteps) - 1
-        next_timestep = timestep if is_last_step else int(self.timesteps[self._step_index + 1])
+        is_last_step = self._step_index == len(self._schedule) - 1
+        next_timestep = timestep if is_last_step else self._schedule[self._step_index + 1]
 
         # 2. ᾱ_t and ᾱ_next
         alpha_prod_t = self.alphas_cumprod[timestep].to(sample.device)

@@ -43,11 +43,14 @@ def multi_head_attention(
     n, batch, width = query.shape
     heads = attn.num_heads
     weight, bias = attn.in_proj_weight, attn.in_proj_bias
+    # slices, not `chunk`: ONNX export turns chunk into an opset-18 Split that opset 17 cannot hold
     if memory is None:
-        q, k, v = F.linear(query, weight, bias).chunk(3, dim=-1)
+        qkv = F.linear(query, weight, bias)
+        q, k, v = qkv[..., :width], qkv[..., width : 2 * width], qkv[..., 2 * width :]
     else:
         q = F.linear(query, weight[:width], bias[:width])
-        k, v = F.linear(memory, weight[width:], bias[width:]).chunk(2, dim=-1)
+        kv = F.linear(memory, weight[width:], bias[width:])
+        k, v = kv[..., :width], kv[..., width:]
 
     def split(x: Tensor) -> Tensor:  # (S, B, H) -> (B, heads, S, H / heads)
         return x.reshape(x.shape[0], batch, heads, width // heads).permute(1, 2, 0, 3)

@@ -144,7 +144,7 @@ class ConvMotionVAE(nn.Module):
     def decode_masked(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """`decode` from a ready (B, T) validity mask, without host synchronisation."""
         k, num_frames = self.config.latent_frames, mask.shape[1]
-        tokens = -(-num_frames // k)
+        tokens = (num_frames + k - 1) // k  # ceil: (not -(-n // k), which symbolic export misreads)
         segments = mask.sum(1, keepdim=True).add(k - 1).div(k, rounding_mode="floor")
         valid = torch.arange(tokens, device=z.device)[None, :] < segments  # (B, S)
         x = (z[:, :tokens] * self.latent_std * valid[:, :, None]).transpose(1, 2)

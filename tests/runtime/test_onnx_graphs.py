@@ -1,0 +1,74 @@
+"""ONNX export (issue 18, in progress): the decoder graph and the student's sampler graphs at opset 17, with
+dynamic batch (and frames), run in onnxruntime as in eager torch on the shipped model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxscript", reason="pip install 'motionlcm[onnx]'")
+ort = pytest.importorskip("onnxruntime", reason="pip install 'motionlcm[onnx]'")
+onnx = pytest.importorskip("onnx", reason="pip install 'motionlcm[onnx]'")
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    from motionlcm.pipeline import MotionLCM
+
+    return MotionLCM.from_pretrained()
+
+
+def opsets(path) -> list[int]:
+    return [o.version for o in onnx.load(path).opset_import if o.domain in ("", "ai.onnx")]
+
+
+def test_the_decoder_graph_runs_in_onnxruntime_as_in_torch(pipe, tmp_path):
+    from motionlcm.runtime.onnx_graphs import OPSET, decoder_graph, export_decoder
+
+    path = export_decoder(pipe, tmp_path / "decoder.onnx")
+    assert opsets(path) == [OPSET] == [17]
+    assert [i.name for i in onnx.load(path).graph.input] == ["latents", "mask"]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    graph = decoder_graph(pipe)
+    generator = torch.Generator().manual_seed(0)
+    cfg = pipe.vae.config
+    for batch, frames in ((1, 196), (3, 80), (2, 7)):
+        latents = torch.randn(batch, cfg.latent_size, cfg.latent_dim, generator=generator)
+        mask = torch.ones(batch, frames, dtype=torch.bool)
+        mask[-1, frames // 2 :] = False  # a shorter motion in the batch
+        with torch.no_grad():
+            features, joints = graph(latents, mask)
+        got = session.run(None, {"latents": latents.numpy(), "mask": mask.numpy()})
+        assert got[0].shape == (batch, frames, 263) and got[1].shape == (batch, frames, 22, 3)
+        assert np.abs(got[0] - features.numpy()).max() < 1e-4, (batch, frames)
+        assert np.abs(got[1] - joints.numpy()).max() < 1e-4, (batch, frames)
+        assert np.abs(got[0][-1, frames // 2 :]).max() == 0.0  # nothing past a motion's end
+
+
+@pytest.mark.parametrize("steps", [1, 2, 4])
+def test_the_sampler_graph_is_the_pipelines_sampler_in_onnxruntime(pipe, tmp_path, steps):
+    """The student's sampler unrolled for 1, 2 and 4 steps, guidance folded in, the noise between steps an
+    input: eager it equals `pipe.sample_latents` fed the same noise; in onnxruntime (opset 17) it equals eager
+    within 1e-4, with a different guidance scale per motion."""
+    from motionlcm.runtime.onnx_graphs import SamplerGraph, export_sampler
+
+    path = export_sampler(pipe, tmp_path / f"sampler_{steps}.onnx", steps)
+    assert opsets(path) == [17]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    cfg = pipe.vae.config
+    text = pipe.encode_text(["a person runs forward", "a person waves", "someone jumps"]).float()
+    noise = torch.randn(3, cfg.latent_size, cfg.latent_dim, generator=torch.Generator().manual_seed(1))
+    lengths = [196, 80, 40]
+    mask = pipe.vae.latent_mask(lengths)
+    drawn = torch.Generator().manual_seed(7)  # the noise lcm_sample draws between steps, in its order
+    step_noise = torch.stack([torch.randn(noise.shape, generator=drawn) for _ in range(max(steps - 1, 1))])
+    guidance = torch.tensor([3.0, 5.5, 4.0])
+    with torch.no_grad():
+        graph = SamplerGraph(pipe, steps)
+        reference = pipe.sample_latents(text, noise, steps, 5.5, torch.Generator().manual_seed(7), lengths)
+        assert (graph(text, noise, torch.full((3,), 5.5), mask, step_noise) - reference).abs().max() < 1e-4
+        eager = graph(text, noise, guidance, mask, step_noise)  # a scale per motion
+    feed = {"text": text.numpy(), "noise": noise.numpy(), "guidance": guidance.numpy(), "token_mask": mask.numpy(),
+            "step_noise": step_noise.numpy()}  # fmt: skip
+    assert np.abs(session.run(None, feed)[0] - eager.numpy()).max() < 1e-4
