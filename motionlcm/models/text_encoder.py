@@ -125,7 +125,7 @@ class _Pipeline:
     dim: int
 
 
-def _pool(hidden: Tensor, mask: Tensor, modes: Sequence[str]) -> Tensor:
+def pool_tokens(hidden: Tensor, mask: Tensor, modes: Sequence[str]) -> Tensor:
     """Pool token states over valid positions.
 
     Args:
@@ -562,6 +562,11 @@ class TextEncoder(nn.Module):
         """The Hugging Face tokenizer."""
         return self._pipe.tokenizer
 
+    @property
+    def pooling(self) -> tuple[str, ...]:
+        """The pooling modes of the pooled row (`pool_tokens`), concatenated in order."""
+        return self._pipe.pooling
+
     # ------------------------------------------------------------------ nn.Module overrides
 
     def train(self, mode: bool = True) -> TextEncoder:
@@ -661,7 +666,7 @@ class TextEncoder(nn.Module):
             pooled = pipe.modules["backbone"](input_ids=ids, attention_mask=mask).text_embeds
             return pipe.modules["head"](pooled).float().unsqueeze(1)
         hidden = self._hidden_states(ids, mask)
-        pooled = pipe.modules["head"](_pool(hidden, mask, pipe.pooling)).float().unsqueeze(1)
+        pooled = pipe.modules["head"](pool_tokens(hidden, mask, pipe.pooling)).float().unsqueeze(1)
         if not self._tokens:
             return pooled
         return torch.cat([pooled, _token_rows(hidden, mask, self._tokens)], dim=1)

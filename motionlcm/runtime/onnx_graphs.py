@@ -1,7 +1,7 @@
 """ONNX export of a model folder's graphs, for engines (Unity Sentis, Unreal NNE) and onnxruntime.
 
-Issue 18 in progress: so far the decoder graph and the student's sampler graphs (docs/speed.md, "ONNX
-export"). The text encoder follows, then `motionlcm export onnx`, a manifest and the onnxruntime backend.
+Issue 18 in progress: so far the text encoder, the decoder and the student's sampler graphs (docs/speed.md,
+"ONNX export"). `motionlcm export onnx`, a manifest and the onnxruntime backend follow.
 
 The decoder graph: latents (B, L, D) and a frame mask (B, T) bool in; de-normalised 263-d features
 (B, T, 263) and joints (B, T, 22, 3) in metres (`features_to_joints`) out; batch and frames dynamic.
@@ -138,5 +138,89 @@ def export_sampler(pipe: Any, path: str | Path, steps: int, opset: int = OPSET) 
         staged = Path(tmp) / out.name
         torch.onnx.export(graph, inputs, str(staged), input_names=list(shapes), output_names=["latents"],
                           opset_version=opset, dynamo=True, dynamic_shapes=shapes, external_data=False)  # fmt: skip
+        staged.replace(out)
+    return out
+
+
+class TextEncoderGraph(nn.Module):
+    """The text encoder (sentence-transformers kind): token ids and attention mask (B, T) in, the pooled vector
+    and the first `tokens` token rows (B, 1 + tokens, D) out, as `TextEncoder` gives them. Ids come from the
+    encoder's tokenizer with right padding (its default), so the first real tokens are the first positions;
+    the Hugging Face backbone runs (the lean BERT forward branches on the mask's values, which export refuses)."""
+
+    def __init__(self, encoder: Any) -> None:
+        super().__init__()
+        if encoder.kind != "sentence-transformers":
+            raise ValueError(f"ONNX export of the text encoder: {encoder.kind!r} encoders are not supported yet")
+        self.backbone = encoder.model["backbone"]
+        self.head = encoder.model["head"]
+        self.pooling = encoder.pooling
+        self.tokens = encoder.tokens
+
+    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
+        from motionlcm.models.text_encoder import pool_tokens
+
+        hidden = self.backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+        pooled = self.head(pool_tokens(hidden, mask, self.pooling)).float().unsqueeze(1)
+        if not self.tokens:
+            return pooled
+        count = self.tokens  # prompts shorter than `count` tokens get zero rows (concatenate, then cut)
+        states = torch.cat([hidden.float(), hidden.new_zeros(hidden.shape[0], count, hidden.shape[2]).float()], 1)
+        valid = torch.cat([mask, mask.new_zeros(mask.shape[0], count)], 1)[:, :count, None] != 0
+        rows = states[:, :count] / states[:, :count].norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return torch.cat([pooled, rows * valid], dim=1)
+
+
+def _to_opset(path: Path, opset: int) -> None:
+    """Bring an exported graph (torch writes opset 18) down to `opset`, in place: constants become
+    initializers (the converter reads reduce axes only from those), then onnx's version converter, then the
+    attribute it leaves on non-sum reductions that opset 17 does not know (`noop_with_empty_axes`)."""
+    import onnx
+    from onnx import numpy_helper, version_converter
+
+    model = onnx.load(str(path))
+    if [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [opset]:
+        return
+    nodes = []
+    for node in model.graph.node:
+        if node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]:
+            model.graph.initializer.append(
+                numpy_helper.from_array(numpy_helper.to_array(node.attribute[0].t), node.output[0])
+            )
+        else:
+            nodes.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    model = version_converter.convert_version(model, opset)
+    for node in model.graph.node:
+        if node.op_type.startswith("Reduce") and node.op_type != "ReduceSum":
+            for attribute in [a for a in node.attribute if a.name == "noop_with_empty_axes"]:
+                node.attribute.remove(attribute)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def export_text_encoder(pipe: Any, path: str | Path, opset: int = OPSET) -> Path:
+    """Write the text-encoder graph of `pipe` to `path` (.onnx): input_ids and attention_mask (int64, right
+    padded, dynamic batch and length) in, text (B, 1 + tokens, D) out."""
+    _require_onnx()
+    from torch.export import Dim
+
+    encoder = pipe.text_encoder
+    if encoder is None:
+        raise ValueError(f"{pipe.folder.path}: no text encoder to export")
+    graph = TextEncoderGraph(encoder).eval()
+    batch = encoder.tokenizer(["a person walks forward", "someone waves with the right hand"], padding=True,
+                              return_tensors="pt")  # fmt: skip
+    inputs = (batch["input_ids"], batch["attention_mask"])
+    size, length = Dim("batch", min=1, max=MAX_BATCH), Dim("length", min=2, max=512)
+    out = Path(path)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+        staged = Path(tmp) / out.name
+        torch.onnx.export(graph, inputs, str(staged), input_names=["input_ids", "attention_mask"],
+                          output_names=["text"], opset_version=opset, dynamo=True,
+                          dynamic_shapes={"ids": {0: size, 1: length}, "mask": {0: size, 1: length}},
+                          external_data=False)  # fmt: skip
+        _to_opset(staged, opset)
         staged.replace(out)
     return out

@@ -72,3 +72,20 @@ def test_the_sampler_graph_is_the_pipelines_sampler_in_onnxruntime(pipe, tmp_pat
     feed = {"text": text.numpy(), "noise": noise.numpy(), "guidance": guidance.numpy(), "token_mask": mask.numpy(),
             "step_noise": step_noise.numpy()}  # fmt: skip
     assert np.abs(session.run(None, feed)[0] - eager.numpy()).max() < 1e-4
+
+
+def test_the_text_encoder_graph_gives_the_encoders_embeddings_at_opset_17(pipe, tmp_path):
+    """Token ids and mask (right-padded, any batch and length) in, the pooled row and the token rows out, as
+    `TextEncoder` gives them (the unconditional "" and a prompt shorter than the token rows included)."""
+    from motionlcm.runtime.onnx_graphs import export_text_encoder
+
+    path = export_text_encoder(pipe, tmp_path / "text_encoder.onnx")
+    assert opsets(path) == [17]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    encoder = pipe.text_encoder
+    for texts in (["a man jumps", "a person walks in a circle and then sits down on the floor", ""], ["kick"]):
+        batch = encoder.tokenizer(texts, padding=True, return_tensors="np")
+        got = session.run(None, {"input_ids": batch["input_ids"].astype(np.int64),
+                                 "attention_mask": batch["attention_mask"].astype(np.int64)})[0]  # fmt: skip
+        assert got.shape == (len(texts), 1 + encoder.tokens, encoder.dim)
+        assert np.abs(got - encoder(texts).numpy()).max() < 1e-4
