@@ -232,7 +232,7 @@ def solve_rotations(joints: Any, offsets: np.ndarray, exact: bool = False) -> tu
     return world, pos
 
 
-def _fk(world: torch.Tensor, root: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+def skeleton_positions(world: torch.Tensor, root: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """Positions (T, 22, 3) from world rotations (T, 22, 3, 3), the root trajectory and offsets (22, 3)."""
     pos: list[Any] = [root] + [None] * (NUM_JOINTS - 1)
     for joint in BVH_JOINTS:
@@ -258,7 +258,7 @@ def _refine(
     def fitted() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rot = quaternion_to_matrix(quat / torch.linalg.vector_norm(quat, dim=-1, keepdim=True)) @ base
         offs = torch.from_numpy(offsets) * log_len.exp()
-        return offs, rot, _fk(rot, target[:, 0], offs)
+        return offs, rot, skeleton_positions(rot, target[:, 0], offs)
 
     def loss() -> torch.Tensor:
         opt.zero_grad()

@@ -31,13 +31,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from motionlcm.data.quaternion import quaternion_to_matrix
 from motionlcm.data.rig import Rig
 from motionlcm.data.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS, kabsch
 from motionlcm.io.bvh import BVH, matrix_to_euler, nearest_euler, read_bvh
 
 LEG = (2, 5, 8)  # right hip, knee, ankle: the leg whose length HumanML3D's uniform skeleton scales by
 PELVIS_BRANCH = (1, 2, 3)  # left hip, right hip, spine1: the pelvis's turn
-REST_WEIGHT = 1e-4  # pull of each joint's rotation vector towards the rest pose, against bone directions
+REST_WEIGHT = 1e-4  # pull of each joint's turn angle (squared) towards the base pose, against bone directions
 ITERATIONS = 200  # L-BFGS iterations (each with its own line search)
 BLOCK = 256  # frames solved together
 
@@ -89,8 +90,7 @@ def retarget(joints: np.ndarray, target: RigSkeleton, fps: float = FPS, iteratio
     model = _MappedSkeleton(rig, skeleton)
     base = np.repeat(model.base[None], len(goal), axis=0)  # (T, J, 3, 3): the reference's first pose
     base[:, model.root] = np.eye(3)
-    rest = model.mapped(torch.from_numpy(base), torch.zeros(1, skeleton.num_joints, 3, dtype=torch.float64))
-    rest = rest[1][0].numpy()
+    rest = model.mapped(torch.from_numpy(base[:1]))[1][0].numpy()  # the mapped points of the base pose
     base[:, model.root] = _pelvis_turn(rest, goal)  # the whole body turned into place, frame by frame
     # frames are independent problems: solved in blocks, so a long take converges as a short clip does
     solved = [_solve(model, torch.from_numpy(base[s : s + BLOCK]), goal[s : s + BLOCK], iterations)
@@ -140,10 +140,10 @@ class _MappedSkeleton:
             if source.frame_joint is not None and any(source.offset):
                 self.frames.append((k, index[source.frame_joint], torch.tensor(source.offset, dtype=torch.float64)))
 
-    def mapped(self, base: torch.Tensor, rotvecs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Local rotations base @ exp(rotvec) (T, J, 3, 3) and the 22 mapped points (T, 22, 3), root at the
-        origin."""
-        local = base @ _rotation_matrices(rotvecs)
+    def mapped(self, base: torch.Tensor, turns: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Local rotations base @ R(turn) (T, J, 3, 3), `turns` unit quaternions (T, J, 4) (None: the base
+        pose), and the 22 mapped points (T, 22, 3), root at the origin."""
+        local = base if turns is None else base @ quaternion_to_matrix(turns)
         world_rot: list[torch.Tensor] = []
         world_pos: list[torch.Tensor] = []
         zero = torch.zeros(local.shape[0], 3, dtype=local.dtype)
@@ -163,19 +163,6 @@ class _MappedSkeleton:
         return local, points
 
 
-def _rotation_matrices(rotvecs: torch.Tensor) -> torch.Tensor:
-    """(..., 3) rotation vectors -> (..., 3, 3) matrices (Rodrigues), smooth at zero."""
-    theta2 = (rotvecs * rotvecs).sum(-1, keepdim=True)[..., None]
-    small = theta2 < 1e-12
-    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
-    a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - theta2 / 24.0, (1.0 - torch.cos(theta)) / (theta * theta))
-    x, y, z = rotvecs.unbind(-1)
-    o = torch.zeros_like(x)
-    k = torch.stack([o, -z, y, z, o, -x, -y, x, o], dim=-1).unflatten(-1, (3, 3))
-    return torch.eye(3, dtype=rotvecs.dtype) + a * k + b * (k @ k)
-
-
 def _bones(points: torch.Tensor) -> torch.Tensor:
     """(T, 21, 3) unit vectors of the SMPL bones, parent -> joint."""
     bones = points[:, 1:] - points[:, list(PARENTS[1:])]
@@ -185,21 +172,28 @@ def _bones(points: torch.Tensor) -> torch.Tensor:
 def _solve(model: _MappedSkeleton, base: torch.Tensor, goal: np.ndarray, iterations: int):
     """Local rotations (T, J, 3, 3) whose mapped bones point along the goal's (module docstring, step 2),
     and the mapped points (T, 22, 3) with the root at the origin."""
-    rotvecs = torch.zeros(base.shape[:2] + (3,), dtype=torch.float64, requires_grad=True)
+    quats = torch.zeros(base.shape[:2] + (4,), dtype=torch.float64)
+    quats[..., 0] = 1.0  # each joint's turn away from the base pose, as in bvh_export's polish
+    quats.requires_grad_(True)
     target = _bones(torch.from_numpy(goal))
-    optimizer = torch.optim.LBFGS([rotvecs], max_iter=iterations, tolerance_grad=1e-12, tolerance_change=1e-15,
+    optimizer = torch.optim.LBFGS([quats], max_iter=iterations, tolerance_grad=1e-12, tolerance_change=1e-15,
                                   history_size=50, line_search_fn="strong_wolfe")  # fmt: skip
+
+    def turns() -> torch.Tensor:
+        return quats / torch.linalg.vector_norm(quats, dim=-1, keepdim=True)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        bones = _bones(model.mapped(base, rotvecs)[1])
-        loss = ((bones - target) ** 2).sum() + REST_WEIGHT * (rotvecs**2).sum()
+        unit = turns()
+        bones = _bones(model.mapped(base, unit)[1])
+        # 4 |xyz|^2 = (2 sin(angle / 2))^2: the squared turn angle for small turns
+        loss = ((bones - target) ** 2).sum() + REST_WEIGHT * 4.0 * (unit[..., 1:] ** 2).sum()
         loss.backward()
         return loss
 
     optimizer.step(closure)
     with torch.no_grad():
-        local, points = model.mapped(base, rotvecs)
+        local, points = model.mapped(base, turns())
     return local.numpy(), points.numpy()
 
 

@@ -39,7 +39,7 @@ from scipy.spatial.transform import Rotation
 
 from motionlcm.data.quaternion import quaternion_to_matrix
 from motionlcm.data.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
-from motionlcm.export.bvh_export import check_fps, solve_rotations
+from motionlcm.export.bvh_export import check_fps, skeleton_positions, solve_rotations
 from motionlcm.io.atomic import write_bytes_atomic
 from motionlcm.io.obj import write_obj_sequence  # noqa: F401 - the mesh files, re-exported here
 
@@ -292,15 +292,6 @@ def _check_body(body: Any) -> SmplBody:
     return body
 
 
-def _forward_kinematics(world: torch.Tensor, root: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """(T, 22, 3) positions from world rotations (T, 22, 3, 3), the pelvis (T, 3) and rest offsets (22, 3)."""
-    positions = [root]
-    for joint in range(1, NUM_JOINTS):  # parents come before children in SMPL order
-        parent = PARENTS[joint]
-        positions.append(positions[parent] + world[:, parent] @ offsets[joint])
-    return torch.stack(positions, dim=1)
-
-
 def _least_squares(joints: np.ndarray, offsets: np.ndarray, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """World rotations (T, 22, 3, 3) and pelvis positions (T, 3) minimising the squared joint errors of the
     body (rest `offsets`), from the greedy rotations `world` and the given pelvis. Each rotation is the start
@@ -319,7 +310,7 @@ def _least_squares(joints: np.ndarray, offsets: np.ndarray, world: np.ndarray) -
 
     def loss() -> torch.Tensor:
         opt.zero_grad()
-        value = ((_forward_kinematics(rotations(), root, offs) - target) ** 2).sum(-1).mean() * 1e4  # cm^2
+        value = ((skeleton_positions(rotations(), root, offs) - target) ** 2).sum(-1).mean() * 1e4  # cm^2
         value.backward()
         return value
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from motionlcm.data.skeleton import JOINT_NAMES
 from motionlcm.export import bvh_to_glb, joints_to_bvh, joints_to_glb, write_glb
@@ -66,14 +67,8 @@ def two_roots(clip: BVH) -> BVH:
 
 
 def quaternion_matrices(q: np.ndarray) -> np.ndarray:
-    """(..., 4) unit quaternions x, y, z, w (glTF order) -> (..., 3, 3)."""
-    x, y, z, w = np.moveaxis(q, -1, 0)
-    rows = [
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ]
-    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
+    """(..., 4) unit quaternions x, y, z, w (glTF order, also scipy's) -> (..., 3, 3)."""
+    return Rotation.from_quat(q.reshape(-1, 4)).as_matrix().reshape(*q.shape[:-1], 3, 3)
 
 
 def play(gltf: dict, binary: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
