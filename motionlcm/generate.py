@@ -387,6 +387,28 @@ def rig_arguments(rig: Any) -> str:
     return " " + shlex.join(args)
 
 
+def load_pipeline(model: str | None, device: str | None, backend: str = "torch", onnx_dir: str | None = None) -> Any:
+    """The model for `generate`: torch, or the onnxruntime backend (`--backend`, `--onnx-dir`)."""
+    from motionlcm.pipeline import MotionLCM
+
+    if backend == "torch":
+        if onnx_dir is not None:
+            raise ValueError("--onnx-dir: only with --backend onnxruntime")
+        return MotionLCM.from_pretrained(model, device=device)
+    from motionlcm.runtime.onnx_backend import check_backend, require_onnxruntime
+
+    check_backend(backend)
+    require_onnxruntime()
+    return MotionLCM.from_pretrained(model, device=device or "cpu", backend=backend, onnx_dir=onnx_dir)
+
+
+def backend_record(pipe: Any) -> dict[str, str]:
+    """Which runtime made the motion: torch, or onnxruntime with the precision and fingerprint of its graphs."""
+    if pipe.onnx is None:
+        return {"name": "torch"}
+    return {"name": "onnxruntime", "precision": pipe.onnx.precision, "graphs": pipe.onnx.fingerprint}
+
+
 def generate(
     requests: list[Request],
     out: Path,
@@ -401,6 +423,8 @@ def generate(
     formats: tuple[str, ...] = DEFAULT_FORMATS,
     force: bool = False,
     device: str | None = None,
+    backend: str = "torch",
+    onnx_dir: str | None = None,
     progress: bool = True,
     control: ControlSpec | None = None,
     targets: ExportTargets | None = None,
@@ -410,7 +434,7 @@ def generate(
     skeleton and gives the `smpl` format its body."""
     from motionlcm.export.bvh_export import check_fps
     from motionlcm.io.atomic import publish_files, staging_folder
-    from motionlcm.pipeline import MAX_FRAMES, MotionLCM, resolve_lengths
+    from motionlcm.pipeline import MAX_FRAMES, resolve_lengths
 
     if num < 1:
         raise ValueError(f"--num: must be >= 1, got {num}")
@@ -444,7 +468,7 @@ def generate(
     check_output_dir(out)
     check_conflicts(out, jobs, formats, force)
     load_start = time.perf_counter()
-    pipe = MotionLCM.from_pretrained(model, device=device)
+    pipe = load_pipeline(model, device, backend, onnx_dir)
     load_seconds = time.perf_counter() - load_start
     warn_long_prompts(pipe, requests)
     steps, guidance = pipe.resolve_sampling(steps, guidance)
@@ -458,7 +482,7 @@ def generate(
 
 
 def reproduce_command(
-    job: Job, steps: int, guidance: float, model: str | None, control: ControlSpec | None = None
+    job: Job, steps: int, guidance: float, model: str | None, control: ControlSpec | None = None, backend: str = "torch"
 ) -> str:
     """The shell command that makes this motion again, every argument quoted for a POSIX shell."""
     args = [
@@ -476,6 +500,8 @@ def reproduce_command(
     ]
     if model is not None:
         args += ["--model", str(model)]
+    if backend != "torch":
+        args += ["--backend", backend]
     if control is not None and control.hints_file:
         args += ["--control", str(control.hints_file)]
     if control is not None and control.trajectory:
@@ -528,9 +554,9 @@ def stage_motions(
             "native_fps": FPS,
             "frames": motion.frames,
             "seconds": motion.seconds,
-            "model": {"path": str(pipe.folder.path), "kind": pipe.kind},
+            "model": {"path": str(pipe.folder.path), "kind": pipe.kind, "backend": backend_record(pipe)},
             "timings": {"model_load_s": load_seconds, "generate_s": generate_seconds},
-            "command": reproduce_command(job, steps, guidance, model, control),
+            "command": reproduce_command(job, steps, guidance, model, control, backend_record(pipe)["name"]),
         }
         if "control" in motion.settings:
             meta["control"] = motion.settings["control"]
@@ -595,6 +621,8 @@ def generate_timeline_files(
     formats: tuple[str, ...] = DEFAULT_FORMATS,
     force: bool = False,
     device: str | None = None,
+    backend: str = "torch",
+    onnx_dir: str | None = None,
     progress: bool = True,
     targets: ExportTargets | None = None,
 ) -> list[Path]:
@@ -604,7 +632,6 @@ def generate_timeline_files(
     everything succeeds."""
     from motionlcm.export.bvh_export import check_fps
     from motionlcm.io.atomic import publish_files, staging_folder
-    from motionlcm.pipeline import MotionLCM
     from motionlcm.timeline import METHODS, check_take_control, check_timeline, read_start_clip
 
     if not 1 <= num <= 1000:
@@ -636,7 +663,7 @@ def generate_timeline_files(
     check_output_dir(out)
     check_conflicts(out, jobs, formats, force)
     load_start = time.perf_counter()
-    pipe = MotionLCM.from_pretrained(model, device=device)
+    pipe = load_pipeline(model, device, backend, onnx_dir)
     load_seconds = time.perf_counter() - load_start
     warn_long_prompts(pipe, list(spec.segments))
     steps, guidance = pipe.resolve_sampling(steps, guidance)
@@ -659,7 +686,7 @@ def generate_timeline_files(
                 "start_from": start_record,
                 "segments": motion.settings["timeline"],
                 "control": motion.settings.get("control"),
-                "model": {"path": str(pipe.folder.path), "kind": pipe.kind},
+                "model": {"path": str(pipe.folder.path), "kind": pipe.kind, "backend": backend_record(pipe)},
                 "timings": {"model_load_s": load_seconds, "generate_s": time.perf_counter() - began},
                 "command": timeline_command(spec, job.seed, steps, guidance, model),
             }

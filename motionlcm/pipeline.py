@@ -156,6 +156,7 @@ class MotionLCM:
         self.fast_paths: FastPaths = FastPaths.eager()
         self.denoiser_fn: Callable[..., Tensor] = self.denoiser
         self.decode_fn: Callable[..., Tensor] = self.vae.decode_masked
+        self.onnx: Any = None  # the onnxruntime backend's graphs (runtime/onnx_backend.py), when chosen
         self.set_fast_paths(fast_paths or FastPaths())
 
     def set_fast_paths(self, paths: FastPaths) -> MotionLCM:
@@ -169,9 +170,16 @@ class MotionLCM:
         device: str | None = None,
         text_encoder_path: str | None = None,
         fast_paths: FastPaths | None = None,
+        backend: str | None = None,
+        onnx_dir: str | Path | None = None,
+        precision: str | None = None,
     ) -> MotionLCM:
         """Load a model folder (default: the shipped model, `default_model_dir()`; a shipped folder's bare name
         works too, `resolve_model_dir`) and the text encoder it references (`text_encoder_path` overrides its path).
+
+        `backend="onnxruntime"` runs text encoding, sampling and decoding as the model's ONNX graphs
+        (runtime/onnx_backend.py; `onnx_dir` from `motionlcm export onnx`, else exported once into the cache;
+        `precision` "fp32" or "int8"); needs `pip install 'motionlcm[onnx]'`.
 
         A converted official folder that names no local text encoder (and no `text_encoder_path`) still
         loads: `sample_latents` works from given embeddings; encoding prompts then raises.
@@ -184,7 +192,14 @@ class MotionLCM:
         encoder = None
         if text_encoder_path or ref.get("source") or ref.get("path"):
             encoder = TextEncoder.from_reference(ref, path_override=text_encoder_path)
-        return cls(folder, encoder, device, fast_paths)
+        paths = fast_paths or FastPaths()
+        if backend is not None or onnx_dir is not None or precision is not None:
+            paths = paths.replace(
+                backend=backend or "onnxruntime",
+                onnx_dir=None if onnx_dir is None else str(onnx_dir),
+                precision=precision or "fp32",
+            )
+        return cls(folder, encoder, device, paths)
 
     def controllers(self) -> list[ControlFolder]:
         """The controllers installed in the model folder (`<model>/control/*`, models/control_folder.py), loaded
@@ -274,6 +289,8 @@ class MotionLCM:
         segment latents, `lengths` (frames per motion) masks the tokens past each motion's end. `control`
         (a controller and its condition, `control_condition`) steers a student with its ControlNet."""
         text_emb, noise = text_emb.to(self.device), noise.to(self.device)
+        if self.onnx is not None and control is None and steps in self.onnx.samplers:
+            return self._sample_onnx(text_emb, noise, steps, guidance, generator, lengths)
         base = self.denoiser_fn
         if control is not None:
             if self.kind != "student":
@@ -302,6 +319,25 @@ class MotionLCM:
                     guidance_scale=guidance,
                 )
         return latents.float()
+
+    def _sample_onnx(
+        self, text_emb: Tensor, noise: Tensor, steps: int, guidance: float, generator: torch.Generator | None,
+        lengths: list[int] | None,
+    ) -> Tensor:  # fmt: skip
+        """`sample_latents` in the exported sampler graph; the noise between steps is drawn as `lcm_sample` draws
+        it (same generator, shapes and order), so a seed gives the torch backend's latents."""
+        shape = tuple(noise.shape)
+        drawn = [torch.randn(shape, generator=generator, device=noise.device) for _ in range(steps - 1)]
+        step_noise = torch.stack(drawn) if drawn else torch.zeros((1, *shape))
+        mask = self.vae.latent_mask(lengths) if lengths is not None else None
+        if mask is None:
+            mask = torch.ones(shape[:2], dtype=torch.bool)
+        guidance_scales = np.full(shape[0], guidance, dtype=np.float32)
+        latents = self.onnx.sample(
+            steps, text_emb.float().cpu().numpy(), noise.float().cpu().numpy(), guidance_scales,
+            mask.cpu().numpy(), step_noise.float().cpu().numpy(),
+        )  # fmt: skip
+        return torch.from_numpy(latents)
 
     def _masked_denoiser(self, lengths: list[int] | None, base: Callable[..., Tensor] | None = None) -> Any:
         """`base` (default `denoiser_fn`), or for segment latents a wrapper passing the token mask of `lengths`
@@ -361,6 +397,10 @@ class MotionLCM:
         """Normalised features (B, max(lengths), 263) from latents, zero past each length; decodes at the
         fast paths' frame bucket and crops."""
         num_frames = max(lengths)
+        if self.onnx is not None:
+            mask = torch.arange(num_frames)[None, :] < torch.tensor(lengths)[:, None]
+            features, _ = self.onnx.decode(latents.float().cpu().numpy(), mask.numpy())
+            return (torch.from_numpy(features) - self.mean) / self.std * mask[:, :, None]
         padded = bucket_frames(num_frames, self.fast_paths.frame_bucket, self.vae.config.max_len)
         mask = torch.arange(padded, device=self.device)[None, :] < torch.tensor(lengths, device=self.device)[:, None]
         with autocast_context(self.device, self.fast_paths.autocast):
@@ -453,7 +493,7 @@ class MotionLCM:
 
     def _settings(self, steps: int, guidance: float, seed: int | None, conform: bool, foot_lock: bool) -> dict:
         """What every generated motion records of how it was made (`Motion.settings`)."""
-        return {
+        settings = {
             "steps": steps,
             "guidance": guidance,
             "seed": seed,
@@ -461,6 +501,13 @@ class MotionLCM:
             "conformed": conform,
             "foot_lock": foot_lock,
         }
+        if self.onnx is not None:  # the onnxruntime backend (runtime/onnx_backend.py): which graphs ran
+            settings["backend"] = {
+                "name": "onnxruntime",
+                "precision": self.onnx.precision,
+                "graphs": self.onnx.fingerprint,
+            }
+        return settings
 
     @torch.no_grad()
     def __call__(

@@ -58,6 +58,8 @@ class SpeedSettings:
         threads: CPU thread counts to compare (default: the current setting only).
         training: also time training steps; training_batch is their batch size.
         control: also time generation with each installed controller against text-only (AITS).
+        backends: other backends to time beside the torch paths ("onnxruntime": the exported graphs, CPU only,
+            runtime/onnx_backend.py); int8 adds their int8 graphs.
     """
 
     steps: Sequence[int] = (1, 2, 4)
@@ -72,6 +74,8 @@ class SpeedSettings:
     training: bool = True
     training_batch: int = 64
     control: bool = True
+    backends: Sequence[str] = ()
+    int8: bool = True
 
     def __post_init__(self) -> None:
         for name in ("repeats", "frames", "teacher_steps", "training_batch"):
@@ -142,7 +146,11 @@ def time_variants(
     seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Time generations of `batch` motions for each variant, interleaved: every round runs each variant
-    once, so that a slow drift of the machine (other load, clock changes) affects all variants alike.
+    once, so that a slow drift of the machine (other load, clock changes) affects all variants alike. Each
+    timed run follows an untimed run of the same variant with other prompts, as in a loop over prompts: without
+    it a row would pay for the row before it (torch's OpenMP threads spin on after a parallel op and stall an
+    onnxruntime graph that starts at once: the shipped model's onnxruntime AITS measured 13.4 ms interleaved
+    against 6 ms in a loop, docs/speed.md).
 
     Args:
         variants: (label, loop, fast paths, cached): loop is "pipeline" (motionlcm with those fast paths) or
@@ -160,16 +168,20 @@ def time_variants(
 
     def once(variant: tuple[str, str, FastPaths, bool], texts: list[str]) -> tuple[dict[str, float], Tensor]:
         _, loop, paths, cached = variant
-        torch.set_num_threads(paths.threads or base_threads)
         if pipe.fast_paths != paths:
             pipe.set_fast_paths(paths)
+        # the onnxruntime backend keeps torch on one thread (runtime/fast_paths.py, _apply_backend)
+        torch.set_num_threads(1 if paths.backend == "onnxruntime" else paths.threads or base_threads)
         if cached:
             pipe.encode_text(texts)
         return runs[loop](pipe, texts, lengths, steps, guidance, seed, cached)
 
     times: list[list[dict[str, float]]] = [[] for _ in variants]
-    for i in range(warmup + repeats):
+    rounds = warmup + repeats
+    for i in range(rounds):
         for k, variant in enumerate(variants):
+            if len(variants) > 1:  # a lead-in run: each timed run follows a run of its own row (see below)
+                once(variant, _prompts(batch, 0 if variant[3] else (rounds + i) * batch))
             stages, _ = once(variant, _prompts(batch, 0 if variant[3] else i * batch))
             if i >= warmup:
                 times[k].append(stages)
@@ -232,6 +244,13 @@ def inference_variants(device: torch.device, settings: SpeedSettings) -> list[tu
     if settings.autocast:
         for name in ("bf16", "fp16") if device.type == "cuda" else ("bf16",):
             rows.append((f"+ {name} autocast", "pipeline", default.replace(autocast=name), False))
+    for backend in settings.backends:
+        if backend == "onnxruntime" and device.type == "cpu":
+            rows.append(("onnxruntime", "pipeline", default.replace(backend="onnxruntime"), False))
+            if settings.int8:
+                rows.append(
+                    ("onnxruntime int8", "pipeline", default.replace(backend="onnxruntime", precision="int8"), False)
+                )
     if settings.compile:
         rows.append(("+ torch.compile", "pipeline", default.replace(compile=True, frame_bucket=28), False))
         if device.type == "cuda":
@@ -274,6 +293,8 @@ def bench_inference(pipe: Any, model: str, settings: SpeedSettings) -> list[dict
     variants = inference_variants(pipe.device, settings)
     if not official_loop.applies_to(pipe):  # our own VAE or text tokens: no official loop to compare with
         variants = [v for v in variants if v[1] != "official"]
+    if pipe.kind != "student":  # the exported graphs are the student's
+        variants = [v for v in variants if v[2].backend == "torch"]
     if pipe.device.type == "cpu":
         variants += [(f"default, {n} thread(s)", "pipeline", FastPaths(threads=n), False) for n in settings.threads]
     large = [

@@ -21,6 +21,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from motionlcm.runtime.device import resolve_device
 
     device = resolve_device(args.device).type
+    if args.backend == "onnxruntime":
+        from motionlcm.runtime.onnx_backend import require_onnxruntime
+
+        require_onnxruntime()
+        if device != "cpu":
+            raise ValueError(f"--backend onnxruntime: times the CPU (got --device {device})")
     if args.json and Path(args.json).exists() and not args.force:
         raise ValueError(f"{args.json}: exists; pass --force to replace it")
     if args.arch == "official-v2":
@@ -46,6 +52,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         training=not args.no_training,
         control=not args.no_control,
         training_batch=args.training_batch,
+        backends=() if args.backend == "torch" else (args.backend,),
+        int8=not args.no_int8,
         progress=None if args.quiet else (lambda msg: print(f"  timing {msg}", file=sys.stderr, flush=True)),
     )
     report = run_speed_benchmark(student, teacher, settings)
@@ -96,6 +104,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also time torch.compile (and CUDA graphs on GPU); compiling takes tens of seconds",
     )
     p.add_argument("--no-autocast", action="store_true", help="skip the bf16/fp16 autocast rows")
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="onnxruntime: also time the exported ONNX graphs in onnxruntime (fp32 and int8 rows, CPU) beside the "
+        "torch paths and the official loop; exported once into the cache (pip install 'motionlcm[onnx]')",
+    )
+    p.add_argument("--no-int8", action="store_true", help="with --backend onnxruntime: skip the int8 row")
     p.add_argument("--threads", type=int_list, default=None, help="CPU thread counts to compare, e.g. 1,2")
     p.add_argument("--no-training", action="store_true", help="skip the training-step rows")
     p.add_argument(

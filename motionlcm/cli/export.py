@@ -1,11 +1,12 @@
-"""`motionlcm export`: a motion array to BVH or binary glTF, on the SMPL skeleton or a user's rig."""
+"""`motionlcm export`: a motion array to BVH or binary glTF, on the SMPL skeleton or a user's rig; `motionlcm
+export onnx MODEL -o DIR`: a model's ONNX graphs for engines and onnxruntime."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from motionlcm.cli._common import Formatter, check_output_file
+from motionlcm.cli._common import Formatter, check_output_file, int_list
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -19,6 +20,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.output is not None and not args.output.strip():
         raise ValueError("-o/--output: empty file name")
+    if args.input == "onnx":
+        return _export_onnx(args)
+    for name in ("steps", "precision", "model"):
+        if getattr(args, name) is not None:
+            raise ValueError(f"--{name}: only with `motionlcm export onnx`" if name != "model" else
+                             f"{args.model}: one motion file per call (`motionlcm export onnx MODEL` takes a model)")  # fmt: skip
     src = Path(args.input)
     default = src.with_name(f"{src.stem}_smpl.npz") if args.to == "smpl" else src.with_suffix(f".{args.to}")
     out = Path(args.output) if args.output else default
@@ -70,6 +77,34 @@ def _export_smpl(args: argparse.Namespace, src: Path, out: Path) -> int:
     return 0
 
 
+def _export_onnx(args: argparse.Namespace) -> int:
+    """`export onnx [MODEL]`: the text encoder, the student's sampler and the decoder as ONNX (opset 17)."""
+    import sys
+
+    from motionlcm.pipeline import MotionLCM, default_model_dir
+    from motionlcm.runtime.onnx_graphs import SAMPLER_STEPS, export_onnx
+
+    if args.output is None:
+        raise ValueError("export onnx: give the output folder with -o/--output")
+    if args.to != "bvh" or args.rig or args.skeleton or args.fps or args.source_fps or args.smpl_model:
+        raise ValueError("export onnx: only -o, --steps, --precision and --force apply")
+    model = args.model or default_model_dir()
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise ValueError(f"{out}: exists and is not empty; pass --force to replace it")
+    pipe = MotionLCM.from_pretrained(model, device="cpu")
+
+    def say(msg: str) -> None:
+        print(f"  exporting {msg}", file=sys.stderr, flush=True)
+
+    steps = args.steps or list(SAMPLER_STEPS)
+    export_onnx(pipe, out, steps=steps, precision=args.precision or "fp32", force=args.force, progress=say)
+    print(out)
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
@@ -79,9 +114,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "`motionlcm generate` or numpy.savez with a joints or features array), to a BVH clip with the 22 SMPL "
         "joints (centimetres; rotations solved so that forward kinematics reproduces the joints within 1 cm), or "
         "to a binary glTF 2.0 (.glb: the same skeleton skinned to a stick mesh, one animation, metres); with "
-        "--rig, on your own skeleton (docs/export.md).",
+        "--rig, on your own skeleton (docs/export.md). `motionlcm export onnx [MODEL] -o DIR` instead writes a "
+        "student model's ONNX graphs (text encoder with its tokenizer, sampler for 1/2/4 steps, decoder to "
+        "features and joints; opset 17), a manifest.json and a README for engines (docs/onnx.md).",
     )
-    p.add_argument("input", help="the .npy or .npz motion")
+    p.add_argument("input", help="the .npy or .npz motion, or the word onnx")
+    p.add_argument(
+        "model", nargs="?", default=None, help="with onnx: the student model folder (default: the shipped model)"
+    )
     p.add_argument(
         "--to",
         choices=("bvh", "glb", "smpl"),
@@ -111,5 +151,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--skeleton", default=None, help="with --rig: a BVH with that skeleton (default: the rig file's `reference`)"
     )
-    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument(
+        "--steps",
+        type=int_list,
+        default=None,
+        help="with onnx: the sampler step counts to export, comma-separated (default: 1,2,4)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "int8"),
+        default=None,
+        help="with onnx: fp32 (default), or int8 dynamic quantisation of the sampler and decoder matrix products "
+        "(smaller and faster, but measured feature errors of 0.05-0.08 against fp32: docs/onnx.md)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing output (with onnx: replace the folder)")
     p.set_defaults(func=cmd_export)

@@ -44,6 +44,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         formats=formats,
         force=args.force,
         device=args.device,
+        backend=args.backend,
+        onnx_dir=args.onnx_dir,
         progress=not args.quiet,
         control=ControlSpec(
             args.control,
@@ -104,7 +106,7 @@ def _timeline(args: argparse.Namespace, formats: tuple[str, ...]) -> int:
     written = generate_timeline_files(
         spec, Path(args.output), model=args.model, steps=args.steps, guidance=args.guidance, seed=args.seed,
         num=args.num, fps=args.fps, formats=formats, force=args.force, device=args.device, progress=not args.quiet,
-        targets=load_targets(formats, args.rig, args.skeleton, args.smpl_model),
+        backend=args.backend, onnx_dir=args.onnx_dir, targets=load_targets(formats, args.rig, args.skeleton, args.smpl_model),
     )  # fmt: skip
     for path in written:
         print(path)
@@ -262,6 +264,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--max-seconds", type=float, default=600.0, help="refuse timelines longer than this in all (seconds)"
     )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="onnxruntime: run text encoding, sampling and decoding as the model's ONNX graphs on the CPU (the same "
+        "motion for a seed within float error; exported once into ~/.cache/motionlcm or $MOTIONLCM_CACHE; control "
+        "and step counts other than 1, 2, 4 stay in torch); needs pip install 'motionlcm[onnx]'",
+    )
+    p.add_argument(
+        "--onnx-dir",
+        default=None,
+        help="with --backend onnxruntime: graphs from `motionlcm export onnx` for this model",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_generate)

@@ -513,6 +513,9 @@ class TextEncoder(nn.Module):
         self.lean = bool(lean)
         self._cache: OrderedDict[str, Tensor] = OrderedDict()
         self._hits = self._misses = self._model_calls = 0
+        # another runner of the backbone and pooling, (ids, mask) -> [B, 1 + tokens, dim] (the onnxruntime
+        # backend, runtime/onnx_backend.py); tokenisation and the cache stay here
+        self.runner: Callable[[Tensor, Tensor], Tensor] | None = None
         self.train(False)
 
     # ------------------------------------------------------------------ properties
@@ -662,6 +665,8 @@ class TextEncoder(nn.Module):
         ids = batch["input_ids"].to(self._device)
         mask = batch["attention_mask"].to(self._device)
         self._model_calls += 1
+        if self.runner is not None and pipe.kind != "clip":
+            return self.runner(ids, mask)
         if pipe.kind == "clip":
             pooled = pipe.modules["backbone"](input_ids=ids, attention_mask=mask).text_embeds
             return pipe.modules["head"](pooled).float().unsqueeze(1)

@@ -15,6 +15,9 @@ switch against the plain eager path in the same process and the tests check each
 * ``frame_bucket``: decode at max(lengths) rounded up to a multiple of this many frames and crop; the
   decoder's padding mask makes the kept frames independent of the padding (tested).
 * ``threads``: `torch.set_num_threads` on CPU (a process-wide setting).
+* ``backend``: "torch", or "onnxruntime": the text encoder, the student's sampler and the decoder run as the
+  ONNX graphs of `export_onnx` (runtime/onnx_backend.py), from ``onnx_dir`` or the cache, at ``precision``
+  ("fp32" or "int8"); what the graphs do not cover (control, other step counts) stays in torch.
 """
 
 from __future__ import annotations
@@ -43,12 +46,21 @@ class FastPaths:
     autocast: str | None = None
     frame_bucket: int = 0
     threads: int | None = None
+    backend: str = "torch"
+    onnx_dir: str | None = None
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.attention not in BACKENDS:
             raise ValueError(f"attention: {self.attention!r} is not one of {BACKENDS}")
         if self.autocast not in (None, *AUTOCAST_DTYPES):
             raise ValueError(f"autocast: {self.autocast!r} is not None, 'bf16' or 'fp16'")
+        if self.backend not in ("torch", "onnxruntime"):
+            raise ValueError(f"--backend: {self.backend!r} is not 'torch' or 'onnxruntime'")
+        if self.precision not in ("fp32", "int8"):
+            raise ValueError(f"--precision: {self.precision!r} is not 'fp32' or 'int8'")
+        if self.backend == "torch" and (self.onnx_dir is not None or self.precision != "fp32"):
+            raise ValueError("--onnx-dir / --precision: only with --backend onnxruntime")
         if self.text_cache < 0 or self.frame_bucket < 0 or (self.threads is not None and self.threads < 1):
             raise ValueError(
                 f"bad sizes: text_cache={self.text_cache}, frame_bucket={self.frame_bucket}, threads={self.threads}"
@@ -85,7 +97,7 @@ def apply_fast_paths(pipe: Any, paths: FastPaths) -> Any:
     Compilation wraps the denoiser and the decoder (`pipe.denoiser_fn`, `pipe.decode_fn`); the modules in
     `pipe.denoiser` / `pipe.vae` stay the plain ones, so switching back to eager is another call.
     """
-    if paths.threads is not None and pipe.device.type == "cpu":
+    if paths.threads is not None and pipe.device.type == "cpu" and paths.backend == "torch":
         torch.set_num_threads(paths.threads)
     set_attention_backend(pipe.denoiser, paths.attention)
     set_attention_backend(pipe.vae, paths.attention)
@@ -105,8 +117,42 @@ def apply_fast_paths(pipe: Any, paths: FastPaths) -> Any:
                 torch.compile(pipe.vae.decode_masked, mode=mode, dynamic=False),
             )
         pipe.denoiser_fn, pipe.decode_fn = compiled[mode]
+    _apply_backend(pipe, paths)
     pipe.fast_paths = paths
     return pipe
+
+
+def _apply_backend(pipe: Any, paths: FastPaths) -> None:
+    """Open (once per folder and precision) the exported graphs for the onnxruntime backend, or drop them.
+
+    The onnxruntime backend takes the CPU threads: torch runs on one thread meanwhile, because OpenMP threads
+    left spinning by a parallel torch op stall the next onnxruntime call (a 263 x 196 subtraction before the
+    decoder graph: 15.7 ms instead of 1.7 ms, docs/speed.md); switching back restores torch's count."""
+    pipe.onnx = None
+    if paths.backend != "onnxruntime" and "_torch_threads" in pipe.__dict__:
+        torch.set_num_threads(pipe.__dict__.pop("_torch_threads"))
+    if paths.backend == "onnxruntime":
+        from motionlcm.runtime.onnx_backend import open_graphs
+
+        if pipe.device.type != "cpu":
+            raise ValueError(f"--backend onnxruntime: runs on the CPU (the pipeline is on {pipe.device})")
+        opened = pipe.__dict__.setdefault("_onnx_graphs", {})
+        key = (paths.onnx_dir, paths.precision)
+        if key not in opened:  # the sessions' threads: torch's own count (it is 1 while a backend is on)
+            threads = paths.threads or pipe.__dict__.get("_torch_threads") or torch.get_num_threads()
+            opened[key] = open_graphs(pipe, paths.onnx_dir, paths.precision, threads)
+        pipe.onnx = opened[key]
+        pipe.__dict__.setdefault("_torch_threads", torch.get_num_threads())
+        torch.set_num_threads(1)
+    if pipe.text_encoder is not None:
+        pipe.text_encoder.runner = _text_runner(pipe.onnx) if pipe.onnx is not None else None
+
+
+def _text_runner(graphs: Any) -> Any:
+    def run(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(graphs.encode_text(ids.cpu().numpy(), mask.cpu().numpy()))
+
+    return run
 
 
 def autocast_context(device: torch.device, autocast: str | None) -> Any:

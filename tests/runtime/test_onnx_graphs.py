@@ -1,5 +1,6 @@
-"""ONNX export (issue 18, in progress): the decoder graph and the student's sampler graphs at opset 17, with
-dynamic batch (and frames), run in onnxruntime as in eager torch on the shipped model."""
+"""ONNX export, graph by graph: the decoder, the student's sampler and the text encoder at opset 17, with dynamic
+batch (and frames), run in onnxruntime as in eager torch on the shipped model (the exported folder and the
+backend: test_onnx_backend.py)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,62 @@ def test_the_text_encoder_graph_gives_the_encoders_embeddings_at_opset_17(pipe, 
                                  "attention_mask": batch["attention_mask"].astype(np.int64)})[0]  # fmt: skip
         assert got.shape == (len(texts), 1 + encoder.tokens, encoder.dim)
         assert np.abs(got - encoder(texts).numpy()).max() < 1e-4
+
+
+def official_layout(version: str, encoder):
+    """A student of the official V1 or V2 layout (transformer VAE, one token set per motion; V1: one token, no
+    projections, ReLU on the text; V2: projections), made small, random weights, over the MiniLM encoder."""
+    from pathlib import Path
+
+    from motionlcm.models.denoiser import DenoiserConfig, LatentDenoiser
+    from motionlcm.models.folder import ModelFolder
+    from motionlcm.models.vae import MotionVAE, VAEConfig
+    from motionlcm.pipeline import MotionLCM
+
+    torch.manual_seed(0)
+    layout = {"v1": {"latent_size": 1, "latent_dim": 32, "force_pre_post_proj": False},
+              "v2": {"latent_size": 4, "latent_dim": 8}}[version]  # fmt: skip
+    shape = {"hidden_dim": 32, "ff_size": 64, "num_layers": 3, "num_heads": 2}
+    vae = MotionVAE(VAEConfig(**{**layout, **shape})).eval()
+    extra = {"text_act": "relu"} if version == "v1" else {}
+    denoiser = LatentDenoiser(DenoiserConfig(**{**layout, **shape, **extra}, text_dim=encoder.dim, time_dim=32,
+                                             time_cond_proj_dim=256)).eval()  # fmt: skip
+    rng = np.random.default_rng(0)
+    mean, std = rng.normal(0, 0.1, 263).astype(np.float32), rng.uniform(0.5, 1.5, 263).astype(np.float32)
+    folder = ModelFolder(Path(f"<tiny {version}>"), "student", vae, denoiser, mean, std, encoder.reference(),
+                         {"sampling": {"scheduler": version}})  # fmt: skip
+    return MotionLCM(folder, encoder)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_official_layouts_export_and_run_in_onnxruntime_as_in_torch(pipe, tmp_path, version):
+    """The transformer VAE's decoder and the V1 / V2 students' samplers (their own schedules: V1 50-step grid,
+    V2 step map) at opset 17, onnxruntime equal to the pipeline within 1e-4."""
+    from motionlcm.runtime.onnx_graphs import SamplerGraph, decoder_graph, export_decoder, export_sampler
+
+    student = official_layout(version, pipe.text_encoder)
+    cfg = student.vae.config
+    decoder = ort.InferenceSession(str(export_decoder(student, tmp_path / "decoder.onnx")))
+    text = student.encode_text(["a person walks", "someone waves both hands"]).float()
+    noise = torch.randn(2, cfg.latent_size, cfg.latent_dim, generator=torch.Generator().manual_seed(2))
+    for steps in (1, 2):
+        path = export_sampler(student, tmp_path / f"sampler_{steps}.onnx", steps)
+        assert opsets(path) == [17]
+        step_noise = torch.randn(max(steps - 1, 1), *noise.shape, generator=torch.Generator().manual_seed(9))
+        mask = torch.ones(2, cfg.latent_size, dtype=torch.bool)
+        with torch.no_grad():
+            reference = student.sample_latents(text, noise, steps, 7.5, torch.Generator().manual_seed(9))
+            eager = SamplerGraph(student, steps)(text, noise, torch.full((2,), 7.5), mask, step_noise)
+        assert (eager - reference).abs().max() < 1e-5
+        feed = {"text": text.numpy(), "noise": noise.numpy(), "guidance": np.full(2, 7.5, np.float32),
+                "token_mask": mask.numpy(), "step_noise": step_noise.numpy()}  # fmt: skip
+        latents = ort.InferenceSession(str(path)).run(None, feed)[0]
+        assert np.abs(latents - eager.numpy()).max() < 1e-4
+    frames = torch.arange(150)[None, :] < torch.tensor([150, 61])[:, None]
+    with torch.no_grad():
+        features, joints = decoder_graph(student)(eager, frames)
+    got = decoder.run(None, {"latents": eager.numpy(), "mask": frames.numpy()})
+    assert opsets(tmp_path / "decoder.onnx") == [17]
+    assert np.abs(got[0] - features.numpy()).max() < 1e-4
+    assert np.abs(got[1] - joints.numpy()).max() < 1e-3  # untrained root velocities, integrated over 150 frames
+    assert np.abs(got[0][1, 61:]).max() == 0.0
