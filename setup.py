@@ -14,6 +14,7 @@ setup(
     packages=[*find_packages(include=["motionlcm", "motionlcm.*"]), "motionlcm._checkpoints"],
     package_dir={"motionlcm._checkpoints": "checkpoints"},
     package_data={
+        "motionlcm.studio": ["static/*", "static/vendor/*"],  # the studio's page and vendored three.js
         "motionlcm._checkpoints": [
             "README.md",
             *(f"{name}/*" for name in SHIPPED_MODELS),

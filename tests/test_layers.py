@@ -22,7 +22,7 @@ LAYERS = [
     {"pipeline", "timeline"},  # text -> motion; a timeline of prompts -> one take (drives a pipeline)
     {"train", "eval"},  # Lightning systems; metrics and the evaluation protocol
     {"bench"},  # benchmarks that build training systems and pipelines
-    {"generate"},  # the generate command's request handling
+    {"generate", "studio"},  # the generate command's request handling; the web studio (server, API, page)
     {"cli", "__init__"},  # commands; the public package surface
 ]
 LEVEL = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -8,11 +8,11 @@ import os
 import sys
 
 from motionlcm import __version__
-from motionlcm.cli import bench, convert, data, export, generate, render, train
+from motionlcm.cli import bench, convert, data, export, generate, render, studio, train
 from motionlcm.cli import eval as evaluate
 from motionlcm.cli._common import Formatter
 
-COMMANDS = (generate, render, export, data, train, evaluate, bench, convert)  # the order of `motionlcm --help`
+COMMANDS = (generate, studio, render, export, data, train, evaluate, bench, convert)  # the order of `motionlcm --help`
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"motionlcm {__version__}")
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{generate,render,export,data,train,eval,bench,convert}"
+        dest="command", required=True, metavar="{generate,studio,render,export,data,train,eval,bench,convert}"
     )
     for command in COMMANDS:
         command.add_parser(sub)

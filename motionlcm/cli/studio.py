@@ -1,0 +1,71 @@
+"""`motionlcm studio`: the local web studio (motionlcm/studio, docs/studio.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from motionlcm.cli._common import Formatter
+
+
+def cmd_studio(args: argparse.Namespace) -> int:
+    from motionlcm.generate import load_pipeline
+    from motionlcm.studio.server import TEXT_CACHE, Studio, make_server
+
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port: must be in 0..65535, got {args.port}")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"motionlcm: warning: --host {args.host}: the studio is reachable from other machines; it has no "
+              "authentication", file=sys.stderr)  # fmt: skip
+    pipe = load_pipeline(args.model, args.device, args.backend, args.onnx_dir)
+    if pipe.kind != "student":
+        raise ValueError(f"--model: the studio needs a student model folder, got a {pipe.kind} folder")
+    pipe.set_fast_paths(pipe.fast_paths.replace(text_cache=TEXT_CACHE))
+    studio = Studio(pipe, queue=args.queue)
+    server = make_server(studio, args.host, args.port, quiet=not args.verbose)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{server.server_address[1]}/"
+    print(f"motionlcm studio: {url}  (Ctrl+C to stop)", flush=True)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "studio",
+        help="a local web page: type a prompt and watch the motion change as you type",
+        formatter_class=Formatter,
+        description="Serve the motion studio on this machine: a prompt box that regenerates about 150 ms after the "
+        "last keystroke, a three.js viewer (orbit camera, play / pause / scrub / loop / speed, root trail, follow "
+        "camera), seconds / steps / guidance / seed controls, takes to keep and overlay, and BVH / NPY / JSON "
+        "downloads. Works offline: every script is served from the installed package. The HTTP API "
+        "(/api/generate, /api/export, /api/health, /api/openapi.json) is documented in docs/studio.md.",
+    )
+    p.add_argument("--model", default=None, help="student model folder (default: the shipped model)")
+    p.add_argument("--port", type=int, default=8765, help="TCP port (0: any free port)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default loopback only; 0.0.0.0 exposes the studio to the network and warns)",
+    )
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--queue", type=int, default=4, help="generations that may wait while one runs; more get HTTP 503")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="onnxruntime: generate with the model's ONNX graphs on the CPU (docs/onnx.md; pip install 'motionlcm[onnx]')",
+    )
+    p.add_argument("--onnx-dir", default=None, help="with --backend onnxruntime: graphs from `motionlcm export onnx`")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
+    p.set_defaults(func=cmd_studio)
