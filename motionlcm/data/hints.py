@@ -250,11 +250,14 @@ def read_hints_file(path: str | Path) -> Hints:
 def trajectory_hints(path: str | Path, num_frames: int, fps: float) -> Hints:
     """Pelvis hints on the floor plane from a CSV of `time_s,x,z` rows (a header row is allowed), linearly
     interpolated between rows at every frame from the first row's time to the last's; the height stays free."""
-    path = Path(path)
-    rows = _read_trajectory_rows(path)
+    return hints_from_trajectory(_read_trajectory_rows(Path(path)), num_frames, fps, str(path))
+
+
+def hints_from_trajectory(rows: list[tuple[float, float, float]], num_frames: int, fps: float, where: str) -> Hints:
+    """`trajectory_hints` from checked (time_s, x, z) rows (`check_trajectory_row`); `where` names them in errors."""
     times = np.array([r[0] for r in rows])
     if times[0] * fps > num_frames - 1 + 1e-6 or times[-1] * fps > num_frames - 1 + 1e-6:
-        raise ValueError(f"{path}: time {times[-1]:g} s is beyond the motion's end ({(num_frames - 1) / fps:g} s)")
+        raise ValueError(f"{where}: time {times[-1]:g} s is beyond the motion's end ({(num_frames - 1) / fps:g} s)")
     frames = np.arange(math.ceil(times[0] * fps - 1e-6), math.floor(times[-1] * fps + 1e-6) + 1)
     xs = np.interp(frames / fps, times, [r[1] for r in rows])
     zs = np.interp(frames / fps, times, [r[2] for r in rows])
@@ -263,6 +266,16 @@ def trajectory_hints(path: str | Path, num_frames: int, fps: float) -> Hints:
     mask = np.zeros((num_frames, NUM_JOINTS, 3), dtype=bool)
     mask[frames, 0, 0] = mask[frames, 0, 2] = True
     return Hints(values, mask)
+
+
+def check_trajectory_row(values: tuple[float, ...], previous: tuple[float, ...] | None, where: str) -> None:
+    """One (time_s, x, z) row: three finite numbers, time not negative and after the previous row's."""
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{where}: expected three finite numbers time_s,x,z")
+    if values[0] < 0:
+        raise ValueError(f"{where}: negative time {values[0]:g}")
+    if previous is not None and values[0] <= previous[0]:
+        raise ValueError(f"{where}: times must increase ({values[0]:g} after {previous[0]:g})")
 
 
 def _read_trajectory_rows(path: Path) -> list[tuple[float, float, float]]:
@@ -280,12 +293,7 @@ def _read_trajectory_rows(path: Path) -> list[tuple[float, float, float]]:
             if number == 1:  # a header
                 continue
             raise ValueError(f"{path}: row {number}: expected numbers time_s,x,z, got {','.join(line)!r}") from None
-        if len(values) != 3 or not all(math.isfinite(v) for v in values):
-            raise ValueError(f"{path}: row {number}: expected three finite numbers time_s,x,z")
-        if values[0] < 0:
-            raise ValueError(f"{path}: row {number}: negative time {values[0]:g}")
-        if rows and values[0] <= rows[-1][0]:
-            raise ValueError(f"{path}: row {number}: times must increase ({values[0]:g} after {rows[-1][0]:g})")
+        check_trajectory_row(values, rows[-1] if rows else None, f"{path}: row {number}")
         rows.append(values)
     if not rows:
         raise ValueError(f"{path}: no time_s,x,z rows")

@@ -1,8 +1,11 @@
 """The studio's HTTP API as plain functions: requests checked field by field (`ApiError` names the field), then
 generation and export over a loaded pipeline. No sockets here (server.py); docs/studio.md documents the API.
 
-    POST /api/generate  {"prompt": str, "seconds": float, "steps": int, "guidance": float|null, "seed": int|null}
+    POST /api/generate  {"prompt": str, "seconds": float, "steps": int, "guidance": float|null, "seed": int|null,
+                         "trajectory": [[time_s, x, z], ...]|null}
         -> {"joints": [[[x, y, z] * 22] * T], "fps": 20, "seed": int, "steps", "guidance", "frames", "ms": {...}}
+    POST /api/timeline  {"segments": [{"prompt": str, "seconds": float}, ...], "seed": int|null}
+        -> as /api/generate, one continuous take, plus "segments": [{"start_frame", "prompt"}]
     POST /api/export    {"joints": [[[x, y, z] * 22] * T], "fps": float, "format": "bvh"|"npy"|"json",
                          "target_fps": float|null, "prompt": str|null}  -> the file's bytes
     GET  /api/health    -> {"status": "ok", "model", "kind", "backend", "queue"}
@@ -23,7 +26,9 @@ MAX_BODY = 1 << 20  # bytes of a request body (issue 16: "a body over 1 MB" is r
 MAX_PROMPT = 500  # characters
 MAX_SEED = 2**62 - 1  # as `motionlcm generate --seed`
 MIN_SECONDS, MAX_SECONDS = 0.5, 9.8  # 10 frames .. HumanML3D's longest motion (196 frames at 20 fps)
-EXPORT_FORMATS = {"bvh": "text/plain; charset=utf-8", "npy": "application/octet-stream", "json": "application/json"}
+EXPORT_FORMATS = {"bvh": "text/plain; charset=utf-8", "npy": "application/octet-stream", "json": "application/json",
+                  "mp4": "video/mp4", "gif": "image/gif"}  # fmt: skip
+MAX_MOVIE_FRAMES = 400  # a rendered movie takes seconds; longer motions are refused rather than queued
 
 
 class ApiError(ValueError):
@@ -76,6 +81,30 @@ def _integer(data: dict[str, Any], name: str, default: Any, low: int, high: int,
     return int(value)
 
 
+MAX_PATH_ROWS = 2000
+
+
+def parse_trajectory(value: Any) -> tuple[tuple[float, float, float], ...] | None:
+    """[[time_s, x, z], ...] (the pelvis on the floor, metres, the motion's own frame) as checked rows."""
+    from motionlcm.data.hints import check_trajectory_row
+
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 2 <= len(value) <= MAX_PATH_ROWS:
+        raise ApiError(422, "trajectory", f"trajectory: a list of 2..{MAX_PATH_ROWS} [time_s, x, z] rows")
+    rows: list[tuple[float, float, float]] = []
+    for i, row in enumerate(value):
+        ok = isinstance(row, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row)
+        try:
+            if not ok:
+                raise ValueError(f"trajectory[{i}]: expected three numbers time_s,x,z")
+            check_trajectory_row(tuple(float(v) for v in row), rows[-1] if rows else None, f"trajectory[{i}]")
+        except ValueError as err:
+            raise ApiError(422, "trajectory", str(err)) from None
+        rows.append((float(row[0]), float(row[1]), float(row[2])))
+    return tuple(rows)
+
+
 @dataclass(frozen=True)
 class GenerateRequest:
     prompt: str
@@ -83,10 +112,11 @@ class GenerateRequest:
     steps: int | None = None
     guidance: float | None = None
     seed: int | None = None
+    trajectory: tuple[tuple[float, float, float], ...] | None = None
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> GenerateRequest:
-        _check_fields(data, {"prompt", "seconds", "steps", "guidance", "seed"})
+        _check_fields(data, {"prompt", "seconds", "steps", "guidance", "seed", "trajectory"})
         prompt = data.get("prompt")
         if not isinstance(prompt, str):
             raise ApiError(422, "prompt", f"prompt: must be a string, got {json.dumps(prompt)}")
@@ -101,6 +131,7 @@ class GenerateRequest:
             steps=_integer(data, "steps", None, 1, 50, optional=True),
             guidance=_number(data, "guidance", None, 0.0, 30.0, optional=True),
             seed=_integer(data, "seed", None, 0, MAX_SEED, optional=True),
+            trajectory=parse_trajectory(data.get("trajectory")),
         )
 
 
@@ -115,10 +146,25 @@ def generate(pipe: Any, request: GenerateRequest) -> dict[str, Any]:
         field = "steps" if "steps" in str(err) else "guidance"
         raise ApiError(422, field, f"{field}: {str(err).split(': ', 1)[-1]}") from None
     seed = request.seed if request.seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
-    motion = pipe(request.prompt, seconds=request.seconds, steps=steps, guidance=guidance, seed=seed)[0]
+    control = None
+    if request.trajectory is not None:
+        from motionlcm.data.hints import hints_from_trajectory
+        from motionlcm.pipeline import resolve_lengths
+
+        frames = resolve_lengths(1, seconds=request.seconds)[0]
+        try:
+            control = hints_from_trajectory(list(request.trajectory), frames, 20.0, "trajectory")
+            motion = pipe(request.prompt, seconds=request.seconds, steps=steps, guidance=guidance, seed=seed,
+                          control=control)[0]  # fmt: skip
+        except ValueError as err:
+            raise ApiError(422, "trajectory", f"trajectory: {str(err).removeprefix('trajectory: ')}") from None
+    else:
+        motion = pipe(request.prompt, seconds=request.seconds, steps=steps, guidance=guidance, seed=seed)[0]
     generated = time.perf_counter()
     joints = np.round(motion.joints.astype(np.float64), 4).tolist()
+    extra = {} if control is None else {"control": motion.settings.get("control")}
     return {
+        **extra,
         "prompt": request.prompt,
         "joints": joints,
         "fps": motion.fps,
@@ -126,6 +172,60 @@ def generate(pipe: Any, request: GenerateRequest) -> dict[str, Any]:
         "seed": seed,
         "steps": steps,
         "guidance": guidance,
+        "ms": {"generate": (generated - start) * 1000.0, "serialise": (time.perf_counter() - generated) * 1000.0},
+    }
+
+
+MAX_TAKE_SECONDS = 120.0  # a studio take; `motionlcm generate --timeline` makes longer ones
+MAX_SEGMENTS = 30
+
+
+@dataclass(frozen=True)
+class TimelineRequest:
+    segments: tuple[tuple[str, float], ...]
+    seed: int | None = None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> TimelineRequest:
+        _check_fields(data, {"segments", "seed"})
+        blocks = data.get("segments")
+        if not isinstance(blocks, list) or not 1 <= len(blocks) <= MAX_SEGMENTS:
+            raise ApiError(422, "segments", f"segments: a list of 1..{MAX_SEGMENTS} {{prompt, seconds}} blocks")
+        segments = []
+        for i, block in enumerate(blocks):
+            where = f"segments[{i}]"
+            if not isinstance(block, dict):
+                raise ApiError(422, where, f"{where}: must be an object {{prompt, seconds}}")
+            _check_fields(block, {"prompt", "seconds"})
+            try:
+                one = GenerateRequest.parse({"prompt": block.get("prompt"), "seconds": block.get("seconds", 3.0)})
+            except ApiError as err:
+                raise ApiError(err.status, f"{where}.{err.field}", f"{where}.{err}") from None
+            segments.append((one.prompt, one.seconds))
+        total = sum(seconds for _, seconds in segments)
+        if total > MAX_TAKE_SECONDS:
+            raise ApiError(422, "segments", f"segments: {total:g} s in all; the studio makes takes of at most "
+                                            f"{MAX_TAKE_SECONDS:g} s")  # fmt: skip
+        return cls(tuple(segments), _integer(data, "seed", None, 0, MAX_SEED, optional=True))
+
+
+def timeline(pipe: Any, request: TimelineRequest) -> dict[str, Any]:
+    """One continuous take of the segments (`MotionLCM.generate_timeline`), with each segment's start frame."""
+    start = time.perf_counter()
+    seed = request.seed if request.seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
+    try:
+        motion = pipe.generate_timeline(list(request.segments), seed=seed)
+    except ValueError as err:
+        raise ApiError(422, "segments", f"segments: {err}") from None
+    generated = time.perf_counter()
+    joints = np.round(motion.joints.astype(np.float64), 4).tolist()
+    return {
+        "prompt": " / ".join(prompt for prompt, _ in request.segments),
+        "joints": joints,
+        "fps": motion.fps,
+        "frames": len(joints),
+        "seed": seed,
+        "segments": [{"start_frame": int(frame), "prompt": text} for frame, text in motion.captions or []],
         "ms": {"generate": (generated - start) * 1000.0, "serialise": (time.perf_counter() - generated) * 1000.0},
     }
 
@@ -151,7 +251,8 @@ def parse_joints(value: Any, name: str = "joints") -> np.ndarray:
 
 def export(data: dict[str, Any]) -> tuple[bytes, str, str]:
     """(file bytes, content type, file name) of the given joints as BVH (22 SMPL joints, centimetres, solved
-    rotations; docs/bvh-export.md), an .npy array, or a JSON settings record."""
+    rotations; docs/bvh-export.md), an .npy array, a JSON settings record, or an MP4 / GIF stick-figure movie
+    (render/; an .mp4 request gives a GIF when ffmpeg is missing), rendered in a temporary folder."""
     from motionlcm.export.bvh_export import check_output_frames, joints_to_bvh
     from motionlcm.io.bvh import format_bvh
 
@@ -166,6 +267,8 @@ def export(data: dict[str, Any]) -> tuple[bytes, str, str]:
         buffer = io.BytesIO()
         np.save(buffer, joints)
         return buffer.getvalue(), EXPORT_FORMATS[fmt], "motion.npy"
+    if fmt in ("mp4", "gif"):
+        return _movie(joints, fps, fmt, data.get("prompt"))
     if fmt == "json":
         settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
         record = {"prompt": data.get("prompt"), "fps": fps, "frames": len(joints), **settings}
@@ -176,6 +279,21 @@ def export(data: dict[str, Any]) -> tuple[bytes, str, str]:
         raise ApiError(422, "target_fps", str(err)) from None
     clip = joints_to_bvh(joints, fps=fps, target_fps=target)
     return format_bvh(clip).encode("utf-8"), EXPORT_FORMATS[fmt], "motion.bvh"
+
+
+def _movie(joints: np.ndarray, fps: float, fmt: str, prompt: Any) -> tuple[bytes, str, str]:
+    import tempfile
+    from pathlib import Path
+
+    from motionlcm.motion import Motion
+
+    if len(joints) > MAX_MOVIE_FRAMES:
+        raise ApiError(422, "joints", f"joints: movies of at most {MAX_MOVIE_FRAMES} frames, got {len(joints)}")
+    title = prompt if isinstance(prompt, str) else None
+    with tempfile.TemporaryDirectory(prefix="motionlcm-studio-") as tmp:
+        written = Motion(joints, fps, title).render(Path(tmp) / f"motion.{fmt}")
+        kind = "gif" if written.suffix == ".gif" else fmt
+        return written.read_bytes(), EXPORT_FORMATS[kind], f"motion.{kind}"
 
 
 OPENAPI: dict[str, Any] = {
@@ -213,6 +331,49 @@ OPENAPI: dict[str, Any] = {
                     "200": {"description": "joints, fps, seed, steps, guidance, frames, ms"},
                     "4XX": {"description": "{error, field}"},
                     "503": {"description": "busy: the queue is full, try again"},
+                },  # fmt: skip
+            }
+        },
+        "/api/timeline": {
+            "post": {
+                "summary": "Prompt blocks with durations to one continuous take (docs/timelines.md)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["segments"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "segments": {
+                                        "type": "array",
+                                        "maxItems": MAX_SEGMENTS,
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["prompt"],
+                                            "additionalProperties": False,
+                                            "properties": {
+                                                "prompt": {"type": "string"},
+                                                "seconds": {
+                                                    "type": "number",
+                                                    "minimum": MIN_SECONDS,
+                                                    "maximum": MAX_SECONDS,
+                                                    "default": 3,
+                                                },
+                                            },
+                                        },
+                                    },
+                                    "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED, "nullable": True},
+                                },
+                            }
+                        }
+                    },
+                },  # fmt: skip
+                "responses": {
+                    "200": {"description": "joints, fps, frames, seed, segments, ms"},
+                    "4XX": {"description": "{error, field}"},
+                    "503": {"description": "busy"},
                 },  # fmt: skip
             }
         },

@@ -18,7 +18,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from motionlcm.studio.api import MAX_BODY, OPENAPI, ApiError, GenerateRequest, export, generate, parse_json
+from motionlcm.studio.api import (
+    MAX_BODY,
+    OPENAPI,
+    ApiError,
+    GenerateRequest,
+    TimelineRequest,
+    export,
+    generate,
+    parse_json,
+    timeline,
+)
 
 STATIC = Path(__file__).parent / "static"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css",
@@ -69,6 +79,7 @@ class Studio:
         self.files = static_files(root)
         self._model = threading.Lock()
         self._slots = threading.BoundedSemaphore(queue + 1)  # the running generation and those waiting
+        self._movie = threading.Lock()  # one movie renders at a time (seconds of CPU); others get 503
         self._waiting = 0
         self.served = {"generate": 0, "busy": 0, "errors": 0}
 
@@ -98,7 +109,8 @@ class Studio:
             return Response.json(500, {"error": f"internal error: {type(err).__name__}: {err}", "field": None})
 
     def _api(self, method: str, path: str, body: bytes, content_type: str) -> Response:
-        routes = {"/api/health": "GET", "/api/openapi.json": "GET", "/api/generate": "POST", "/api/export": "POST"}
+        routes = {"/api/health": "GET", "/api/openapi.json": "GET", "/api/generate": "POST", "/api/timeline": "POST",
+                  "/api/export": "POST"}  # fmt: skip
         if path not in routes:
             return Response.json(404, {"error": f"{path}: no such endpoint", "field": None})
         if method != routes[path]:
@@ -111,11 +123,24 @@ class Studio:
             raise ApiError(415, None, f"Content-Type: must be application/json, got {content_type or 'none'}")
         data = parse_json(body)
         if path == "/api/export":
-            content, kind, name = export(data)
+            movie = data.get("format") in ("mp4", "gif")
+            if movie and not self._movie.acquire(blocking=False):
+                busy = Response.json(503, {"error": "busy: a movie is rendering, try again", "field": None})
+                busy.headers["Retry-After"] = "2"
+                return busy
+            try:
+                content, kind, name = export(data)
+            finally:
+                if movie:
+                    self._movie.release()
             return Response(200, content, kind, {"Content-Disposition": f'attachment; filename="{name}"'})
-        return self._generate(GenerateRequest.parse(data))
+        if path == "/api/timeline":
+            request = TimelineRequest.parse(data)
+            return self._generate(lambda: timeline(self.pipe, request))
+        request = GenerateRequest.parse(data)
+        return self._generate(lambda: generate(self.pipe, request))
 
-    def _generate(self, request: GenerateRequest) -> Response:
+    def _generate(self, make: Any) -> Response:
         if not self._slots.acquire(blocking=False):
             self.served["busy"] += 1
             busy = Response.json(503, {"error": "busy: the generation queue is full, try again", "field": None})
@@ -127,7 +152,7 @@ class Studio:
             with self._model:
                 self._waiting -= 1
                 waited = time.perf_counter() - began
-                result = generate(self.pipe, request)
+                result = make()
             result["ms"]["queue"] = waited * 1000.0
             self.served["generate"] += 1
             return Response.json(200, result)

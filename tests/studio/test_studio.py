@@ -256,3 +256,86 @@ def test_the_command_serves_and_warns_when_exposed():
     bad = subprocess.run([sys.executable, "-m", "motionlcm.cli", "studio", "--port", "70000"], capture_output=True,
                          text=True, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "--port" in bad.stderr
+
+
+def test_movies_render_in_a_temporary_folder_one_at_a_time(studio, tmp_path):
+    data = post(studio, "/api/generate", {"prompt": "a person jumps", "seconds": 1, "seed": 2})[1]
+    body = {"joints": data["joints"], "fps": 20, "format": "gif", "prompt": "a person jumps"}
+    status, response = post(studio, "/api/export", body)
+    assert status == 200 and response.body[:6] == b"GIF89a" and response.content_type == "image/gif"
+    status, response = post(studio, "/api/export", {**body, "format": "mp4"})
+    assert status == 200  # an MP4 with ffmpeg, else the GIF it falls back to, named so
+    if response.headers["Content-Disposition"].endswith('motion.mp4"'):
+        assert response.content_type == "video/mp4" and response.body[4:8] == b"ftyp"
+    else:
+        assert response.content_type == "image/gif" and response.body[:6] == b"GIF89a"
+    status, error = post(studio, "/api/export", {**body, "joints": data["joints"] * 21})
+    assert status == 422 and error["field"] == "joints"
+    with studio._movie:  # another movie is rendering
+        status, error = post(studio, "/api/export", body)
+    assert status == 503 and "movie" in error["error"]
+    assert post(studio, "/api/export", {**body, "format": "npy"})[0] == 200  # files other than movies never wait
+
+
+def test_a_timeline_of_blocks_is_one_take(studio, pipe):
+    body = {"segments": [{"prompt": "a person walks forward", "seconds": 3}, {"prompt": "a person turns left",
+            "seconds": 2}], "seed": 4}  # fmt: skip
+    status, data = post(studio, "/api/timeline", body)
+    assert status == 200 and data["frames"] == 100 and len(data["joints"]) == 100
+    assert [s["start_frame"] for s in data["segments"]] == [0, 60]
+    reference = pipe.generate_timeline([("a person walks forward", 3.0), ("a person turns left", 2.0)], seed=4)
+    assert np.abs(np.array(data["joints"]) - reference.joints).max() <= 5e-5
+    for bad, field in (({"segments": []}, "segments"), ({"segments": [{"prompt": ""}]}, "segments[0].prompt"),
+                       ({"segments": [{"prompt": "walk", "seconds": 99}]}, "segments[0].seconds"),
+                       ({"segments": [{"prompt": "walk", "speed": 2}]}, "speed"),
+                       ({"segments": [{"prompt": "walk", "seconds": 9.5}] * 13}, "segments"),
+                       ({"segments": ["walk"]}, "segments[0]")):  # fmt: skip
+        status, error = post(studio, "/api/timeline", bad)
+        assert status in (400, 422) and error["field"] == field, error
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_page_generates_a_timeline_take_in_headless_chromium(server, tmp_path):
+    url = f"http://127.0.0.1:{server.server_address[1]}/?take"
+    run = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
+         "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=20000",
+         "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert 'data-state="ready"' in run.stdout and 'data-frames="160"' in run.stdout, run.stdout[-2000:]
+    assert run.stdout.count('class="seg') == 3
+
+
+def test_a_drawn_path_steers_the_pelvis(studio):
+    """`trajectory` rows (the path the page draws) steer the pelvis through the installed controller; the answer
+    records the control error; bad rows are 422 naming the field."""
+    body = {"prompt": "a person walks", "seconds": 4, "seed": 1, "trajectory": [[0, 0, 0], [1.95, 0.8, 1.2],
+            [3.95, 1.6, 2.6]]}  # fmt: skip
+    status, data = post(studio, "/api/generate", body)
+    assert status == 200 and data["control"]["controller"] == "pelvis" and data["control"]["avg_err_m"] < 0.03
+    joints = np.array(data["joints"])
+    assert (
+        np.abs(joints[-1, 0, [0, 2]] - [1.6, 2.6]).max() < 0.05
+        and np.abs(joints[40, 0, [0, 2]] - [0.8, 1.2]).max() < 0.05
+    )
+    for rows in ([[0, 0, 0]], [[0, 0, 0], [1, "x", 0]], [[0, 0, 0], [0, 1, 1]], [[-1, 0, 0], [1, 1, 1]],
+                 [[0, 0, 0], [9, 1, 1]], "0,0,0"):  # fmt: skip
+        status, error = post(studio, "/api/generate", {**body, "trajectory": rows})
+        assert status == 422 and error["field"] == "trajectory", error
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_page_sends_a_path_in_headless_chromium(server, tmp_path):
+    url = f"http://127.0.0.1:{server.server_address[1]}/?prompt=a%20person%20walks&path=0,0;1,1;2,3"
+    run = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
+         "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=20000",
+         "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert 'data-state="ready"' in run.stdout and "path error" in run.stdout, run.stdout[-2000:]

@@ -32,6 +32,8 @@ function skeleton(color) {
 }
 const main = skeleton(0x7cc4ff);
 const ghost = skeleton(0xffd166);
+const pathLine = new THREE.Line(new THREE.BufferGeometry(), new THREE.LineBasicMaterial({ color: 0xff9f43 }));
+scene.add(pathLine);
 const trail = new THREE.Line(new THREE.BufferGeometry(), new THREE.LineBasicMaterial({ color: 0x5a6b82 }));
 scene.add(trail);
 
@@ -88,13 +90,44 @@ function setFrame(frame, fromScrub) {
   state.frame = frame;
   pose(main, state.motion, frame);
   pose(ghost, state.overlay, frame);
+  ghost.group.position.x = $("side").checked ? 1.5 : 0; // side by side: the compared take 1.5 m to the side
   if (!fromScrub) $("scrub").value = frame;
   $("frame").textContent = `${frame + 1} / ${state.motion.joints.length}`;
   document.body.dataset.frame = String(frame);
+  markLane(frame);
+}
+
+function showLane(motion) {
+  const lane = $("lane");
+  if (!motion.segments) { lane.replaceChildren(); return; }
+  const cells = motion.segments.map((seg, i) => {
+    const end = i + 1 < motion.segments.length ? motion.segments[i + 1].start_frame : motion.frames;
+    const cell = document.createElement("div");
+    cell.className = "seg";
+    cell.style.flex = String(end - seg.start_frame);
+    cell.textContent = seg.prompt;
+    cell.title = `${seg.prompt} (from ${(seg.start_frame / motion.fps).toFixed(1)} s)`;
+    return cell;
+  });
+  const head = document.createElement("div");
+  head.className = "head";
+  lane.replaceChildren(...cells, head);
+}
+
+function markLane(frame) {
+  const m = state.motion;
+  if (!m || !m.segments) return;
+  const lane = $("lane");
+  let now = 0;
+  m.segments.forEach((seg, i) => { if (frame >= seg.start_frame) now = i; });
+  [...lane.querySelectorAll(".seg")].forEach((cell, i) => cell.classList.toggle("now", i === now));
+  lane.querySelector(".head").style.left = `${(100 * frame) / m.frames}%`;
+  document.body.dataset.segment = String(now);
 }
 
 function show(motion) {
   state.motion = motion;
+  showLane(motion);
   clock = 0;
   $("scrub").max = motion.joints.length - 1;
   showTrail(motion);
@@ -106,14 +139,74 @@ $("play").onclick = () => { state.playing = !state.playing; $("play").textConten
 $("scrub").oninput = (e) => { if (!state.motion) return; state.playing = false; $("play").textContent = "play"; clock = +e.target.value / state.motion.fps; setFrame(+e.target.value, true); };
 
 // ------------------------------------------------------------------ generation
+// ------------------------------------------------------------------ control: a path drawn on the floor
+const floor = new THREE.Plane(new THREE.Vector3(0, 1, 0), 0);
+const ray = new THREE.Raycaster();
+state.path = null; // [[x, z], ...] in the motion's frame (first point at the origin)
+let drawing = null;
+
+function floorPoint(event) {
+  const box = renderer.domElement.getBoundingClientRect();
+  const ndc = new THREE.Vector2(((event.clientX - box.left) / box.width) * 2 - 1, -((event.clientY - box.top) / box.height) * 2 + 1);
+  ray.setFromCamera(ndc, camera);
+  const hit = new THREE.Vector3();
+  return ray.ray.intersectPlane(floor, hit) ? [hit.x, hit.z] : null;
+}
+
+function showPath(points) {
+  const flat = (points || []).map(([x, z]) => [x, 0.01, z]).flat();
+  pathLine.geometry.setAttribute("position", new THREE.Float32BufferAttribute(flat, 3));
+}
+
+renderer.domElement.addEventListener("pointerdown", (e) => {
+  if (!$("draw").classList.contains("on")) return;
+  const p = floorPoint(e);
+  if (p) drawing = [p];
+});
+renderer.domElement.addEventListener("pointermove", (e) => {
+  if (!drawing) return;
+  const p = floorPoint(e);
+  const [lx, lz] = drawing[drawing.length - 1];
+  if (p && Math.hypot(p[0] - lx, p[1] - lz) > 0.03) { drawing.push(p); showPath(drawing); }
+});
+renderer.domElement.addEventListener("pointerup", () => {
+  if (!drawing) return;
+  const [x0, z0] = drawing[0];
+  state.path = drawing.length > 1 ? drawing.map(([x, z]) => [x - x0, z - z0]) : null;
+  drawing = null;
+  showPath(state.path);
+  if (state.path) generate();
+});
+$("draw").onclick = () => {
+  const on = $("draw").classList.toggle("on");
+  controls.enabled = !on;
+  $("draw").textContent = on ? "drawing… (click to stop)" : "draw path";
+};
+$("clear-path").onclick = () => { state.path = null; showPath(null); generate(); };
+
+function trajectory(seconds) {
+  // time by arc length over the motion: the pelvis covers the path at an even pace, ending on the last frame
+  const frames = Math.round(seconds * 20);
+  const end = (frames - 1) / 20;
+  const lengths = [0];
+  for (let i = 1; i < state.path.length; i++) {
+    const [ax, az] = state.path[i - 1], [bx, bz] = state.path[i];
+    lengths.push(lengths[i - 1] + Math.hypot(bx - ax, bz - az));
+  }
+  const total = lengths[lengths.length - 1] || 1;
+  return state.path.map(([x, z], i) => [(end * lengths[i]) / total, x, z]).filter((row, i, all) => i === 0 || row[0] > all[i - 1][0]);
+}
+
 function settings() {
   const guidance = $("guidance").value.trim();
+  const seconds = parseFloat($("seconds").value);
   return {
     prompt: $("prompt").value,
-    seconds: parseFloat($("seconds").value),
+    seconds,
     steps: parseInt($("steps").value, 10),
     guidance: guidance === "" ? null : parseFloat(guidance),
     seed: parseInt($("seed").value, 10),
+    trajectory: state.path ? trajectory(seconds) : null,
   };
 }
 
@@ -140,7 +233,8 @@ async function generate() {
   if (!response.ok) { status(data.error || `HTTP ${response.status}`, "error"); return; }
   show(data);
   const total = performance.now() - started;
-  status(`${data.frames} frames · model ${data.ms.generate.toFixed(0)} ms · round trip ${total.toFixed(0)} ms · seed ${data.seed}`, "ready");
+  const control = data.control ? ` · path error ${(100 * data.control.avg_err_m).toFixed(1)} cm` : "";
+  status(`${data.frames} frames · model ${data.ms.generate.toFixed(0)} ms · round trip ${total.toFixed(0)} ms · seed ${data.seed}${control}`, "ready");
 }
 
 let timer = null;
@@ -149,6 +243,39 @@ $("prompt").addEventListener("keydown", (e) => { if (e.key === "Enter") { clearT
 for (const id of ["seconds", "steps", "guidance", "seed"]) $(id).addEventListener("change", generate);
 $("go").onclick = generate;
 $("new-seed").onclick = () => { $("seed").value = Math.floor(Math.random() * 2 ** 31); generate(); };
+
+// ------------------------------------------------------------------ timeline
+function addBlock(prompt = "", seconds = 3) {
+  const item = document.createElement("li");
+  const text = Object.assign(document.createElement("input"), { type: "text", value: prompt, placeholder: "prompt" });
+  const secs = Object.assign(document.createElement("input"), { type: "number", value: seconds, min: 0.5, max: 9.8, step: 0.5 });
+  const drop = Object.assign(document.createElement("button"), { type: "button", textContent: "×", title: "remove" });
+  drop.onclick = () => item.remove();
+  item.append(text, " ", secs, " s ", drop);
+  $("blocks").append(item);
+}
+
+async function generateTake() {
+  const segments = [...$("blocks").children].map((item) => {
+    const [text, secs] = item.querySelectorAll("input");
+    return { prompt: text.value, seconds: parseFloat(secs.value) };
+  }).filter((s) => s.prompt.trim());
+  if (!segments.length) { status("add a block with a prompt first", "error"); return; }
+  const id = ++state.request;
+  status(`generating a take of ${segments.length} blocks…`, "busy");
+  const response = await fetch("/api/timeline", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ segments, seed: parseInt($("seed").value, 10) }) });
+  const data = await response.json();
+  if (id !== state.request) return;
+  if (!response.ok) { status(data.error || `HTTP ${response.status}`, "error"); return; }
+  show(data);
+  status(`take: ${data.frames} frames, ${segments.length} blocks · model ${data.ms.generate.toFixed(0)} ms · seed ${data.seed}`, "ready");
+}
+$("add-block").onclick = () => addBlock();
+$("take").onclick = generateTake;
+addBlock("a person walks forward", 3);
+addBlock("a person turns left", 2);
+addBlock("a person waves with the right hand", 3);
 
 // ------------------------------------------------------------------ takes
 function renderTakes() {
@@ -166,6 +293,7 @@ function renderTakes() {
     return item;
   }));
 }
+$("side").onchange = () => { if (state.motion) setFrame(state.frame, false); };
 $("keep").onclick = () => { if (state.motion && !state.takes.includes(state.motion)) { state.takes.push(state.motion); renderTakes(); } };
 
 // ------------------------------------------------------------------ downloads
@@ -178,13 +306,16 @@ async function download(format, extra = {}) {
   if (!response.ok) { status((await response.json()).error, "error"); return; }
   const link = document.createElement("a");
   link.href = URL.createObjectURL(await response.blob());
-  link.download = `${m.prompt.slice(0, 40).replace(/[^a-z0-9]+/gi, "_")}_seed${m.seed}.${format}`;
+  const name = (response.headers.get("Content-Disposition") || "").match(/filename="[^"]*\.(\w+)"/);
+  link.download = `${m.prompt.slice(0, 40).replace(/[^a-z0-9]+/gi, "_")}_seed${m.seed}.${name ? name[1] : format}`;
   link.click();
   URL.revokeObjectURL(link.href);
 }
 $("dl-bvh").onclick = () => download("bvh", { target_fps: parseFloat($("bvh-fps").value) });
 $("dl-npy").onclick = () => download("npy");
 $("dl-json").onclick = () => download("json");
+$("dl-mp4").onclick = () => { status("rendering the movie…", "busy"); download("mp4").then(() => status("movie downloaded", "ready")); };
+$("dl-gif").onclick = () => { status("rendering the GIF…", "busy"); download("gif").then(() => status("GIF downloaded", "ready")); };
 
 // ------------------------------------------------------------------ start
 const health = await (await fetch("/api/health")).json();
@@ -193,5 +324,10 @@ $("model").textContent = `${health.model.split("/").pop()} (${health.kind}, ${he
 resize();
 requestAnimationFrame(tick);
 status("type a prompt", "idle");
-const start = new URLSearchParams(location.search).get("prompt");
-if (start) { $("prompt").value = start; generate(); }
+const query = new URLSearchParams(location.search);
+if (query.get("path")) { // ?path=x,z;x,z;... draws a path (for links and tests)
+  state.path = query.get("path").split(";").map((p) => p.split(",").map(Number));
+  showPath(state.path);
+}
+if (query.get("prompt")) { $("prompt").value = query.get("prompt"); generate(); }
+else if (query.has("take")) generateTake();
