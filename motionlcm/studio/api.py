@@ -2,7 +2,7 @@
 generation and export over a loaded pipeline. No sockets here (server.py); docs/studio.md documents the API.
 
     POST /api/generate  {"prompt": str, "seconds": float, "steps": int, "guidance": float|null, "seed": int|null,
-                         "trajectory": [[time_s, x, z], ...]|null}
+                         "trajectory": [[time_s, x, z], ...]|null, "keyframes": [{time, joint, position}]|null}
         -> {"joints": [[[x, y, z] * 22] * T], "fps": 20, "seed": int, "steps", "guidance", "frames", "ms": {...}}
     POST /api/timeline  {"segments": [{"prompt": str, "seconds": float}, ...], "seed": int|null}
         -> as /api/generate, one continuous take, plus "segments": [{"start_frame", "prompt"}]
@@ -105,6 +105,37 @@ def parse_trajectory(value: Any) -> tuple[tuple[float, float, float], ...] | Non
     return tuple(rows)
 
 
+MAX_KEYFRAMES = 200
+
+
+def parse_keyframes(value: Any) -> tuple[str, ...] | None:
+    """[{"time": s, "joint": name, "position": [x, y, z]}, ...] as `--keyframe` specs (checked against the motion's
+    length when the hints are made)."""
+    from motionlcm.data.skeleton import JOINT_NAMES
+
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_KEYFRAMES:
+        raise ApiError(422, "keyframes", f"keyframes: a list of 1..{MAX_KEYFRAMES} {{time, joint, position}} targets")
+    specs = []
+    for i, key in enumerate(value):
+        where = f"keyframes[{i}]"
+        if not isinstance(key, dict) or set(key) != {"time", "joint", "position"}:
+            raise ApiError(422, "keyframes", f"{where}: must be {{time, joint, position}}")
+        time_s, joint, position = key["time"], key["joint"], key["position"]
+        numbers = [time_s, *(position if isinstance(position, list) else [])]
+        if (
+            not isinstance(position, list)
+            or len(position) != 3
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers)
+        ):
+            raise ApiError(422, "keyframes", f"{where}: time and position [x, y, z] must be finite numbers")  # fmt: skip
+        if joint not in JOINT_NAMES:
+            raise ApiError(422, "keyframes", f"{where}: joint {json.dumps(joint)} is not one of the 22 joints")
+        specs.append(f"{float(time_s)!r}:{joint}:{','.join(repr(float(v)) for v in position)}")
+    return tuple(specs)
+
+
 @dataclass(frozen=True)
 class GenerateRequest:
     prompt: str
@@ -113,10 +144,11 @@ class GenerateRequest:
     guidance: float | None = None
     seed: int | None = None
     trajectory: tuple[tuple[float, float, float], ...] | None = None
+    keyframes: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> GenerateRequest:
-        _check_fields(data, {"prompt", "seconds", "steps", "guidance", "seed", "trajectory"})
+        _check_fields(data, {"prompt", "seconds", "steps", "guidance", "seed", "trajectory", "keyframes"})
         prompt = data.get("prompt")
         if not isinstance(prompt, str):
             raise ApiError(422, "prompt", f"prompt: must be a string, got {json.dumps(prompt)}")
@@ -132,6 +164,7 @@ class GenerateRequest:
             guidance=_number(data, "guidance", None, 0.0, 30.0, optional=True),
             seed=_integer(data, "seed", None, 0, MAX_SEED, optional=True),
             trajectory=parse_trajectory(data.get("trajectory")),
+            keyframes=parse_keyframes(data.get("keyframes")),
         )
 
 
@@ -147,17 +180,23 @@ def generate(pipe: Any, request: GenerateRequest) -> dict[str, Any]:
         raise ApiError(422, field, f"{field}: {str(err).split(': ', 1)[-1]}") from None
     seed = request.seed if request.seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
     control = None
-    if request.trajectory is not None:
-        from motionlcm.data.hints import hints_from_trajectory
+    if request.trajectory is not None or request.keyframes is not None:
+        from motionlcm.data.hints import hints_from_trajectory, keyframe_hints
         from motionlcm.pipeline import resolve_lengths
 
         frames = resolve_lengths(1, seconds=request.seconds)[0]
+        field = "trajectory"
         try:
-            control = hints_from_trajectory(list(request.trajectory), frames, 20.0, "trajectory")
+            if request.trajectory is not None:
+                control = hints_from_trajectory(list(request.trajectory), frames, 20.0, "trajectory")
+            if request.keyframes is not None:
+                field = "keyframes"
+                control = keyframe_hints(list(request.keyframes), frames, 20.0, base=control)
             motion = pipe(request.prompt, seconds=request.seconds, steps=steps, guidance=guidance, seed=seed,
                           control=control)[0]  # fmt: skip
-        except ValueError as err:
-            raise ApiError(422, "trajectory", f"trajectory: {str(err).removeprefix('trajectory: ')}") from None
+        except ValueError as err:  # the hints, or no installed controller covers their joints
+            message = str(err).removeprefix("trajectory: ").replace("--keyframe ", "keyframe ")
+            raise ApiError(422, field, f"{field}: {message}") from None
     else:
         motion = pipe(request.prompt, seconds=request.seconds, steps=steps, guidance=guidance, seed=seed)[0]
     generated = time.perf_counter()

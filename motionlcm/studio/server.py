@@ -84,11 +84,11 @@ class Studio:
         self.served = {"generate": 0, "busy": 0, "errors": 0}
 
     def health(self) -> dict[str, Any]:
-        from motionlcm.data.skeleton import PARENTS
+        from motionlcm.data.skeleton import JOINT_NAMES, PARENTS
 
         backend = "torch" if getattr(self.pipe, "onnx", None) is None else "onnxruntime"
         return {"status": "ok", "model": str(self.pipe.folder.path), "kind": self.pipe.kind, "backend": backend,
-                "parents": list(PARENTS), "fps": 20, "queue": {"limit": self.queue, "waiting": self._waiting},
+                "parents": list(PARENTS), "joint_names": list(JOINT_NAMES), "fps": 20, "queue": {"limit": self.queue, "waiting": self._waiting},
                 "served": dict(self.served)}  # fmt: skip
 
     def handle(self, method: str, path: str, body: bytes = b"", content_type: str = "application/json") -> Response:

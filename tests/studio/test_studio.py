@@ -338,4 +338,38 @@ def test_the_page_sends_a_path_in_headless_chromium(server, tmp_path):
          "--dump-dom", url],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert 'data-state="ready"' in run.stdout and "path error" in run.stdout, run.stdout[-2000:]
+    assert 'data-state="ready"' in run.stdout and "control error" in run.stdout, run.stdout[-2000:]
+
+
+def test_keyframe_targets_put_a_wrist_where_asked(studio):
+    """A right-wrist target at 2 s (the page's dragged keyframe) is met through the installed all-joints
+    controller; bad targets are 422 naming `keyframes`."""
+    target = [-0.35, 1.65, 0.3]
+    body = {"prompt": "a person waves with the right hand", "seconds": 4, "seed": 3,
+            "keyframes": [{"time": 2.0, "joint": "right_wrist", "position": target}]}  # fmt: skip
+    status, data = post(studio, "/api/generate", body)
+    assert status == 200 and data["control"]["controller"] == "all" and data["control"]["controlled_points"] == 1
+    assert np.abs(np.array(data["joints"])[40, 21] - target).max() < 0.03
+    both = {**body, "trajectory": [[0, 0, 0], [3.95, 0.0, 1.5]]}
+    status, data = post(studio, "/api/generate", both)
+    assert status == 200 and data["control"]["controlled_points"] == 80 + 1  # the path at every frame, the wrist once
+    for keys in ([], [{"time": 9, "joint": "right_wrist", "position": target}],
+                 [{"time": 1, "joint": "tail", "position": target}], [{"time": 1, "joint": "head", "position": [1, 2]}],
+                 [{"time": 1, "joint": "head"}], [{"time": "1", "joint": "head", "position": target}]):  # fmt: skip
+        status, error = post(studio, "/api/generate", {**body, "keyframes": keys})
+        assert status == 422 and error["field"] == "keyframes", error
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_page_sends_a_keyframe_in_headless_chromium(server, tmp_path):
+    url = f"http://127.0.0.1:{server.server_address[1]}/?prompt=a%20person%20waves&key=2:right_wrist:-0.3,1.6,0.3"
+    run = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
+         "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=20000",
+         "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert 'data-state="ready"' in run.stdout and "control error" in run.stdout, run.stdout[-2000:]
+    assert "right_wrist at 2.00 s" in run.stdout

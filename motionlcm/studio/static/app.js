@@ -184,6 +184,70 @@ $("draw").onclick = () => {
 };
 $("clear-path").onclick = () => { state.path = null; showPath(null); generate(); };
 
+// keyframe targets: {time, joint, position, mesh}; dragged in the plane through the target facing the camera
+state.keys = [];
+const targetGeometry = new THREE.SphereGeometry(0.05, 16, 12);
+const targetMaterial = new THREE.MeshBasicMaterial({ color: 0xff9f43 });
+let dragged = null;
+const dragPlane = new THREE.Plane();
+
+function renderKeys() {
+  $("keys").replaceChildren(...state.keys.map((key, i) => {
+    const item = document.createElement("li");
+    const drop = Object.assign(document.createElement("button"), { type: "button", textContent: "×", title: "remove" });
+    drop.onclick = () => { scene.remove(key.mesh); state.keys.splice(i, 1); renderKeys(); generate(); };
+    const [x, y, z] = key.position.map((v) => v.toFixed(2));
+    item.append(`${key.joint} at ${key.time.toFixed(2)} s → (${x}, ${y}, ${z}) `, drop);
+    return item;
+  }));
+}
+
+function addKey(joint, frame, position) {
+  const mesh = new THREE.Mesh(targetGeometry, targetMaterial);
+  mesh.position.set(...position);
+  scene.add(mesh);
+  const key = { time: frame / 20, joint, position, mesh };
+  state.keys.push(key);
+  renderKeys();
+  return key;
+}
+
+$("add-key").onclick = () => {
+  const m = state.motion;
+  if (!m) return;
+  const joint = $("key-joint").value;
+  const index = health.joint_names.indexOf(joint);
+  addKey(joint, state.frame, [...m.joints[state.frame][index]]);
+};
+
+function pointerRay(event) {
+  const box = renderer.domElement.getBoundingClientRect();
+  ray.setFromCamera(new THREE.Vector2(((event.clientX - box.left) / box.width) * 2 - 1, -((event.clientY - box.top) / box.height) * 2 + 1), camera);
+}
+
+renderer.domElement.addEventListener("pointerdown", (e) => {
+  if (!state.keys.length || $("draw").classList.contains("on")) return;
+  pointerRay(e);
+  const hit = ray.intersectObjects(state.keys.map((k) => k.mesh))[0];
+  if (!hit) return;
+  dragged = state.keys.find((k) => k.mesh === hit.object);
+  dragPlane.setFromNormalAndCoplanarPoint(camera.getWorldDirection(new THREE.Vector3()), dragged.mesh.position);
+  controls.enabled = false;
+});
+renderer.domElement.addEventListener("pointermove", (e) => {
+  if (!dragged) return;
+  pointerRay(e);
+  const point = new THREE.Vector3();
+  if (ray.ray.intersectPlane(dragPlane, point)) { dragged.mesh.position.copy(point); dragged.position = point.toArray(); }
+});
+renderer.domElement.addEventListener("pointerup", () => {
+  if (!dragged) return;
+  dragged = null;
+  controls.enabled = true;
+  renderKeys();
+  generate();
+});
+
 function trajectory(seconds) {
   // time by arc length over the motion: the pelvis covers the path at an even pace, ending on the last frame
   const frames = Math.round(seconds * 20);
@@ -207,6 +271,7 @@ function settings() {
     guidance: guidance === "" ? null : parseFloat(guidance),
     seed: parseInt($("seed").value, 10),
     trajectory: state.path ? trajectory(seconds) : null,
+    keyframes: state.keys.length ? state.keys.map(({ time, joint, position }) => ({ time, joint, position })) : null,
   };
 }
 
@@ -233,7 +298,7 @@ async function generate() {
   if (!response.ok) { status(data.error || `HTTP ${response.status}`, "error"); return; }
   show(data);
   const total = performance.now() - started;
-  const control = data.control ? ` · path error ${(100 * data.control.avg_err_m).toFixed(1)} cm` : "";
+  const control = data.control ? ` · control error ${(100 * data.control.avg_err_m).toFixed(1)} cm` : "";
   status(`${data.frames} frames · model ${data.ms.generate.toFixed(0)} ms · round trip ${total.toFixed(0)} ms · seed ${data.seed}${control}`, "ready");
 }
 
@@ -318,13 +383,17 @@ $("dl-mp4").onclick = () => { status("rendering the movie…", "busy"); download
 $("dl-gif").onclick = () => { status("rendering the GIF…", "busy"); download("gif").then(() => status("GIF downloaded", "ready")); };
 
 // ------------------------------------------------------------------ start
+const query = new URLSearchParams(location.search);
 const health = await (await fetch("/api/health")).json();
+if (query.get("key")) { // ?key=seconds:joint:x,y,z adds a keyframe target (for links and tests)
+  const [t, joint, xyz] = query.get("key").split(":");
+  addKey(joint, Math.round(parseFloat(t) * 20), xyz.split(",").map(Number));
+}
 state.parents = health.parents;
 $("model").textContent = `${health.model.split("/").pop()} (${health.kind}, ${health.backend})`;
 resize();
 requestAnimationFrame(tick);
 status("type a prompt", "idle");
-const query = new URLSearchParams(location.search);
 if (query.get("path")) { // ?path=x,z;x,z;... draws a path (for links and tests)
   state.path = query.get("path").split(";").map((p) => p.split(",").map(Number));
   showPath(state.path);
