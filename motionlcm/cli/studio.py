@@ -17,11 +17,19 @@ def cmd_studio(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"motionlcm: warning: --host {args.host}: the studio is reachable from other machines; it has no "
               "authentication", file=sys.stderr)  # fmt: skip
-    pipe = load_pipeline(args.model, args.device, args.backend, args.onnx_dir)
-    if pipe.kind != "student":
-        raise ValueError(f"--model: the studio needs a student model folder, got a {pipe.kind} folder")
-    pipe.set_fast_paths(pipe.fast_paths.replace(text_cache=TEXT_CACHE))
-    studio = Studio(pipe, queue=args.queue)
+    from pathlib import Path
+
+    if args.onnx_dir is not None and len(args.model or []) > 1:
+        raise ValueError("--onnx-dir: with one --model only (without it each model's graphs come from the cache)")
+    pipes = {}
+    for model in args.model or [None]:
+        pipe = load_pipeline(model, args.device, args.backend, args.onnx_dir)
+        if pipe.kind != "student":
+            raise ValueError(f"--model {model}: the studio needs a student model folder, got a {pipe.kind} folder")
+        pipe.set_fast_paths(pipe.fast_paths.replace(text_cache=TEXT_CACHE))
+        name = Path(str(pipe.folder.path)).name
+        pipes[name if name not in pipes else f"{name} ({len(pipes) + 1})"] = pipe
+    studio = Studio(pipes, queue=args.queue)
     server = make_server(studio, args.host, args.port, quiet=not args.verbose)
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{server.server_address[1]}/"
@@ -50,7 +58,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "downloads. Works offline: every script is served from the installed package. The HTTP API "
         "(/api/generate, /api/export, /api/health, /api/openapi.json) is documented in docs/studio.md.",
     )
-    p.add_argument("--model", default=None, help="student model folder (default: the shipped model)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="student model folder (default: the shipped model); repeat it to choose between models on the page",
+    )
     p.add_argument("--port", type=int, default=8765, help="TCP port (0: any free port)")
     p.add_argument(
         "--host",

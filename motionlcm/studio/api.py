@@ -361,6 +361,10 @@ OPENAPI: dict[str, Any] = {
                                     "steps": {"type": "integer", "nullable": True},
                                     "guidance": {"type": "number", "nullable": True},
                                     "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED, "nullable": True},
+                                    "model": {
+                                        "type": "string",
+                                        "description": "one of /api/health's models (default: the first)",
+                                    },
                                 },
                             }
                         }
@@ -404,6 +408,10 @@ OPENAPI: dict[str, Any] = {
                                         },
                                     },
                                     "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED, "nullable": True},
+                                    "model": {
+                                        "type": "string",
+                                        "description": "one of /api/health's models (default: the first)",
+                                    },
                                 },
                             }
                         }

@@ -73,9 +73,13 @@ class Studio:
     """Routes requests to the API over one pipeline; `handle` is the whole server minus the sockets."""
 
     def __init__(self, pipe: Any, queue: int = 4, root: Path = STATIC) -> None:
+        """`pipe`: one pipeline, or {name: pipeline} for a model choice on the page (the first is the default)."""
         if queue < 0:
             raise ValueError(f"--queue: must be >= 0, got {queue}")
-        self.pipe, self.queue = pipe, queue
+        self.models = dict(pipe) if isinstance(pipe, dict) else {Path(str(pipe.folder.path)).name: pipe}
+        if not self.models:
+            raise ValueError("studio: no model")
+        self.pipe, self.queue = next(iter(self.models.values())), queue
         self.files = static_files(root)
         self._model = threading.Lock()
         self._slots = threading.BoundedSemaphore(queue + 1)  # the running generation and those waiting
@@ -86,8 +90,13 @@ class Studio:
     def health(self) -> dict[str, Any]:
         from motionlcm.data.skeleton import JOINT_NAMES, PARENTS
 
-        backend = "torch" if getattr(self.pipe, "onnx", None) is None else "onnxruntime"
-        return {"status": "ok", "model": str(self.pipe.folder.path), "kind": self.pipe.kind, "backend": backend,
+        def backend(pipe: Any) -> str:
+            return "torch" if getattr(pipe, "onnx", None) is None else "onnxruntime"
+
+        models = [{"name": name, "path": str(p.folder.path), "kind": p.kind, "backend": backend(p)}
+                  for name, p in self.models.items()]  # fmt: skip
+        return {"status": "ok", "model": str(self.pipe.folder.path), "kind": self.pipe.kind,
+                "backend": backend(self.pipe), "models": models,
                 "parents": list(PARENTS), "joint_names": list(JOINT_NAMES), "fps": 20, "queue": {"limit": self.queue, "waiting": self._waiting},
                 "served": dict(self.served)}  # fmt: skip
 
@@ -134,11 +143,21 @@ class Studio:
                 if movie:
                     self._movie.release()
             return Response(200, content, kind, {"Content-Disposition": f'attachment; filename="{name}"'})
+        pipe = self._model_of(data)
         if path == "/api/timeline":
             request = TimelineRequest.parse(data)
-            return self._generate(lambda: timeline(self.pipe, request))
+            return self._generate(lambda: timeline(pipe, request))
         request = GenerateRequest.parse(data)
-        return self._generate(lambda: generate(self.pipe, request))
+        return self._generate(lambda: generate(pipe, request))
+
+    def _model_of(self, data: dict[str, Any]) -> Any:
+        """The pipeline a request names in "model" (removed from `data`), the default one when absent."""
+        name = data.pop("model", None)
+        if name is None:
+            return self.pipe
+        if name not in self.models:
+            raise ApiError(422, "model", f"model: {json.dumps(name)} is not one of {', '.join(self.models)}")
+        return self.models[name]
 
     def _generate(self, make: Any) -> Response:
         if not self._slots.acquire(blocking=False):

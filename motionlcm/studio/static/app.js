@@ -125,9 +125,21 @@ function markLane(frame) {
   document.body.dataset.segment = String(now);
 }
 
+function frameCamera(motion) {
+  // keep the whole motion in view: aim at the middle of the pelvis's path, back off by its extent
+  const xs = motion.joints.map((f) => f[0][0]), zs = motion.joints.map((f) => f[0][2]);
+  const [x0, x1, z0, z1] = [Math.min(...xs), Math.max(...xs), Math.min(...zs), Math.max(...zs)];
+  const centre = new THREE.Vector3((x0 + x1) / 2, 0.9, (z0 + z1) / 2);
+  const distance = Math.max(4.5, 1.6 * Math.hypot(x1 - x0, z1 - z0) + 3);
+  const view = camera.position.clone().sub(controls.target).normalize();
+  camera.position.copy(centre).addScaledVector(view, distance);
+  controls.target.copy(centre);
+}
+
 function show(motion) {
   state.motion = motion;
   showLane(motion);
+  if (!$("follow").checked) frameCamera(motion);
   clock = 0;
   $("scrub").max = motion.joints.length - 1;
   showTrail(motion);
@@ -270,6 +282,7 @@ function settings() {
     steps: parseInt($("steps").value, 10),
     guidance: guidance === "" ? null : parseFloat(guidance),
     seed: parseInt($("seed").value, 10),
+    model: $("model").value,
     trajectory: state.path ? trajectory(seconds) : null,
     keyframes: state.keys.length ? state.keys.map(({ time, joint, position }) => ({ time, joint, position })) : null,
   };
@@ -305,7 +318,7 @@ async function generate() {
 let timer = null;
 $("prompt").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(generate, DEBOUNCE_MS); });
 $("prompt").addEventListener("keydown", (e) => { if (e.key === "Enter") { clearTimeout(timer); generate(); } });
-for (const id of ["seconds", "steps", "guidance", "seed"]) $(id).addEventListener("change", generate);
+for (const id of ["seconds", "steps", "guidance", "seed", "model"]) $(id).addEventListener("change", generate);
 $("go").onclick = generate;
 $("new-seed").onclick = () => { $("seed").value = Math.floor(Math.random() * 2 ** 31); generate(); };
 
@@ -329,7 +342,7 @@ async function generateTake() {
   const id = ++state.request;
   status(`generating a take of ${segments.length} blocks…`, "busy");
   const response = await fetch("/api/timeline", { method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ segments, seed: parseInt($("seed").value, 10) }) });
+    body: JSON.stringify({ segments, seed: parseInt($("seed").value, 10), model: $("model").value }) });
   const data = await response.json();
   if (id !== state.request) return;
   if (!response.ok) { status(data.error || `HTTP ${response.status}`, "error"); return; }
@@ -390,7 +403,8 @@ if (query.get("key")) { // ?key=seconds:joint:x,y,z adds a keyframe target (for 
   addKey(joint, Math.round(parseFloat(t) * 20), xyz.split(",").map(Number));
 }
 state.parents = health.parents;
-$("model").textContent = `${health.model.split("/").pop()} (${health.kind}, ${health.backend})`;
+$("model").replaceChildren(...health.models.map((m) => Object.assign(document.createElement("option"),
+  { value: m.name, textContent: `${m.name} (${m.backend})`, title: m.path })));
 resize();
 requestAnimationFrame(tick);
 status("type a prompt", "idle");
