@@ -91,6 +91,10 @@ def test_an_installed_wheel_generates_with_its_packaged_default_model(tmp_path):
     assert not [n for n in names if "/wip/" in n or "junk" in n]
     sources = {p.relative_to(REPO).as_posix() for p in (REPO / "motionlcm").rglob("*.py")}
     assert sources <= names, sorted(sources - names)
+    page = {
+        p.relative_to(REPO).as_posix() for p in (REPO / "motionlcm" / "studio" / "static").rglob("*") if p.is_file()
+    }
+    assert page and page <= names, sorted(page - names)  # the studio works offline from the wheel alone
     for name in SHIPPED:
         folder = REPO / "checkpoints" / name
         files = {
