@@ -58,3 +58,20 @@ def add_control_method_options(parser: Any) -> None:
         "CPU); both: tune the noise of the ControlNet-steered student",
     )
     parser.add_argument("--clt-steps", type=int, default=400, help="noise-tuning steps of clt / both (official 400)")
+
+
+def add_backend_options(parser: Any, use: str) -> None:
+    """--backend and --onnx-dir of the commands that generate (docs/onnx.md); `use` says what the backend runs."""
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help=f"onnxruntime: {use} as the model's ONNX graphs on the CPU (the same motion for a seed within float "
+        "error; exported once into ~/.cache/motionlcm or $MOTIONLCM_CACHE; control and step counts other than 1, "
+        "2, 4 stay in torch); needs pip install 'motionlcm[onnx]'",
+    )
+    parser.add_argument(
+        "--onnx-dir",
+        default=None,
+        help="with --backend onnxruntime: graphs from `motionlcm export onnx` for this model",
+    )

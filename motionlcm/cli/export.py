@@ -82,18 +82,14 @@ def _export_onnx(args: argparse.Namespace) -> int:
     import sys
 
     from motionlcm.pipeline import MotionLCM, default_model_dir
-    from motionlcm.runtime.onnx_graphs import SAMPLER_STEPS, export_onnx
+    from motionlcm.runtime.onnx_graphs import SAMPLER_STEPS, check_onnx_output, export_onnx
 
     if args.output is None:
         raise ValueError("export onnx: give the output folder with -o/--output")
     if args.to != "bvh" or args.rig or args.skeleton or args.fps or args.source_fps or args.smpl_model:
         raise ValueError("export onnx: only -o, --steps, --precision and --force apply")
     model = args.model or default_model_dir()
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not args.force:
-        raise ValueError(f"{out}: exists and is not empty; pass --force to replace it")
+    out = check_onnx_output(args.output, args.force)  # before the model loads
     pipe = MotionLCM.from_pretrained(model, device="cpu")
 
     def say(msg: str) -> None:

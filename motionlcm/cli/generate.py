@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from motionlcm.cli._common import Formatter, add_control_method_options
+from motionlcm.cli._common import Formatter, add_backend_options, add_control_method_options
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -264,19 +264,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--max-seconds", type=float, default=600.0, help="refuse timelines longer than this in all (seconds)"
     )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument(
-        "--backend",
-        choices=("torch", "onnxruntime"),
-        default="torch",
-        help="onnxruntime: run text encoding, sampling and decoding as the model's ONNX graphs on the CPU (the same "
-        "motion for a seed within float error; exported once into ~/.cache/motionlcm or $MOTIONLCM_CACHE; control "
-        "and step counts other than 1, 2, 4 stay in torch); needs pip install 'motionlcm[onnx]'",
-    )
-    p.add_argument(
-        "--onnx-dir",
-        default=None,
-        help="with --backend onnxruntime: graphs from `motionlcm export onnx` for this model",
-    )
+    add_backend_options(p, "run text encoding, sampling and decoding")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_generate)

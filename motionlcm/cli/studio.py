@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from motionlcm.cli._common import Formatter
+from motionlcm.cli._common import Formatter, add_backend_options
 
 
 def cmd_studio(args: argparse.Namespace) -> int:
@@ -54,9 +54,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=Formatter,
         description="Serve the motion studio on this machine: a prompt box that regenerates about 150 ms after the "
         "last keystroke, a three.js viewer (orbit camera, play / pause / scrub / loop / speed, root trail, follow "
-        "camera), seconds / steps / guidance / seed controls, takes to keep and overlay, and BVH / NPY / JSON "
-        "downloads. Works offline: every script is served from the installed package. The HTTP API "
-        "(/api/generate, /api/export, /api/health, /api/openapi.json) is documented in docs/studio.md.",
+        "camera), seconds / steps / guidance / seed / model controls, a pelvis path drawn on the floor and "
+        "draggable keyframe targets (motion control), a timeline lane of prompt blocks made as one take, takes to "
+        "keep and compare, and BVH / NPY / JSON / MP4 / GIF downloads. Works offline: every script is served from "
+        "the installed package. The HTTP API (/api/generate, /api/timeline, /api/export, /api/health, "
+        "/api/openapi.json) is documented in docs/studio.md.",
     )
     p.add_argument(
         "--model",
@@ -73,12 +75,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.add_argument("--queue", type=int, default=4, help="generations that may wait while one runs; more get HTTP 503")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument(
-        "--backend",
-        choices=("torch", "onnxruntime"),
-        default="torch",
-        help="onnxruntime: generate with the model's ONNX graphs on the CPU (docs/onnx.md; pip install 'motionlcm[onnx]')",
-    )
-    p.add_argument("--onnx-dir", default=None, help="with --backend onnxruntime: graphs from `motionlcm export onnx`")
+    add_backend_options(p, "generate")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     p.set_defaults(func=cmd_studio)

@@ -541,6 +541,11 @@ class TextEncoder(nn.Module):
         return self._source
 
     @property
+    def lowercase(self) -> bool:
+        """Whether prompts are lower-cased before tokenising (sentence-transformers' do_lower_case)."""
+        return self._pipe.lowercase
+
+    @property
     def max_length(self) -> int:
         """Truncation length in tokens."""
         return self._pipe.max_length

@@ -334,7 +334,7 @@ def _manifest(pipe: Any, out: Path, steps: Sequence[int], precision: str, files:
         "text_encoder": {
             "graph": "text_encoder",
             "tokenizer": "tokenizer",
-            "lowercase": bool(encoder._pipe.lowercase),
+            "lowercase": bool(encoder.lowercase),
             "max_length": int(encoder.max_length),
             "padding": "right",
             "rows": 1 + int(encoder.tokens),
@@ -351,6 +351,16 @@ def _manifest(pipe: Any, out: Path, steps: Sequence[int], precision: str, files:
         "std": [float(v) for v in pipe.std.cpu()],
         "graphs": graphs,
     }
+
+
+def check_onnx_output(out_dir: str | Path, force: bool) -> Path:
+    """The output folder of `export_onnx`: new, empty, or (with `force`) a folder to replace; never a file."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ValueError(f"{out}: exists and is not empty; pass --force to replace it")
+    return out
 
 
 def export_onnx(
@@ -372,9 +382,7 @@ def export_onnx(
         raise ValueError(f"--steps: step counts must lie in 1..16, got {steps}")
     if pipe.text_encoder is None or pipe.text_encoder.kind != "sentence-transformers":
         raise ValueError(f"{pipe.folder.path}: ONNX export needs a sentence-transformers text encoder (MiniLM kind)")
-    out = Path(out_dir)
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not force:
-        raise ValueError(f"{out}: exists and is not empty; pass --force to replace it")
+    out = check_onnx_output(out_dir, force)
     say = progress or (lambda _msg: None)
     out.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))

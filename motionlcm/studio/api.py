@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from motionlcm.data.skeleton import FPS
+
 MAX_BODY = 1 << 20  # bytes of a request body (issue 16: "a body over 1 MB" is refused)
 MAX_PROMPT = 500  # characters
 MAX_SEED = 2**62 - 1  # as `motionlcm generate --seed`
@@ -178,39 +180,58 @@ def generate(pipe: Any, request: GenerateRequest) -> dict[str, Any]:
     except ValueError as err:
         field = "steps" if "steps" in str(err) else "guidance"
         raise ApiError(422, field, f"{field}: {str(err).split(': ', 1)[-1]}") from None
-    seed = request.seed if request.seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
-    control = None
-    if request.trajectory is not None or request.keyframes is not None:
-        from motionlcm.data.hints import hints_from_trajectory, keyframe_hints
-        from motionlcm.pipeline import resolve_lengths
+    seed = _seed(request.seed)
+    control = _control_hints(request)
+    try:
+        motion = pipe(request.prompt, seconds=request.seconds, steps=steps, guidance=guidance, seed=seed,
+                      control=control)[0]  # fmt: skip
+    except ValueError as err:  # with hints: no installed controller covers their joints
+        if control is None:
+            raise
+        field = "keyframes" if request.keyframes is not None else "trajectory"
+        raise ApiError(422, field, f"{field}: {err}") from None
+    extra = {} if control is None else {"control": motion.settings.get("control")}
+    return _payload(motion, request.prompt, seed, start, steps=steps, guidance=guidance, **extra)
 
-        frames = resolve_lengths(1, seconds=request.seconds)[0]
-        field = "trajectory"
+
+def _control_hints(request: GenerateRequest) -> Any:
+    """The request's path and keyframes as one `Hints` at the motion's length, or None; bad ones are an
+    `ApiError` naming their field."""
+    from motionlcm.data.hints import hints_from_trajectory, keyframe_hints
+    from motionlcm.pipeline import resolve_lengths
+
+    if request.trajectory is None and request.keyframes is None:
+        return None
+    frames, hints = resolve_lengths(1, seconds=request.seconds)[0], None
+    if request.trajectory is not None:
         try:
-            if request.trajectory is not None:
-                control = hints_from_trajectory(list(request.trajectory), frames, 20.0, "trajectory")
-            if request.keyframes is not None:
-                field = "keyframes"
-                control = keyframe_hints(list(request.keyframes), frames, 20.0, base=control)
-            motion = pipe(request.prompt, seconds=request.seconds, steps=steps, guidance=guidance, seed=seed,
-                          control=control)[0]  # fmt: skip
-        except ValueError as err:  # the hints, or no installed controller covers their joints
-            message = str(err).removeprefix("trajectory: ").replace("--keyframe ", "keyframe ")
-            raise ApiError(422, field, f"{field}: {message}") from None
-    else:
-        motion = pipe(request.prompt, seconds=request.seconds, steps=steps, guidance=guidance, seed=seed)[0]
+            hints = hints_from_trajectory(list(request.trajectory), frames, FPS, "trajectory")
+        except ValueError as err:
+            raise ApiError(422, "trajectory", str(err)) from None
+    if request.keyframes is not None:
+        try:
+            hints = keyframe_hints(list(request.keyframes), frames, FPS, base=hints)
+        except ValueError as err:
+            raise ApiError(422, "keyframes", f"keyframes: {str(err).replace('--keyframe ', 'keyframe ')}") from None
+    return hints
+
+
+def _seed(seed: int | None) -> int:
+    """The request's seed, or a fresh one (as `motionlcm generate` draws them)."""
+    return seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
+
+
+def _payload(motion: Any, prompt: str, seed: int, start: float, **fields: Any) -> dict[str, Any]:
+    """A motion as the page draws it: joints rounded to 0.1 mm, with the times of generating and serialising."""
     generated = time.perf_counter()
     joints = np.round(motion.joints.astype(np.float64), 4).tolist()
-    extra = {} if control is None else {"control": motion.settings.get("control")}
     return {
-        **extra,
-        "prompt": request.prompt,
+        **fields,
+        "prompt": prompt,
         "joints": joints,
         "fps": motion.fps,
         "frames": len(joints),
         "seed": seed,
-        "steps": steps,
-        "guidance": guidance,
         "ms": {"generate": (generated - start) * 1000.0, "serialise": (time.perf_counter() - generated) * 1000.0},
     }
 
@@ -250,23 +271,13 @@ class TimelineRequest:
 
 def timeline(pipe: Any, request: TimelineRequest) -> dict[str, Any]:
     """One continuous take of the segments (`MotionLCM.generate_timeline`), with each segment's start frame."""
-    start = time.perf_counter()
-    seed = request.seed if request.seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
+    start, seed = time.perf_counter(), _seed(request.seed)
     try:
         motion = pipe.generate_timeline(list(request.segments), seed=seed)
     except ValueError as err:
         raise ApiError(422, "segments", f"segments: {err}") from None
-    generated = time.perf_counter()
-    joints = np.round(motion.joints.astype(np.float64), 4).tolist()
-    return {
-        "prompt": " / ".join(prompt for prompt, _ in request.segments),
-        "joints": joints,
-        "fps": motion.fps,
-        "frames": len(joints),
-        "seed": seed,
-        "segments": [{"start_frame": int(frame), "prompt": text} for frame, text in motion.captions or []],
-        "ms": {"generate": (generated - start) * 1000.0, "serialise": (time.perf_counter() - generated) * 1000.0},
-    }
+    segments = [{"start_frame": int(frame), "prompt": text} for frame, text in motion.captions or []]
+    return _payload(motion, " / ".join(prompt for prompt, _ in request.segments), seed, start, segments=segments)
 
 
 def _student_steps(pipe: Any) -> set[int]:
@@ -335,121 +346,91 @@ def _movie(joints: np.ndarray, fps: float, fmt: str, prompt: Any) -> tuple[bytes
         return written.read_bytes(), EXPORT_FORMATS[kind], f"motion.{kind}"
 
 
+def _post(summary: str, required: list[str], properties: dict[str, Any], answer: str) -> dict[str, Any]:
+    """An OpenAPI POST operation taking a closed JSON object."""
+    schema = {"type": "object", "required": required, "additionalProperties": False, "properties": properties}
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+            "responses": {"200": {"description": answer}, "4XX": {"description": "{error, field}"},
+                          "503": {"description": "busy: the queue is full, try again"}},
+        }
+    }  # fmt: skip
+
+
+_SEED = {"type": "integer", "minimum": 0, "maximum": MAX_SEED, "nullable": True}
+_MODEL = {"type": "string", "description": "one of /api/health's models (default: the first)"}
+_PROMPT = {"type": "string", "maxLength": MAX_PROMPT}
+
+
+def _seconds(default: float) -> dict[str, Any]:
+    return {"type": "number", "minimum": MIN_SECONDS, "maximum": MAX_SECONDS, "default": default}
+
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "motionlcm studio", "version": "1", "description": "docs/studio.md"},
     "paths": {
-        "/api/generate": {
-            "post": {
-                "summary": "Text to one motion (joints in metres, y up, 20 fps)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["prompt"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "prompt": {"type": "string", "maxLength": MAX_PROMPT},
-                                    "seconds": {
-                                        "type": "number",
-                                        "minimum": MIN_SECONDS,
-                                        "maximum": MAX_SECONDS,
-                                        "default": 4,
-                                    },
-                                    "steps": {"type": "integer", "nullable": True},
-                                    "guidance": {"type": "number", "nullable": True},
-                                    "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED, "nullable": True},
-                                    "model": {
-                                        "type": "string",
-                                        "description": "one of /api/health's models (default: the first)",
-                                    },
-                                },
-                            }
-                        }
+        "/api/generate": _post(
+            "Text to one motion (joints in metres, y up, 20 fps), optionally steered by a path and keyframes",
+            ["prompt"],
+            {
+                "prompt": _PROMPT,
+                "seconds": _seconds(4),
+                "steps": {"type": "integer", "nullable": True},
+                "guidance": {"type": "number", "nullable": True},
+                "seed": _SEED,
+                "model": _MODEL,
+                "trajectory": {
+                    "type": "array",
+                    "maxItems": MAX_PATH_ROWS,
+                    "nullable": True,
+                    "description": "pelvis path [[time_s, x, z], ...] on the floor (motion control)",
+                    "items": {"type": "array", "minItems": 3, "maxItems": 3, "items": {"type": "number"}},
+                },
+                "keyframes": {
+                    "type": "array",
+                    "maxItems": MAX_KEYFRAMES,
+                    "nullable": True,
+                    "description": "joint targets [{time, joint, position: [x, y, z]}]",
+                    "items": {"type": "object"},
+                },
+            },  # fmt: skip
+            "joints, fps, seed, steps, guidance, frames, ms (and control)",
+        ),
+        "/api/timeline": _post(
+            "Prompt blocks with durations to one continuous take (docs/timelines.md)",
+            ["segments"],
+            {
+                "segments": {
+                    "type": "array",
+                    "maxItems": MAX_SEGMENTS,
+                    "items": {
+                        "type": "object",
+                        "required": ["prompt"],
+                        "additionalProperties": False,
+                        "properties": {"prompt": _PROMPT, "seconds": _seconds(3)},
                     },
-                },  # fmt: skip
-                "responses": {
-                    "200": {"description": "joints, fps, seed, steps, guidance, frames, ms"},
-                    "4XX": {"description": "{error, field}"},
-                    "503": {"description": "busy: the queue is full, try again"},
-                },  # fmt: skip
-            }
-        },
-        "/api/timeline": {
-            "post": {
-                "summary": "Prompt blocks with durations to one continuous take (docs/timelines.md)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["segments"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "segments": {
-                                        "type": "array",
-                                        "maxItems": MAX_SEGMENTS,
-                                        "items": {
-                                            "type": "object",
-                                            "required": ["prompt"],
-                                            "additionalProperties": False,
-                                            "properties": {
-                                                "prompt": {"type": "string"},
-                                                "seconds": {
-                                                    "type": "number",
-                                                    "minimum": MIN_SECONDS,
-                                                    "maximum": MAX_SECONDS,
-                                                    "default": 3,
-                                                },
-                                            },
-                                        },
-                                    },
-                                    "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED, "nullable": True},
-                                    "model": {
-                                        "type": "string",
-                                        "description": "one of /api/health's models (default: the first)",
-                                    },
-                                },
-                            }
-                        }
-                    },
-                },  # fmt: skip
-                "responses": {
-                    "200": {"description": "joints, fps, frames, seed, segments, ms"},
-                    "4XX": {"description": "{error, field}"},
-                    "503": {"description": "busy"},
-                },  # fmt: skip
-            }
-        },
-        "/api/export": {
-            "post": {
-                "summary": "Joints to a BVH, NPY or JSON file",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["joints"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "joints": {"type": "array"},
-                                    "fps": {"type": "number", "default": 20},
-                                    "format": {"type": "string", "enum": list(EXPORT_FORMATS), "default": "bvh"},
-                                    "target_fps": {"type": "number", "nullable": True},
-                                    "prompt": {"type": "string"},
-                                    "settings": {"type": "object"},
-                                },
-                            }
-                        }
-                    },
-                },  # fmt: skip
-                "responses": {"200": {"description": "the file"}, "4XX": {"description": "{error, field}"}},
-            }
-        },
+                },
+                "seed": _SEED,
+                "model": _MODEL,
+            },  # fmt: skip
+            "joints, fps, frames, seed, segments, ms",
+        ),
+        "/api/export": _post(
+            "Joints to a BVH, NPY, JSON, MP4 or GIF file",
+            ["joints"],
+            {
+                "joints": {"type": "array"},
+                "fps": {"type": "number", "default": 20},
+                "format": {"type": "string", "enum": list(EXPORT_FORMATS), "default": "bvh"},
+                "target_fps": {"type": "number", "nullable": True},
+                "prompt": {"type": "string"},
+                "settings": {"type": "object"},
+            },
+            "the file",
+        ),
         "/api/health": {
             "get": {"summary": "status, model, backend, queue", "responses": {"200": {"description": "ok"}}}
         },

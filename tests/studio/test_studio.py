@@ -218,6 +218,19 @@ def test_the_page_loads_nothing_from_outside(studio):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def dump_dom(url: str, profile: Path) -> subprocess.CompletedProcess:
+    """Load `url` in headless Chromium (every other host unresolvable, software WebGL), let the page's timers
+    and requests run for 20 s of virtual time, and print the resulting DOM."""
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+         "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=20000",
+         "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_the_page_generates_in_headless_chromium(server, tmp_path):
     """The page loads, runs three.js, sends its generate request and shows the motion, with every other host
@@ -226,14 +239,7 @@ def test_the_page_generates_in_headless_chromium(server, tmp_path):
     original = server.RequestHandlerClass.log_message
     server.RequestHandlerClass.log_message = lambda self, fmt, *args: seen.append(self.path)
     url = f"http://127.0.0.1:{server.server_address[1]}/?prompt=a%20person%20walks%20forward"
-    run = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
-         "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=20000",
-         "--dump-dom", url],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    run = dump_dom(url, tmp_path)
     server.RequestHandlerClass.log_message = original
     assert 'data-state="ready"' in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
     assert 'data-frames="80"' in run.stdout
@@ -305,14 +311,7 @@ def test_a_timeline_of_blocks_is_one_take(studio, pipe):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_the_page_generates_a_timeline_take_in_headless_chromium(server, tmp_path):
     url = f"http://127.0.0.1:{server.server_address[1]}/?take"
-    run = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
-         "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=20000",
-         "--dump-dom", url],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    run = dump_dom(url, tmp_path)
     assert 'data-state="ready"' in run.stdout and 'data-frames="160"' in run.stdout, run.stdout[-2000:]
     assert run.stdout.count('class="seg') == 3
 
@@ -338,14 +337,7 @@ def test_a_drawn_path_steers_the_pelvis(studio):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_the_page_sends_a_path_in_headless_chromium(server, tmp_path):
     url = f"http://127.0.0.1:{server.server_address[1]}/?prompt=a%20person%20walks&path=0,0;1,1;2,3"
-    run = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
-         "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=20000",
-         "--dump-dom", url],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    run = dump_dom(url, tmp_path)
     assert 'data-state="ready"' in run.stdout and "control error" in run.stdout, run.stdout[-2000:]
 
 
@@ -371,14 +363,7 @@ def test_keyframe_targets_put_a_wrist_where_asked(studio):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_the_page_sends_a_keyframe_in_headless_chromium(server, tmp_path):
     url = f"http://127.0.0.1:{server.server_address[1]}/?prompt=a%20person%20waves&key=2:right_wrist:-0.3,1.6,0.3"
-    run = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
-         "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=20000",
-         "--dump-dom", url],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    run = dump_dom(url, tmp_path)
     assert 'data-state="ready"' in run.stdout and "control error" in run.stdout, run.stdout[-2000:]
     assert "right_wrist at 2.00 s" in run.stdout
 
