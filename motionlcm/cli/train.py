@@ -101,7 +101,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                 "(overrides install_as; --force replaces an installed one)",
             )
         p.add_argument("--resume", action="store_true", help="continue from <output_dir>/checkpoints/last.ckpt")
-        p.add_argument("--force", action="store_true", help="start over even if the output directory holds a run")
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="start over even if the output directory holds a run: its checkpoints and logs are removed, "
+            "its exported model is replaced when the new run ends",
+        )
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (dotted keys)")
         p.set_defaults(func=cmd_train, kind=kind)  # an alias (mld, lcm) runs as its role

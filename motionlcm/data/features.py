@@ -250,13 +250,18 @@ def face_forward_at_start(joints: Tensor) -> Tensor:
     return qrot(rot[..., None, None, :], joints)
 
 
-def canonicalize_joints(joints: Any, retarget: bool = True, bone_lengths: Any = TARGET_BONE_LENGTHS) -> Any:
+def canonicalize_joints(
+    joints: Any, retarget: bool = True, bone_lengths: Any = TARGET_BONE_LENGTHS, floor: bool = True
+) -> Any:
     """HumanML3D canonical form: uniform skeleton, floor, origin, initial facing +z (docs/representation.md,
     "joints → features", steps 1-2).
 
     Args:
         joints: (..., T, 22, 3) world positions in metres, y up, SMPL joint order.
         retarget: impose `bone_lengths` (HumanML3D's target skeleton by default).
+        floor: put the clip's lowest joint on y = 0 (HumanML3D); False keeps the heights as given, for
+            joints already standing on their floor (a generated motion, whose feet may dip below y = 0 in a
+            frame: lifting the whole clip by that dip would make its planted feet hover).
 
     Returns:
         The canonical "global positions" (..., T, 22, 3), same array type as the input.
@@ -265,7 +270,7 @@ def canonicalize_joints(joints: Any, retarget: bool = True, bone_lengths: Any = 
     _check_last_dims(j, (NUM_JOINTS, 3), "joints")
     if retarget:
         j = retarget_to_skeleton(j, bone_lengths)
-    return restore(face_forward_at_start(put_on_floor(j)))
+    return restore(face_forward_at_start(put_on_floor(j) if floor else j))
 
 
 # --------------------------------------------------------------------------- joints -> features: the blocks
@@ -346,6 +351,7 @@ def joints_to_features(
     retarget: bool = True,
     bone_lengths: Any = TARGET_BONE_LENGTHS,
     sigma: float = HEADING_SMOOTH_SIGMA,
+    floor: bool = True,
 ) -> Any:
     """The full HumanML3D pipeline: world joints (..., T, 22, 3) -> features (..., T-1, 263).
 
@@ -355,8 +361,9 @@ def joints_to_features(
         retarget: impose the uniform target skeleton first (HumanML3D always does).
         bone_lengths: (22,) target bone lengths, parent -> joint.
         sigma: heading smoothing width in frames.
+        floor: put the lowest joint on y = 0 first (`canonicalize_joints`).
     """
-    return canonical_joints_to_features(canonicalize_joints(joints, retarget, bone_lengths), sigma)
+    return canonical_joints_to_features(canonicalize_joints(joints, retarget, bone_lengths, floor), sigma)
 
 
 # --------------------------------------------------------------------------- mirroring

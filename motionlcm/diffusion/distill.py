@@ -407,7 +407,22 @@ def trajectory_distillation_loss(
     Returns:
         Per-sample losses, shape (B,).
     """
+    pred, goal = one_step_samples(noise, w, student, teacher, alphas_cumprod, solver_timesteps, student_timestep)
+    return distillation_distance(pred, goal, huber_c, mask)
+
+
+def one_step_samples(
+    noise: Tensor,
+    w: Tensor,
+    student: Callable[[Tensor, Tensor], Tensor],
+    teacher: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
+    alphas_cumprod: Tensor,
+    solver_timesteps: Tensor,
+    student_timestep: int,
+) -> tuple[Tensor, Tensor]:
+    """From the same noise ε: the student's one-step sample f_θ(ε, student_timestep) (differentiable, what
+    1-step sampling returns) and the guided teacher's DDIM solve down `solver_timesteps` (the trajectory
+    term's goal; `trajectory_distillation_loss` for the arguments)."""
     goal = teacher_ode_solution(noise, w, teacher, alphas_cumprod, solver_timesteps)
     t = torch.full(noise.shape[:1], student_timestep, dtype=torch.long, device=noise.device)
-    pred = consistency_function(noise, student(noise, t), t, alphas_cumprod)
-    return distillation_distance(pred, goal, huber_c, mask)
+    return consistency_function(noise, student(noise, t), t, alphas_cumprod), goal

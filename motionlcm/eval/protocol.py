@@ -209,8 +209,9 @@ def _controlled_subject(
             else:
                 j = warp_to_hints(joints[i, :n], h.values, h.mask) if settings.warp else joints[i, :n]
                 errors.append(point_errors(clean_joints(j, contacts[i, :n]), h.values, h.mask))  # what users get
-            # the evaluator and `_kinematics` (which cleans once) see the warped joints, as for free generation
-            rows = joints_to_features(np.concatenate([j, j[-1:]]))  # T rows: the last frame held
+            # the evaluator and `user_joints` (which cleans once) see the warped joints, as for free generation;
+            # their heights as generated (a lift by the clip's lowest dip would make planted feet hover)
+            rows = joints_to_features(np.concatenate([j, j[-1:]]), floor=False)  # T rows: the last frame held
             out[i, :n] = torch.as_tensor(rows, dtype=out.dtype)
             out[i, :n, FOOT_CONTACT] = features[i, :n, FOOT_CONTACT]  # the model's own contact labels
         return out
@@ -259,18 +260,36 @@ def frozen_features(real: Tensor, lengths: Tensor) -> Tensor:
     return out
 
 
-def _kinematics(features: Tensor, lengths: Tensor) -> np.ndarray:
-    """(B, 4) relative speed, skating, jitter, root speed of each clip (`KINEMATIC_KEYS` order), on the joints users get:
-    the features' positions conformed to the uniform skeleton with the feet locked during their labelled
-    contacts (`clean_joints`, as `MotionLCM` returns them)."""
+def user_joints(features: Tensor, lengths: Tensor) -> list[np.ndarray]:
+    """The joints users get of each clip, (n, 22, 3) float64: the features' positions conformed to the uniform
+    skeleton with the feet locked during their labelled contacts (`clean_joints`, as `MotionLCM` returns
+    them). The identity on real clips up to millimetres."""
     joints = features_to_joints(features).double().numpy()
     contacts = features[..., FOOT_CONTACT].double().cpu().numpy()
-    return np.array(
-        [
-            [kinematic_summary(clean_joints(joints[i, :n], contacts[i, :n]))[k] for k in KINEMATIC_KEYS]
-            for i, n in enumerate(lengths.tolist())
-        ]
-    ).reshape(-1, len(KINEMATIC_KEYS))
+    return [clean_joints(joints[i, :n], contacts[i, :n]) for i, n in enumerate(lengths.tolist())]
+
+
+def _kinematics(joints: list[np.ndarray]) -> np.ndarray:
+    """(B, 4) relative speed, skating, jitter, root speed of each clip (`KINEMATIC_KEYS` order)."""
+    rows = [[kinematic_summary(j)[k] for k in KINEMATIC_KEYS] for j in joints]
+    return np.array(rows, dtype=np.float64).reshape(-1, len(KINEMATIC_KEYS))
+
+
+def user_features(joints: list[np.ndarray], like: Tensor) -> Tensor:
+    """Features (B, T, 263) shaped as `like`, re-derived from the joints users get (`joints_to_features`, every
+    channel, contacts included, from the positions; the last frame held); zero past each clip.
+
+    A model predicts positions, rotations, velocities and contact labels side by side, but users get only
+    the positions (`user_joints`). The evaluator scores all channels, so a model whose rotation and velocity
+    channels look real while its positions slide or blur still scores well; the same evaluator on these
+    features sees what users see ("FID, joints" in the table). On real clips they are the clips' own features:
+    the dataset computed them this way. The heights stay as given (`floor=False`): lifting a generated clip
+    by a frame's dip below the floor would make its planted feet hover (and hide their skating)."""
+    out = torch.zeros_like(like)
+    for i, j in enumerate(joints):
+        rows = joints_to_features(np.concatenate([j, j[-1:]]), floor=False)  # T-1 transitions: hold the last frame
+        out[i, : len(j)] = torch.as_tensor(rows, dtype=out.dtype)
+    return out
 
 
 @torch.no_grad()
@@ -283,7 +302,8 @@ def embed_split(
     recon: dict | None = None,
 ) -> dict[str, np.ndarray]:
     """Real-motion embeddings of the whole split and, with a subject, text, generated-motion and frozen-real
-    ones, plus the kinematic metrics of the real, generated and frozen clips (`kin_real`, ...)."""
+    ones, plus the kinematic metrics of the real, generated and frozen clips (`kin_real`, ...) and the
+    embeddings of the features re-derived from the joints users get (`user_real`, ...; `user_features`)."""
     out: dict[str, list] = {
         "text": [],
         "real": [],
@@ -292,6 +312,9 @@ def embed_split(
         "kin_real": [],
         "kin_gen": [],
         "kin_frozen": [],
+        "user_real": [],
+        "user_gen": [],
+        "user_frozen": [],
     }
     for batch in _batches(dataset, np.arange(len(dataset)), batch_size):
         lengths = batch["lengths"]
@@ -305,7 +328,9 @@ def embed_split(
         frozen = frozen_features(real, lengths)
         out["frozen"].append(evaluator.embed_motions(frozen, lengths).cpu())
         for role, motion in (("real", real), ("gen", gen), ("frozen", frozen)):
-            out[f"kin_{role}"].append(torch.as_tensor(_kinematics(motion, lengths)))
+            joints = user_joints(motion, lengths)
+            out[f"kin_{role}"].append(torch.as_tensor(_kinematics(joints)))
+            out[f"user_{role}"].append(evaluator.embed_motions(user_features(joints, motion), lengths).cpu())
         if recon is not None:
             _add_reconstruction_errors(recon, gen, real, batch, subject.normalizer)
     return {k: torch.cat(v).double().numpy() for k, v in out.items() if v}
@@ -367,6 +392,13 @@ def score(
     return out
 
 
+def user_scores(text: np.ndarray, motion: np.ndarray, reference: np.ndarray, perm: np.ndarray) -> dict[str, float]:
+    """FID and R@3 of `user_features` embeddings ("FID, joints", "R@3, joints"): the evaluator on what users
+    see."""
+    matched = metrics.r_precision_and_matching(text, motion, perm=perm, group_size=GROUP_SIZE)
+    return {"fid_joints": metrics.fid(motion, reference), "top3_joints": matched["top3"]}
+
+
 def run_replication(
     r: int, dataset: HumanML3DDataset, subject: Subject, evaluator: Any, settings: EvalSettings, recon: dict | None
 ) -> dict[str, dict[str, float]]:
@@ -384,6 +416,8 @@ def run_replication(
     model = score(emb["text"], emb["gen"], emb["real"], settings, rng, perm) | kinematic_scores(
         emb["kin_gen"], emb["kin_real"]
     )
+    real |= user_scores(emb["text"], emb["user_real"], second, perm)
+    model |= user_scores(emb["text"], emb["user_gen"], emb["real"], perm)
     if subject.control_errors is not None:
         from motionlcm.eval.control import control_errors
 
@@ -406,6 +440,7 @@ def run_replication(
     frozen_rng = np.random.default_rng([settings.seed, r, 1])
     frozen = score(emb["text"], emb["frozen"], emb["real"], settings, frozen_rng, perm)
     frozen |= kinematic_scores(emb["kin_frozen"], emb["kin_real"])
+    frozen |= user_scores(emb["text"], emb["user_frozen"], emb["real"], perm)
     return {"real": real, "frozen": frozen, "model": model}
 
 
@@ -482,6 +517,8 @@ COLUMNS = [
     ("top2", "R@2"),
     ("top3", "R@3"),
     ("fid", "FID"),
+    ("fid_joints", "FID, joints"),
+    ("top3_joints", "R@3, joints"),
     ("matching_score", "MM-Dist"),
     ("diversity", "Diversity"),
     ("multimodality", "MModality"),

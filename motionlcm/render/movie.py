@@ -128,12 +128,29 @@ def write_movie(fig: Any, animated: Sequence[Any], update: Callable[[int], None]
     for artist in animated:
         artist.set_animated(True)
     canvas = fig.canvas
-    with mpl.rc_context(rc), writer.saving(fig, str(tmp), fig.dpi):
-        canvas.draw()  # after setup(): the writer may have nudged the size to even pixels
-        background = canvas.copy_from_bbox(fig.bbox)
-        for i in frames:
-            canvas.restore_region(background)
-            update(i)
-            for artist in animated:
-                fig.draw_artist(artist)
-            writer.grab_frame()
+    try:
+        with mpl.rc_context(rc), writer.saving(fig, str(tmp), fig.dpi):
+            canvas.draw()  # after setup(): the writer may have nudged the size to even pixels
+            background = canvas.copy_from_bbox(fig.bbox)
+            for i in frames:
+                canvas.restore_region(background)
+                update(i)
+                for artist in animated:
+                    fig.draw_artist(artist)
+                writer.grab_frame()
+    finally:
+        _stop_encoder(writer)
+
+
+def _stop_encoder(writer: Any) -> None:
+    """Kill and reap the writer's ffmpeg process if a failure (a full disk while finishing) left it running,
+    and close its pipes; a finished process is only reaped."""
+    proc = getattr(writer, "_proc", None)
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()

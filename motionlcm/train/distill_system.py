@@ -20,15 +20,17 @@ from motionlcm.diffusion.ddim import DDIMScheduler
 from motionlcm.diffusion.distill import (
     consistency_distillation_loss,
     ddim_solver_timesteps,
+    distillation_distance,
     ema_update,
+    one_step_samples,
     sample_distillation_step_indices,
     sample_guidance_weights,
-    trajectory_distillation_loss,
 )
 from motionlcm.diffusion.guidance import guidance_scale_embedding
 from motionlcm.models.denoiser import LatentDenoiser, widen_feed_forward
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import MotionVAE
+from motionlcm.train.losses import foot_contact_loss, root_motion_loss
 from motionlcm.train.optim import build_optimizer
 from motionlcm.train.rng import RNGStateMixin
 
@@ -77,6 +79,14 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
             and pulls the student's one-step output there (N more teacher calls per step).
         one_step_timestep: the timestep 1-step sampling calls the student at (V2 799, V1 999).
         student: start from these student weights (a previous distillation) instead of the teacher's.
+        contact_weight: weight of `foot_contact_loss` on the decoded one-step sample from fresh noise (0:
+            off, MotionLCM), whose feet then hold still where its own labels say they are planted. Needs
+            `mean` and `std`, the feature statistics the VAE decodes to.
+        root_weight: weight of `root_motion_loss` of the same sample to the teacher's sample from the same
+            noise (with `contact_weight`). Alone, the contact term taught a student to stop walking within
+            100 steps, and at the contact term's weight to walk at half the pace (docs/benchmarks.md "Where
+            the skating comes from").
+        mean, std: (263,) feature statistics (for `contact_weight`).
     """
 
     def __init__(
@@ -101,6 +111,10 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         trajectory_weight: float = 0.0,
         one_step_timestep: int = 999,
         student: LatentDenoiser | None = None,
+        contact_weight: float = 0.0,
+        root_weight: float = 0.0,
+        mean: Tensor | None = None,
+        std: Tensor | None = None,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
@@ -109,6 +123,12 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
             raise ValueError(f"export: {export!r} is not 'online' or 'target'")
         if not trajectory_weight >= 0:
             raise ValueError(f"trajectory_weight: expected a number >= 0, got {trajectory_weight}")
+        if not contact_weight >= 0:
+            raise ValueError(f"contact_weight: expected a number >= 0, got {contact_weight}")
+        if not root_weight >= 0:
+            raise ValueError(f"root_weight: expected a number >= 0, got {root_weight}")
+        if contact_weight > 0 and (mean is None or std is None):
+            raise ValueError("contact_weight: the foot contact loss needs the feature mean and std")
         if not 0 <= one_step_timestep < len(scheduler.alphas_cumprod):
             raise ValueError(f"one_step_timestep: {one_step_timestep} is outside the schedule's timesteps")
         if student is None:
@@ -130,6 +150,10 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         self.lr, self.warmup_steps, self.total_steps, self.weight_decay = lr, warmup_steps, total_steps, weight_decay
         self.frozen_dropout, self.export = frozen_dropout, export
         self.trajectory_weight, self.one_step_timestep = float(trajectory_weight), int(one_step_timestep)
+        self.contact_weight, self.root_weight = float(contact_weight), float(root_weight)
+        if contact_weight > 0:
+            self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).clone(), persistent=False)
+            self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).clone(), persistent=False)
         # the teacher's decreasing DDIM grid of the trajectory term (999, 899, ..., 99 for N = 10)
         grid = ddim_solver_timesteps(num_ddim_timesteps, len(scheduler.alphas_cumprod)).flip(0)
         self.register_buffer("solver_grid", grid, persistent=False)
@@ -200,8 +224,8 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
             mask=mask,
         )
         terms = {"consistency": per_sample.mean()}
-        if self.trajectory_weight > 0:
-            terms["trajectory"] = trajectory_distillation_loss(
+        if self.trajectory_weight > 0 or self.contact_weight > 0:
+            pred, goal = one_step_samples(
                 torch.randn_like(z0),
                 w,
                 student=student,
@@ -209,17 +233,38 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
                 alphas_cumprod=self.alphas_cumprod,
                 solver_timesteps=self.solver_grid,
                 student_timestep=self.one_step_timestep,
-                huber_c=huber_c,
-                mask=mask,
-            ).mean()
-        terms["loss"] = terms["consistency"] + self.trajectory_weight * terms.get("trajectory", 0.0)
+            )
+            if self.trajectory_weight > 0:
+                terms["trajectory"] = distillation_distance(pred, goal, huber_c, mask).mean()
+            if self.contact_weight > 0:
+                terms |= self.motion_terms(pred, goal, batch["lengths"])
+        terms["loss"] = (
+            terms["consistency"]
+            + self.trajectory_weight * terms.get("trajectory", 0.0)
+            + self.contact_weight * terms.get("contact", 0.0)
+            + self.root_weight * terms.get("root", 0.0)
+        )
         return terms
+
+    def motion_terms(self, pred: Tensor, goal: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+        """On the decoded one-step sample: `foot_contact_loss`, and `root_motion_loss` against the teacher's
+        sample from the same noise (planted feet, without stopping the body to get them)."""
+        lengths = lengths.to(pred.device)
+        features = self.vae.decode(pred, lengths) * self.std + self.mean
+        with torch.no_grad():
+            reference = self.vae.decode(goal, lengths) * self.std + self.mean
+        mask = torch.arange(features.shape[1], device=features.device)[None, :] < lengths[:, None]
+        return {
+            "contact": foot_contact_loss(features, mask).mean(),
+            "root": root_motion_loss(features, reference, mask).mean(),
+        }
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         terms = self.compute_loss(batch)
         self.log("train/loss", terms["loss"], prog_bar=True, batch_size=len(batch["texts"]))
-        if "trajectory" in terms:
-            self.log("train/trajectory", terms["trajectory"], batch_size=len(batch["texts"]))
+        for name in ("trajectory", "contact", "root"):
+            if name in terms:
+                self.log(f"train/{name}", terms[name], batch_size=len(batch["texts"]))
         return terms["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

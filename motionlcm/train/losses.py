@@ -6,6 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from motionlcm.data.features import FOOT_CONTACT, features_to_joints
+
+# HumanML3D's contact label order (feature columns 259:263): left ankle, left foot, right ankle, right foot
+CONTACT_JOINTS = (7, 10, 8, 11)
+
 
 def masked_sequence_mean(values: Tensor, mask: Tensor) -> Tensor:
     """Mean over the feature dims, then over the valid frames of each sequence: (B, T, ...) -> (B,).
@@ -38,3 +43,31 @@ def masked_token_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """Squared error of (B, L, D) latents averaged over the valid tokens of each sample ((B, L) mask): (B,)."""
     weights = mask[:, :, None].to(pred.dtype).expand_as(pred)
     return ((pred - target) ** 2 * weights).flatten(1).sum(1) / weights.flatten(1).sum(1).clamp_min(1.0)
+
+
+def foot_contact_loss(features: Tensor, mask: Tensor, fps: float = 20.0) -> Tensor:
+    """Planted feet stay put: the squared horizontal speed (m/s)^2 of the ankles and feet, each weighted by
+    the motion's own contact label for it (detached, clipped to [0, 1]), masked per-sequence mean: (B,).
+
+    MDM's foot contact loss (Tevet et al. 2023, arXiv:2209.14916, eq. 4) weights the foot velocities of the
+    predicted motion by the ground-truth contacts; a distilled sample has no ground truth, so the labels
+    are the sample's own. Detached, they cannot be lowered to escape the loss.
+
+    Args:
+        features: (B, T, 263) un-normalised features, differentiable (positions through `features_to_joints`).
+        mask: (B, T) bool, valid frames.
+    """
+    joints = features_to_joints(features)
+    feet = joints[:, :, list(CONTACT_JOINTS)][..., [0, 2]]
+    speed2 = (frame_differences(feet) * fps).square().sum(-1)  # (B, T-1, 4)
+    contact = features[:, :-1, FOOT_CONTACT].detach().clamp(0.0, 1.0)
+    return masked_sequence_mean(speed2 * contact, mask[:, 1:] & mask[:, :-1])
+
+
+def root_motion_loss(features: Tensor, reference: Tensor, mask: Tensor, fps: float = 20.0) -> Tensor:
+    """Squared difference of the root's motion, its turning rate (rad/s) and horizontal velocity (m/s)
+    (feature columns 0:3, per frame, times fps), from a reference motion's (no gradient): masked
+    per-sequence mean, (B,). Beside `foot_contact_loss` it keeps the body travelling as the reference does:
+    a student that stops its body has no sliding feet either."""
+    diff = (features[..., 0:3] - reference[..., 0:3].detach()) * fps
+    return masked_sequence_mean(diff.square(), mask)

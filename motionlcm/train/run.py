@@ -62,7 +62,10 @@ def _paths(config: dict, resume: bool, force: bool) -> tuple[Path, Path | None]:
     if last.is_file() and not resume:
         if not force:
             raise ValueError(f"{out}: holds a run already; use --resume to continue it or --force to start over")
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        # starting over discards the old run's checkpoints and logs (its logs would sit beside the new run's
+        # as version_0, version_1, ... and mix into plots); its exported model stays until the new one replaces it
+        for part in ("checkpoints", "logs"):
+            shutil.rmtree(out / part, ignore_errors=True)
     return out, last if resume else None
 
 
@@ -238,6 +241,8 @@ def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
         text_encoder,
         DDIMScheduler(**(config.get("scheduler") or {})),
         total_steps=config["trainer"]["max_steps"],
+        mean=None if folder.mean is None else torch.as_tensor(folder.mean),
+        std=None if folder.std is None else torch.as_tensor(folder.std),
         **system_args,
     )
 

@@ -67,6 +67,19 @@ def test_joints_to_features_recomputes_new_joint_vecs(humanml3d_sample_dir, name
             assert np.abs(recomputed[:, cols] - feats[:, cols]).max() < 1e-4, block
 
 
+def test_floor_false_keeps_the_heights_as_given(humanml3d_sample_dir):
+    """A generated clip whose foot dips 3 cm below the floor in one frame: HumanML3D's floor step lifts the whole
+    clip by 3 cm (planted feet then hover); `floor=False` keeps every height."""
+    feats, _ = load(humanml3d_sample_dir, "012314")
+    joints = features_to_joints(feats.astype(np.float64), with_last_frame=True)
+    dipped = joints.copy()
+    dipped[40, 10, 1] = -0.03  # one frame's left toe below the floor (bone lengths change: no retarget)
+    kept = features_to_joints(joints_to_features(dipped, retarget=False, floor=False))
+    lifted = features_to_joints(joints_to_features(dipped, retarget=False))
+    np.testing.assert_allclose(kept[..., 1], dipped[:-1, :, 1], atol=1e-5)
+    np.testing.assert_allclose(lifted[..., 1], dipped[:-1, :, 1] + 0.03, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", SAMPLES)
 def test_rotation_path_reproduces_new_joints(humanml3d_sample_dir, name):
     feats, joints = load(humanml3d_sample_dir, name)

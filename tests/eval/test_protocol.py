@@ -162,6 +162,9 @@ def test_a_model_that_returns_the_real_motion_scores_like_real_motion(oracle_rep
         for key in ("top1", "top2", "top3", "matching_score"):
             assert run["model"][key] == run["real"][key]  # same pairs, same groups
         assert abs(run["model"]["fid"]) < 1e-6
+        # the joints users get of real clips, re-derived: the same features, so the same groups and scores
+        assert run["model"]["top3_joints"] == run["real"]["top3_joints"]
+        assert run["model"]["fid_joints"] < 1e-3 and run["frozen"]["fid_joints"] > 100 * run["model"]["fid_joints"]
         for key in KINEMATIC_KEYS:  # the same clips: the same joints
             assert run["model"][key] == pytest.approx(run["real"][key], rel=1e-9)
 

@@ -16,7 +16,7 @@ from motionlcm.data.features import features_to_joints
 from motionlcm.data.humanml3d import HumanML3DDataset
 from motionlcm.eval import metrics
 from motionlcm.eval.kinematics import relative_joint_speed
-from motionlcm.eval.protocol import frozen_features, load_evaluator
+from motionlcm.eval.protocol import frozen_features, load_evaluator, user_features, user_joints
 from motionlcm.models.folder import load_model_folder
 from tests.eval.test_protocol import eval_dataset_dir  # noqa: F401  (fixture)
 
@@ -51,6 +51,13 @@ def embedded(eval_dataset_dir):  # noqa: F811
             name: evaluator.embed_motions(x, lengths).double().numpy()
             for name, x in (("real", real), ("recon", recon), ("frozen", frozen))
         }
+        still = real.clone()
+        still[:, :, 4:67] = real[:, :1, 4:67]  # every frame's joint positions (ric) are the first frame's
+        still *= (torch.arange(real.shape[1])[None, :] < lengths[:, None])[..., None]
+        embed["still"] = evaluator.embed_motions(still, lengths).double().numpy()
+        for name, x in (("still joints", still), ("real joints", real)):
+            user = user_features(user_joints(x, lengths), x)
+            embed[name] = evaluator.embed_motions(user, lengths).double().numpy()
         embed["reference"] = (
             evaluator.embed_motions(normalizer.denormalize(second["features"]), second["lengths"]).double().numpy()
         )
@@ -76,3 +83,18 @@ def test_kinematics_separate_frozen_from_real_and_the_vae_keeps_the_speed(embedd
     _, speeds = embedded
     assert speeds["frozen"] < 0.2 * speeds["real"], speeds
     assert 0.9 * speeds["real"] <= speeds["recon"] <= 1.1 * speeds["real"], speeds
+
+
+def test_the_joints_fid_sees_positions_that_the_other_channels_hide(embedded) -> None:
+    """A model can predict real-looking rotation, velocity and contact channels while its positions, the only
+    channels users get, stand still ("still": every frame's `ric` joints are the first frame's). The evaluator
+    on all channels is partly fooled by the others; on the features re-derived from the joints users get
+    ("FID, joints", `user_features`) it scores the motion as the frozen pose it is."""
+    embed, _ = embedded
+    fid = {
+        name: metrics.fid(embed[name], embed["reference"])
+        for name in ("still", "still joints", "frozen", "real joints")
+    }
+    assert fid["still joints"] >= 0.7 * fid["frozen"], fid  # seen as the frozen pose it is
+    assert fid["still joints"] >= 1.2 * fid["still"], fid  # which the other channels partly hide (test split: 4x)
+    assert fid["real joints"] <= 0.1 * fid["frozen"], fid  # real motion re-derived stays real

@@ -109,11 +109,11 @@ def test_sigterm_unwinds_so_the_staging_folder_is_removed(tmp_path):
         "    print(stage, flush=True)\n"
         "    time.sleep(60)\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    stage = Path(child.stdout.readline().strip())
-    assert stage.is_dir()
-    child.terminate()
-    assert child.wait(30) == 128 + 15
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as child:
+        stage = Path(child.stdout.readline().strip())
+        assert stage.is_dir()
+        child.terminate()
+        assert child.wait(30) == 128 + 15
     assert list(tmp_path.iterdir()) == []
 
 
