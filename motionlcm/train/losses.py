@@ -45,29 +45,33 @@ def masked_token_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     return ((pred - target) ** 2 * weights).flatten(1).sum(1) / weights.flatten(1).sum(1).clamp_min(1.0)
 
 
-def foot_contact_loss(features: Tensor, mask: Tensor, fps: float = 20.0) -> Tensor:
+def foot_contact_loss(features: Tensor, mask: Tensor, contacts: Tensor | None = None, fps: float = 20.0) -> Tensor:
     """Planted feet stay put: the squared horizontal speed (m/s)^2 of the ankles and feet, each weighted by
-    the motion's own contact label for it (detached, clipped to [0, 1]), masked per-sequence mean: (B,).
+    its contact label (clipped to [0, 1], no gradient), masked per-sequence mean: (B,).
 
     MDM's foot contact loss (Tevet et al. 2023, arXiv:2209.14916, eq. 4) weights the foot velocities of the
-    predicted motion by the ground-truth contacts; a distilled sample has no ground truth, so the labels
-    are the sample's own. Detached, they cannot be lowered to escape the loss.
+    predicted motion by the ground-truth contacts (`contacts`: the teacher's x̂0 against its training clip).
+    A distilled sample has no ground truth: without `contacts` the labels are the sample's own, detached so
+    that they cannot be lowered to escape the loss.
 
     Args:
         features: (B, T, 263) un-normalised features, differentiable (positions through `features_to_joints`).
         mask: (B, T) bool, valid frames.
+        contacts: (B, T, 4) labels in the feature order (left ankle, left foot, right ankle, right foot);
+            default the features' own (columns 259:263).
     """
     joints = features_to_joints(features)
     feet = joints[:, :, list(CONTACT_JOINTS)][..., [0, 2]]
     speed2 = (frame_differences(feet) * fps).square().sum(-1)  # (B, T-1, 4)
-    contact = features[:, :-1, FOOT_CONTACT].detach().clamp(0.0, 1.0)
+    labels = features[..., FOOT_CONTACT] if contacts is None else contacts
+    contact = labels[:, :-1].detach().clamp(0.0, 1.0)
     return masked_sequence_mean(speed2 * contact, mask[:, 1:] & mask[:, :-1])
 
 
 def root_motion_loss(features: Tensor, reference: Tensor, mask: Tensor, fps: float = 20.0) -> Tensor:
     """Squared difference of the root's motion, its turning rate (rad/s) and horizontal velocity (m/s)
     (feature columns 0:3, per frame, times fps), from a reference motion's (no gradient): masked
-    per-sequence mean, (B,). Beside `foot_contact_loss` it keeps the body travelling as the reference does:
-    a student that stops its body has no sliding feet either."""
+    per-sequence mean, (B,). Beside `foot_contact_loss` it keeps the body travelling as the reference does
+    (the teacher's sample, or the training clip): a model that stops its body has no sliding feet either."""
     diff = (features[..., 0:3] - reference[..., 0:3].detach()) * fps
     return masked_sequence_mean(diff.square(), mask)

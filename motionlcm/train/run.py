@@ -210,12 +210,22 @@ def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
     ):
         raise ValueError("model: denoiser latent shape differs from the VAE's")
     scheduler = DDIMScheduler(**(config.get("scheduler") or {}))
+    denoiser = LatentDenoiser(denoiser_config)
+    if config.get("init_dir"):  # fine-tune: start from a trained teacher of this VAE
+        start = _load_trained_folder(config["init_dir"], ("teacher",), "init_dir", "teacher")
+        if not _same_weights(start.vae, folder.vae):
+            raise ValueError(f"{config['init_dir']}: its VAE is not {vae_dir}'s")
+        if start.denoiser.config != denoiser_config:
+            raise ValueError(f"{config['init_dir']}: its denoiser's config differs from this config's model section")
+        denoiser.load_state_dict(start.denoiser.float().state_dict())
+    stats = {} if folder.mean is None else {"mean": torch.as_tensor(folder.mean), "std": torch.as_tensor(folder.std)}
     return TeacherSystem(
-        LatentDenoiser(denoiser_config),
+        denoiser,
         folder.vae,
         text_encoder,
         scheduler,
         total_steps=config["trainer"]["max_steps"],
+        **stats,
         **(config.get("system") or {}),
     )
 

@@ -4,6 +4,11 @@ The VAE is frozen (eval mode); a motion becomes a latent sample z, noised to z_t
 and the denoiser predicts the noise from (z_t, t, text). Captions are replaced by "" with probability
 `cond_dropout` (0.1, official `guidance_uncondp` in `configs/mld_t2m.yaml`) so the model also learns the
 unconditional branch.
+
+Optional geometric terms (not in MLD; MDM's foot contact loss, Tevet et al. 2023, arXiv:2209.14916): at
+timesteps below `geometry_max_timestep` the predicted clean latent x̂0 is decoded and its feet are held still
+where the training clip's contact labels say they are planted (`contact_weight`), with its root motion held to
+the clip's (`root_weight`): a foot penalty alone is cheapest to meet by slowing the whole body.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from motionlcm.data.features import FOOT_CONTACT
 from motionlcm.diffusion.ddim import DDIMScheduler
-from motionlcm.diffusion.schedules import add_noise
+from motionlcm.diffusion.schedules import add_noise, predict_x0_from_eps
 from motionlcm.models.denoiser import LatentDenoiser
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import MotionVAE
 from motionlcm.train.ema import EMA
-from motionlcm.train.losses import masked_token_mse
+from motionlcm.train.losses import foot_contact_loss, masked_token_mse, root_motion_loss
 from motionlcm.train.optim import build_optimizer
 from motionlcm.train.rng import RNGStateMixin
 
@@ -38,6 +44,12 @@ class TeacherSystem(RNGStateMixin, pl.LightningModule):
         cond_dropout: probability of training a sample with the empty caption.
         latent_use_mean: encode motions to the posterior mean instead of a sample (official: sample).
         ema_decay: keep an exponential moving average of the denoiser (exported instead) when set.
+        contact_weight: weight of `foot_contact_loss` of the decoded x̂0 with the clip's contact labels
+            (0: off, MLD).
+        root_weight: weight of `root_motion_loss` of the decoded x̂0 against the clip (0: off).
+        geometry_max_timestep: the two terms apply to samples noised to t below this (x̂0 is a blur of
+            several motions at high t; docs/benchmarks.md "Where the skating comes from").
+        mean, std: (nfeats,) feature statistics the VAE decodes to (needed by the two terms).
     """
 
     def __init__(
@@ -53,8 +65,18 @@ class TeacherSystem(RNGStateMixin, pl.LightningModule):
         cond_dropout: float = 0.1,
         latent_use_mean: bool = False,
         ema_decay: float | None = None,
+        contact_weight: float = 0.0,
+        root_weight: float = 0.0,
+        geometry_max_timestep: int = 200,
+        mean: Tensor | None = None,
+        std: Tensor | None = None,
     ) -> None:
         super().__init__()
+        for name, value in (("contact_weight", contact_weight), ("root_weight", root_weight)):
+            if not value >= 0:
+                raise ValueError(f"{name}: expected a number >= 0, got {value}")
+        if (contact_weight > 0 or root_weight > 0) and (mean is None or std is None):
+            raise ValueError("contact_weight, root_weight: the geometric terms need the feature mean and std")
         self.denoiser = denoiser
         self.vae = vae.eval().requires_grad_(False)
         object.__setattr__(self, "text_encoder", text_encoder)  # not a submodule: not checkpointed
@@ -63,6 +85,11 @@ class TeacherSystem(RNGStateMixin, pl.LightningModule):
         self.lr, self.warmup_steps, self.total_steps, self.weight_decay = lr, warmup_steps, total_steps, weight_decay
         self.cond_dropout, self.latent_use_mean = cond_dropout, latent_use_mean
         self.ema = EMA(denoiser, ema_decay) if ema_decay else None
+        self.contact_weight, self.root_weight = float(contact_weight), float(root_weight)
+        self.geometry_max_timestep = int(geometry_max_timestep)
+        if mean is not None and std is not None:
+            self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).clone(), persistent=False)
+            self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).clone(), persistent=False)
 
     def train(self, mode: bool = True) -> TeacherSystem:
         super().train(mode)
@@ -94,14 +121,45 @@ class TeacherSystem(RNGStateMixin, pl.LightningModule):
         z_t = add_noise(z0, noise, t, self.alphas_cumprod)
         mask = self.vae.latent_mask(batch["lengths"])  # segment latents: only the clip's own tokens
         if mask is None:
-            return {"loss": F.mse_loss(self.denoiser(z_t, t, text_emb), noise)}
-        mask = mask.to(z0.device)
-        eps = self.denoiser(z_t, t, text_emb, latent_mask=mask)
-        return {"loss": masked_token_mse(eps, noise, mask).mean()}
+            eps = self.denoiser(z_t, t, text_emb)
+            terms = {"diffusion": F.mse_loss(eps, noise)}
+        else:
+            mask = mask.to(z0.device)
+            eps = self.denoiser(z_t, t, text_emb, latent_mask=mask)
+            terms = {"diffusion": masked_token_mse(eps, noise, mask).mean()}
+        if self.contact_weight > 0 or self.root_weight > 0:
+            terms |= self.geometric_terms(batch, z_t, eps, t)
+        terms["loss"] = (
+            terms["diffusion"]
+            + self.contact_weight * terms.get("contact", 0.0)
+            + self.root_weight * terms.get("root", 0.0)
+        )
+        return terms
+
+    def geometric_terms(self, batch: dict, z_t: Tensor, eps: Tensor, t: Tensor) -> dict[str, Tensor]:
+        """`foot_contact_loss` (the clip's labels) and `root_motion_loss` (to the clip) of the decoded x̂0 of
+        the samples noised below `geometry_max_timestep`, summed over them and divided by the batch size."""
+        near = t < self.geometry_max_timestep
+        if not near.any():
+            zero = eps.sum() * 0.0  # keeps the graph: every rank calls backward on the same parameters
+            return {"contact": zero, "root": zero}
+        lengths = batch["lengths"].to(t.device)[near]
+        x0 = predict_x0_from_eps(z_t[near], eps[near], t[near], self.alphas_cumprod)
+        features = self.vae.decode(x0, lengths) * self.std + self.mean
+        clip = batch["features"][near][:, : features.shape[1]] * self.std + self.mean
+        mask = torch.arange(features.shape[1], device=t.device)[None, :] < lengths[:, None]
+        size = len(t)
+        return {
+            "contact": foot_contact_loss(features, mask, contacts=clip[..., FOOT_CONTACT]).sum() / size,
+            "root": root_motion_loss(features, clip, mask).sum() / size,
+        }
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         terms = self.compute_loss(batch)
         self.log("train/loss", terms["loss"], prog_bar=True, batch_size=len(batch["texts"]))
+        for name in ("contact", "root"):
+            if name in terms:
+                self.log(f"train/{name}", terms[name], batch_size=len(batch["texts"]))
         return terms["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
