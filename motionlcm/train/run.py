@@ -504,7 +504,7 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
         warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")  # we resume it ourselves
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         trainer.fit(system, datamodule=dm, ckpt_path=ckpt_path)
-    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
+    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt", weights_only=False)  # full state: resumable
     model_dir = out / "model"
     if trainer.is_global_zero:
         model_dir = export_model(kind, system, dm, out, config)
