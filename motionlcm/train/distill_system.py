@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from motionlcm import presets
+from motionlcm.data.collate import lengths_to_mask
 from motionlcm.diffusion.ddim import DDIMScheduler
 from motionlcm.diffusion.distill import (
     consistency_distillation_loss,
@@ -30,7 +31,7 @@ from motionlcm.diffusion.guidance import guidance_scale_embedding
 from motionlcm.models.denoiser import LatentDenoiser, widen_feed_forward
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import MotionVAE
-from motionlcm.train.losses import foot_contact_loss, root_motion_loss
+from motionlcm.train.losses import check_geometry_weights, foot_contact_loss, root_motion_loss
 from motionlcm.train.optim import build_optimizer
 from motionlcm.train.rng import RNGStateMixin
 
@@ -86,7 +87,7 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
             noise (with `contact_weight`). Alone, the contact term taught a student to stop walking within
             100 steps, and at the contact term's weight to walk at half the pace (docs/benchmarks.md "Where
             the skating comes from").
-        mean, std: (263,) feature statistics (for `contact_weight`).
+        mean, std: (263,) feature statistics (for `contact_weight` and `root_weight`).
     """
 
     def __init__(
@@ -123,12 +124,7 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
             raise ValueError(f"export: {export!r} is not 'online' or 'target'")
         if not trajectory_weight >= 0:
             raise ValueError(f"trajectory_weight: expected a number >= 0, got {trajectory_weight}")
-        if not contact_weight >= 0:
-            raise ValueError(f"contact_weight: expected a number >= 0, got {contact_weight}")
-        if not root_weight >= 0:
-            raise ValueError(f"root_weight: expected a number >= 0, got {root_weight}")
-        if contact_weight > 0 and (mean is None or std is None):
-            raise ValueError("contact_weight: the foot contact loss needs the feature mean and std")
+        check_geometry_weights(contact_weight, root_weight, mean, std)
         if not 0 <= one_step_timestep < len(scheduler.alphas_cumprod):
             raise ValueError(f"one_step_timestep: {one_step_timestep} is outside the schedule's timesteps")
         if student is None:
@@ -151,7 +147,7 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         self.frozen_dropout, self.export = frozen_dropout, export
         self.trajectory_weight, self.one_step_timestep = float(trajectory_weight), int(one_step_timestep)
         self.contact_weight, self.root_weight = float(contact_weight), float(root_weight)
-        if contact_weight > 0:
+        if mean is not None and std is not None:
             self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).clone(), persistent=False)
             self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).clone(), persistent=False)
         # the teacher's decreasing DDIM grid of the trajectory term (999, 899, ..., 99 for N = 10)
@@ -224,7 +220,8 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
             mask=mask,
         )
         terms = {"consistency": per_sample.mean()}
-        if self.trajectory_weight > 0 or self.contact_weight > 0:
+        motion = self.contact_weight > 0 or self.root_weight > 0
+        if self.trajectory_weight > 0 or motion:
             pred, goal = one_step_samples(
                 torch.randn_like(z0),
                 w,
@@ -236,7 +233,7 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
             )
             if self.trajectory_weight > 0:
                 terms["trajectory"] = distillation_distance(pred, goal, huber_c, mask).mean()
-            if self.contact_weight > 0:
+            if motion:
                 terms |= self.motion_terms(pred, goal, batch["lengths"])
         terms["loss"] = (
             terms["consistency"]
@@ -253,7 +250,7 @@ class DistillSystem(RNGStateMixin, pl.LightningModule):
         features = self.vae.decode(pred, lengths) * self.std + self.mean
         with torch.no_grad():
             reference = self.vae.decode(goal, lengths) * self.std + self.mean
-        mask = torch.arange(features.shape[1], device=features.device)[None, :] < lengths[:, None]
+        mask = lengths_to_mask(lengths, features.shape[1])
         return {
             "contact": foot_contact_loss(features, mask).mean(),
             "root": root_motion_loss(features, reference, mask).mean(),

@@ -75,3 +75,13 @@ def root_motion_loss(features: Tensor, reference: Tensor, mask: Tensor, fps: flo
     (the teacher's sample, or the training clip): a model that stops its body has no sliding feet either."""
     diff = (features[..., 0:3] - reference[..., 0:3].detach()) * fps
     return masked_sequence_mean(diff.square(), mask)
+
+
+def check_geometry_weights(contact_weight: float, root_weight: float, mean: Tensor | None, std: Tensor | None) -> None:
+    """The weights of `foot_contact_loss` and `root_motion_loss` in a training system: numbers >= 0, and the
+    feature statistics to decode with when either is on; one line naming the setting otherwise."""
+    for name, value in (("contact_weight", contact_weight), ("root_weight", root_weight)):
+        if not value >= 0:
+            raise ValueError(f"{name}: expected a number >= 0, got {value}")
+    if (contact_weight > 0 or root_weight > 0) and (mean is None or std is None):
+        raise ValueError("contact_weight, root_weight: the geometric terms need the feature mean and std")

@@ -191,6 +191,11 @@ def _text_encoder_args(config: dict) -> dict:
     return {"batch_invariant": True, **(config.get("text_encoder") or {})}
 
 
+def _feature_stats(folder) -> dict[str, torch.Tensor]:
+    """The folder's Mean/Std as system arguments (what its VAE decodes to), or nothing if it has none."""
+    return {} if folder.mean is None else {"mean": torch.as_tensor(folder.mean), "std": torch.as_tensor(folder.std)}
+
+
 def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
     vae_dir = config.get("vae_dir")
     folder = _load_trained_folder(vae_dir, ("vae", "teacher", "student"), "vae_dir", "vae")
@@ -218,14 +223,13 @@ def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
         if start.denoiser.config != denoiser_config:
             raise ValueError(f"{config['init_dir']}: its denoiser's config differs from this config's model section")
         denoiser.load_state_dict(start.denoiser.float().state_dict())
-    stats = {} if folder.mean is None else {"mean": torch.as_tensor(folder.mean), "std": torch.as_tensor(folder.std)}
     return TeacherSystem(
         denoiser,
         folder.vae,
         text_encoder,
         scheduler,
         total_steps=config["trainer"]["max_steps"],
-        **stats,
+        **_feature_stats(folder),
         **(config.get("system") or {}),
     )
 
@@ -251,8 +255,7 @@ def _distill_system(config: dict, dm: HumanML3DDataModule) -> DistillSystem:
         text_encoder,
         DDIMScheduler(**(config.get("scheduler") or {})),
         total_steps=config["trainer"]["max_steps"],
-        mean=None if folder.mean is None else torch.as_tensor(folder.mean),
-        std=None if folder.std is None else torch.as_tensor(folder.std),
+        **_feature_stats(folder),
         **system_args,
     )
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from motionlcm.data.collate import lengths_to_mask
 from motionlcm.data.features import FOOT_CONTACT
 from motionlcm.diffusion.ddim import DDIMScheduler
 from motionlcm.diffusion.schedules import add_noise, predict_x0_from_eps
@@ -25,7 +26,7 @@ from motionlcm.models.denoiser import LatentDenoiser
 from motionlcm.models.text_encoder import TextEncoder
 from motionlcm.models.vae import MotionVAE
 from motionlcm.train.ema import EMA
-from motionlcm.train.losses import foot_contact_loss, masked_token_mse, root_motion_loss
+from motionlcm.train.losses import check_geometry_weights, foot_contact_loss, masked_token_mse, root_motion_loss
 from motionlcm.train.optim import build_optimizer
 from motionlcm.train.rng import RNGStateMixin
 
@@ -72,11 +73,7 @@ class TeacherSystem(RNGStateMixin, pl.LightningModule):
         std: Tensor | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("contact_weight", contact_weight), ("root_weight", root_weight)):
-            if not value >= 0:
-                raise ValueError(f"{name}: expected a number >= 0, got {value}")
-        if (contact_weight > 0 or root_weight > 0) and (mean is None or std is None):
-            raise ValueError("contact_weight, root_weight: the geometric terms need the feature mean and std")
+        check_geometry_weights(contact_weight, root_weight, mean, std)
         self.denoiser = denoiser
         self.vae = vae.eval().requires_grad_(False)
         object.__setattr__(self, "text_encoder", text_encoder)  # not a submodule: not checkpointed
@@ -147,7 +144,7 @@ class TeacherSystem(RNGStateMixin, pl.LightningModule):
         x0 = predict_x0_from_eps(z_t[near], eps[near], t[near], self.alphas_cumprod)
         features = self.vae.decode(x0, lengths) * self.std + self.mean
         clip = batch["features"][near][:, : features.shape[1]] * self.std + self.mean
-        mask = torch.arange(features.shape[1], device=t.device)[None, :] < lengths[:, None]
+        mask = lengths_to_mask(lengths, features.shape[1])
         size = len(t)
         return {
             "contact": foot_contact_loss(features, mask, contacts=clip[..., FOOT_CONTACT]).sum() / size,
