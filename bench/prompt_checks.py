@@ -40,6 +40,22 @@ PROMPTS = [
     ("a person raises both hands", 3.0, "raises", "both"),
 ]
 
+# The same checks phrased as users write them and the captions never do: gendered subjects and possessive
+# pronouns (the Bandai-Namco captions name no gender; the model folder's prompt rewrites read them as the
+# captions' neutral subject, `--literal-prompt` turns them off).
+PARAPHRASED = [
+    ("a man walks forward", 4.0, "steps", "walk"),
+    ("a woman runs forward", 3.0, "steps", "run"),
+    ("a woman walks and turns left", 5.0, "turn", "left"),
+    ("a man walks and turns right", 5.0, "turn", "right"),
+    ("a man waves his right hand", 4.0, "waves", "right"),
+    ("she waves with her left hand", 4.0, "waves", "left"),
+    ("he raises his right hand", 3.0, "raises", "right"),
+    ("a woman raises her left arm", 3.0, "raises", "left"),
+    ("she raises both of her hands", 3.0, "raises", "both"),
+]
+SETS = {"held-in": PROMPTS, "paraphrased": PARAPHRASED}
+
 
 def check(kind: str, side: str | None, joints: np.ndarray) -> dict:
     if kind == "steps":
@@ -58,23 +74,30 @@ def main() -> None:
     parser.add_argument("model_dir", nargs="?", default=None, help="model folder (default: the shipped model)")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     parser.add_argument("--seeds", type=int, default=10, help="seeds per prompt (0..N-1)")
+    parser.add_argument("--prompts", choices=sorted(SETS), default="held-in",
+                        help="which prompt set: the captions' own phrasing, or gendered/pronoun paraphrases")
+    parser.add_argument("--literal-prompt", action="store_true",
+                        help="encode the prompts as typed, without the model folder's prompt rewrites")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "prompt_checks.json")
     args = parser.parse_args()
     from motionlcm import MotionLCM
 
     pipe = MotionLCM.from_pretrained(args.model_dir, device="cpu")
+    pipe.rewrite_prompts = not args.literal_prompt
     rows = []
     start = time.perf_counter()
-    for prompt, seconds, kind, side in PROMPTS:
+    for prompt, seconds, kind, side in SETS[args.prompts]:
         results = []
         for seed in range(args.seeds):
             joints = np.asarray(pipe([prompt], seconds=seconds, steps=args.steps, seed=seed)[0].joints, np.float64)
             results.append(check(kind, side, joints) | kinematic_summary(joints))
+        read_as = pipe.read_prompt(prompt)
         passed = sum(bool(r["ok"]) for r in results)
         means = {k: float(np.mean([r[k] for r in results])) for k in results[0] if k != "ok"}
         rows.append(
             {
                 "prompt": prompt,
+                "read_as": read_as,
                 "seconds": seconds,
                 "check": kind,
                 "side": side,
@@ -94,6 +117,8 @@ def main() -> None:
             {
                 "model": str(args.model_dir or "shipped"),
                 "steps": args.steps,
+                "prompts": args.prompts,
+                "literal_prompt": args.literal_prompt,
                 "machine": platform.processor() or platform.machine(),
                 "torch": torch.__version__,
                 "rows": rows,

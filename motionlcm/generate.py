@@ -387,19 +387,25 @@ def rig_arguments(rig: Any) -> str:
     return " " + shlex.join(args)
 
 
-def load_pipeline(model: str | None, device: str | None, backend: str = "torch", onnx_dir: str | None = None) -> Any:
-    """The model for `generate`: torch, or the onnxruntime backend (`--backend`, `--onnx-dir`)."""
+def load_pipeline(
+    model: str | None, device: str | None, backend: str = "torch", onnx_dir: str | None = None, literal_prompt: bool = False
+) -> Any:
+    """The model for `generate`: torch, or the onnxruntime backend (`--backend`, `--onnx-dir`); with
+    `literal_prompt` it encodes prompts as typed, without the model folder's rewrites (`--literal-prompt`)."""
     from motionlcm.pipeline import MotionLCM
 
     if backend == "torch":
         if onnx_dir is not None:
             raise ValueError("--onnx-dir: only with --backend onnxruntime")
-        return MotionLCM.from_pretrained(model, device=device)
-    from motionlcm.runtime.onnx_backend import check_backend, require_onnxruntime
+        pipe = MotionLCM.from_pretrained(model, device=device)
+    else:
+        from motionlcm.runtime.onnx_backend import check_backend, require_onnxruntime
 
-    check_backend(backend)
-    require_onnxruntime()
-    return MotionLCM.from_pretrained(model, device=device or "cpu", backend=backend, onnx_dir=onnx_dir)
+        check_backend(backend)
+        require_onnxruntime()
+        pipe = MotionLCM.from_pretrained(model, device=device or "cpu", backend=backend, onnx_dir=onnx_dir)
+    pipe.rewrite_prompts = not literal_prompt
+    return pipe
 
 
 def backend_record(pipe: Any) -> dict[str, str]:
@@ -428,10 +434,12 @@ def generate(
     progress: bool = True,
     control: ControlSpec | None = None,
     targets: ExportTargets | None = None,
+    literal_prompt: bool = False,
 ) -> list[Path]:
     """Generate every request `num` times and write the files; returns the paths written. `control` steers
     every motion with the same joint targets; `targets` (`load_targets`) puts BVH and glTF on the user's
-    skeleton and gives the `smpl` format its body."""
+    skeleton and gives the `smpl` format its body; `literal_prompt` encodes the prompts as typed, without the
+    model folder's prompt rewrites (`MotionLCM.read_prompt`)."""
     from motionlcm.export.bvh_export import check_fps
     from motionlcm.io.atomic import publish_files, staging_folder
     from motionlcm.pipeline import MAX_FRAMES, resolve_lengths
@@ -468,7 +476,7 @@ def generate(
     check_output_dir(out)
     check_conflicts(out, jobs, formats, force)
     load_start = time.perf_counter()
-    pipe = load_pipeline(model, device, backend, onnx_dir)
+    pipe = load_pipeline(model, device, backend, onnx_dir, literal_prompt)
     load_seconds = time.perf_counter() - load_start
     warn_long_prompts(pipe, requests)
     steps, guidance = pipe.resolve_sampling(steps, guidance)
@@ -482,7 +490,13 @@ def generate(
 
 
 def reproduce_command(
-    job: Job, steps: int, guidance: float, model: str | None, control: ControlSpec | None = None, backend: str = "torch"
+    job: Job,
+    steps: int,
+    guidance: float,
+    model: str | None,
+    control: ControlSpec | None = None,
+    backend: str = "torch",
+    literal_prompt: bool = False,
 ) -> str:
     """The shell command that makes this motion again, every argument quoted for a POSIX shell."""
     args = [
@@ -502,6 +516,8 @@ def reproduce_command(
         args += ["--model", str(model)]
     if backend != "torch":
         args += ["--backend", backend]
+    if literal_prompt:
+        args.append("--literal-prompt")
     if control is not None and control.hints_file:
         args += ["--control", str(control.hints_file)]
     if control is not None and control.trajectory:
@@ -556,8 +572,12 @@ def stage_motions(
             "seconds": motion.seconds,
             "model": {"path": str(pipe.folder.path), "kind": pipe.kind, "backend": backend_record(pipe)},
             "timings": {"model_load_s": load_seconds, "generate_s": generate_seconds},
-            "command": reproduce_command(job, steps, guidance, model, control, backend_record(pipe)["name"]),
+            "command": reproduce_command(
+                job, steps, guidance, model, control, backend_record(pipe)["name"], not pipe.rewrite_prompts
+            ),
         }
+        if "prompt_read_as" in motion.settings:  # the model folder's rewrites changed it (`--literal-prompt`)
+            meta["prompt_read_as"] = motion.settings["prompt_read_as"]
         if "control" in motion.settings:
             meta["control"] = motion.settings["control"]
         names += write_outputs(motion, job, stage, formats, fps, meta, targets)
@@ -585,12 +605,16 @@ class TimelineSpec:
     control: ControlSpec | None = None  # targets over the whole take (times from its first frame)
 
 
-def timeline_command(spec: TimelineSpec, seed: int, steps: int, guidance: float, model: str | None) -> str:
+def timeline_command(
+    spec: TimelineSpec, seed: int, steps: int, guidance: float, model: str | None, literal_prompt: bool = False
+) -> str:
     """The shell command that makes this take again (segments inline)."""
     args = ["motionlcm", "generate", *(f"{r.text}#{r.seconds:g}" for r in spec.segments), "--timeline"]
     args += ["--seed", str(seed), "--steps", str(steps), "--guidance", f"{guidance:g}"]
     if model is not None:
         args += ["--model", str(model)]
+    if literal_prompt:
+        args.append("--literal-prompt")
     if spec.start_from is not None:
         args += ["--start-from", spec.start_from]
     if spec.start_rig is not None:
@@ -625,11 +649,12 @@ def generate_timeline_files(
     onnx_dir: str | None = None,
     progress: bool = True,
     targets: ExportTargets | None = None,
+    literal_prompt: bool = False,
 ) -> list[Path]:
     """Generate the timeline `num` times (seeds seed, seed + 1000, ...) as one take each and write
     <stem>[_k].npy / _features.npy / .bvh / .mp4 / .json; returns the paths written. Every input (segments,
     total length, start clip, output names) is checked before the model loads; nothing is written unless
-    everything succeeds."""
+    everything succeeds. `literal_prompt` as in `generate`."""
     from motionlcm.export.bvh_export import check_fps
     from motionlcm.io.atomic import publish_files, staging_folder
     from motionlcm.timeline import METHODS, check_take_control, check_timeline, read_start_clip
@@ -663,7 +688,7 @@ def generate_timeline_files(
     check_output_dir(out)
     check_conflicts(out, jobs, formats, force)
     load_start = time.perf_counter()
-    pipe = load_pipeline(model, device, backend, onnx_dir)
+    pipe = load_pipeline(model, device, backend, onnx_dir, literal_prompt)
     load_seconds = time.perf_counter() - load_start
     warn_long_prompts(pipe, list(spec.segments))
     steps, guidance = pipe.resolve_sampling(steps, guidance)
@@ -675,6 +700,7 @@ def generate_timeline_files(
                                             method=spec.seam, max_seconds=spec.max_seconds, control=hints)  # fmt: skip
             meta = {
                 "prompts": [s.prompt for s in segments],
+                "prompts_read_as": [pipe.read_prompt(s.prompt) for s in segments],
                 "seed": job.seed,
                 "steps": steps,
                 "guidance": guidance,
@@ -688,7 +714,7 @@ def generate_timeline_files(
                 "control": motion.settings.get("control"),
                 "model": {"path": str(pipe.folder.path), "kind": pipe.kind, "backend": backend_record(pipe)},
                 "timings": {"model_load_s": load_seconds, "generate_s": time.perf_counter() - began},
-                "command": timeline_command(spec, job.seed, steps, guidance, model),
+                "command": timeline_command(spec, job.seed, steps, guidance, model, not pipe.rewrite_prompts),
             }
             names += write_outputs(motion, job, stage, formats, fps, meta, targets)
         return publish_files(stage, out, sorted(names), force)

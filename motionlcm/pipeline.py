@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from motionlcm import presets
+from motionlcm.data.captions import PromptRewrites
 from motionlcm.data.cleanup import clean_continuation, clean_joints
 from motionlcm.data.continuation import BLEND_FRAMES, PlanarFrame, check_prefix, prefix_hints
 from motionlcm.data.features import FOOT_CONTACT, features_to_joints
@@ -144,6 +145,10 @@ class MotionLCM:
         self.lcm_preset = presets.check_version(preset, f"{folder.path}: meta.sampling.scheduler")
         self.tuned_guidance = _tuned_guidance(folder)
         self.distilled_scales = _distilled_scales(folder)
+        # how this model reads prompts (`read_prompt`); `rewrite_prompts = False` encodes them as typed
+        rewrites = (folder.meta or {}).get("prompt_rewrites")
+        self.prompt_rewrites = PromptRewrites.from_list(rewrites, f"{folder.path}: meta.prompt_rewrites")
+        self.rewrite_prompts = True
         if self.kind == "student":
             self.scheduler = LCMScheduler.from_preset(self.lcm_preset)
         else:
@@ -253,12 +258,19 @@ class MotionLCM:
         encoder = controller.trajectory_encoder
         return encoder(controller.hint_normalizer.normalize(values), mask)
 
+    def read_prompt(self, text: str) -> str:
+        """The prompt as this model reads it: the model folder's rewrites (`meta.prompt_rewrites`, recorded from
+        the caption rules of its training data: e.g. gendered subjects, which those captions never use, become
+        "the person") applied, unless `rewrite_prompts` is False. Most folders have none: the text unchanged."""
+        return self.prompt_rewrites(text) if self.rewrite_prompts else text
+
     def encode_text(self, texts: list[str]) -> Tensor:
         """Text embeddings for the denoiser, (B, tokens, C) on the pipeline's device ("" is the unconditional
-        prompt of classifier-free guidance); the model's text encoder with its prompt cache."""
+        prompt of classifier-free guidance) of the prompts as the model reads them (`read_prompt`); the
+        model's text encoder with its prompt cache."""
         if self.text_encoder is None:
             raise ValueError(f"{self.folder.path}: no text encoder: pass text_encoder_path= (e.g. sentence-t5-large)")
-        return self.text_encoder(texts).to(self.device)
+        return self.text_encoder([self.read_prompt(t) for t in texts]).to(self.device)
 
     def default_guidance(self, steps: int) -> float:
         """The model folder's tuned scale for this step count (`meta.sampling.guidance`, e.g. {"1": 6.5}) if it
@@ -491,8 +503,11 @@ class MotionLCM:
             raise ValueError(f"{self.folder.path}: the model produced NaN or infinite values (broken weights?)")
         return features
 
-    def _settings(self, steps: int, guidance: float, seed: int | None, conform: bool, foot_lock: bool) -> dict:
-        """What every generated motion records of how it was made (`Motion.settings`)."""
+    def _settings(
+        self, steps: int, guidance: float, seed: int | None, conform: bool, foot_lock: bool, prompt: str | None = None
+    ) -> dict:
+        """What every generated motion records of how it was made (`Motion.settings`); "prompt_read_as" when
+        the model read `prompt` otherwise than typed (`read_prompt`)."""
         settings = {
             "steps": steps,
             "guidance": guidance,
@@ -501,6 +516,8 @@ class MotionLCM:
             "conformed": conform,
             "foot_lock": foot_lock,
         }
+        if prompt is not None and self.read_prompt(prompt) != prompt:
+            settings["prompt_read_as"] = self.read_prompt(prompt)
         if self.onnx is not None:  # the onnxruntime backend (runtime/onnx_backend.py): which graphs ran
             settings["backend"] = {
                 "name": "onnxruntime",
@@ -563,15 +580,18 @@ class MotionLCM:
             clean_joints(j, c[: len(j)], conform, foot_lock).astype(np.float32)
             for j, c in zip(joints, contacts, strict=True)
         ]
-        settings = self._settings(steps, guidance, seed, conform, foot_lock)
+        extra = {}
         if hints is not None:
-            settings.update(warp=warp, control_method=control_method)
+            extra.update(warp=warp, control_method=control_method)
             if control_method != "controlnet":
-                settings["clt_steps"] = clt_steps
+                extra["clt_steps"] = clt_steps
         motions = [
-            Motion(joints[i], FPS, text, features[i, :n].cpu().numpy(), dict(settings))
+            Motion(
+                joints[i], FPS, text, features[i, :n].cpu().numpy(),
+                self._settings(steps, guidance, seed, conform, foot_lock, prompt=text) | extra,
+            )
             for i, (text, n) in enumerate(zip(prompts, lengths, strict=False))
-        ]
+        ]  # fmt: skip
         if hints is not None:
             joints_needed = {j for h in hints for j in h.joints}
             controller = self.controller_for(joints_needed).name if control_method != "clt" else None
@@ -646,7 +666,7 @@ class MotionLCM:
             cleaned = clean_continuation(local[i], generated, contacts[i, :n], blend_frames, conform, foot_lock, target)
             joints = frames_of[i].to_world(cleaned).astype(np.float32)
             joints[:k] = prefixes[i]  # exactly the given frames (no round trip through float64)
-            settings = self._settings(steps, guidance, seed, conform, foot_lock)
+            settings = self._settings(steps, guidance, seed, conform, foot_lock, prompt=text)
             settings["control_method"] = control_method
             settings["continuation"] = {
                 "prefix_frames": len(prefixes[i]),

@@ -460,3 +460,33 @@ def test_generate_writes_the_bvh_on_the_users_rig(student_dir, tmp_path):
     assert set(clip.names) <= {node.get("name") for node in gltf["nodes"]}
     meta = json.loads(next(out.glob("*.json")).read_text())
     assert meta["rig"]["name"] == "bandai-namco" and "--rig" in meta["command"]
+
+
+def test_the_json_records_how_the_model_read_the_prompt_and_literal_prompt_turns_it_off(student_dir, tmp_path):
+    """The tiny student was trained on the Bandai-Namco fixture import, whose caption rules rewrite gendered
+    subjects; the record says what the model read, and the recorded command keeps --literal-prompt."""
+    for flag, out in (((), tmp_path / "read"), (("--literal-prompt",), tmp_path / "literal")):
+        result = run_cli("generate", "she raises her left hand", "--model", str(student_dir), "--frames", "20",
+                         "--seed", "1", "--format", "json", "-o", str(out), "-q", *flag)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        (record,) = [json.loads(p.read_text()) for p in out.glob("*.json")]
+        assert record["prompt"] == "she raises her left hand"
+        if flag:
+            assert "prompt_read_as" not in record and record["command"].endswith("--literal-prompt")
+        else:
+            assert record["prompt_read_as"] == "the person raises the left hand"
+            assert "--literal-prompt" not in record["command"]
+
+
+def test_the_shipped_model_reads_gendered_prompts_as_its_captions_neutral_subject():
+    """Its captions never name a gender (datasets/bandai-namco/captions.yaml): typed as is, "a woman raises her
+    left arm" raised the left arm in 0 of 10 seeds (docs/benchmarks.md, "What the model reads"); read through
+    the folder's prompt rewrites, it does as "a person raises the left arm" does."""
+    from motionlcm import MotionLCM
+    from motionlcm.eval import motion_checks
+
+    pipe = MotionLCM.from_pretrained(device="cpu")
+    raises = pipe(["a woman raises her left arm"] * 3, seconds=3, seed=0)
+    assert all(motion_checks.raises(m.joints, "left")["ok"] for m in raises)
+    waves = pipe(["she waves with her left hand"] * 3, seconds=4, seed=0)
+    assert all(motion_checks.waves(m.joints, "left")["ok"] for m in waves), [motion_checks.waves(m.joints, "left") for m in waves]

@@ -146,3 +146,33 @@ def test_a_folder_may_record_its_own_tuned_guidance(student_dir, tmp_path):
     for bad in ({"1": "high"}, {"0": 6.5}, {"1": float("nan")}, [6.5]):
         with pytest.raises(ValueError, match="meta.sampling.guidance"):
             MotionLCM.from_pretrained(with_guidance(f"bad{len(list(tmp_path.iterdir()))}", bad), device="cpu")
+
+
+def test_a_model_reads_prompts_with_the_rewrites_its_training_captions_recorded(student_dir, teacher_dir, tmp_path):
+    """Training on a BVH import records the caption rules' prompt rewrites (datasets/bandai-namco/captions.yaml:
+    its captions name no gender); the pipeline encodes "she ... her left hand" as "the person ... the left hand",
+    records what it read, and `rewrite_prompts = False` encodes the prompt as typed."""
+    from motionlcm.data.captions import CaptionRules
+    from motionlcm.models.folder import load_model_folder, save_model_folder
+
+    rules = CaptionRules.load(Path(__file__).resolve().parents[1] / "datasets" / "bandai-namco" / "captions.yaml")
+    for trained in (student_dir, teacher_dir):
+        assert load_model_folder(trained).meta["prompt_rewrites"] == rules.prompt_rewrites.to_list()
+    pipe = MotionLCM.from_pretrained(student_dir, device="cpu")
+    typed, neutral = "She waves with her left hand", "The person waves with the left hand"
+    assert pipe.read_prompt(typed) == neutral
+    assert torch.equal(pipe.encode_text([typed]), pipe.encode_text([neutral]))
+    motion, plain = pipe([typed, neutral], frames=24, seed=3)
+    assert motion.text == typed and motion.settings["prompt_read_as"] == neutral
+    assert "prompt_read_as" not in plain.settings
+    np.testing.assert_allclose(motion.joints, pipe([neutral], frames=24, seed=3)[0].joints, atol=1e-5)  # batch of 1
+    pipe.rewrite_prompts = False
+    assert not torch.equal(pipe.encode_text([typed]), pipe.encode_text([neutral]))
+    assert "prompt_read_as" not in pipe([typed], frames=24, seed=3)[0].settings
+
+    folder = load_model_folder(student_dir)
+    bad = save_model_folder(tmp_path / "bad", vae=folder.vae, denoiser=folder.denoiser, mean=folder.mean,
+                            std=folder.std, text_encoder=folder.text_encoder,
+                            meta={**folder.meta, "prompt_rewrites": [{"pattern": "(", "replace": "x"}]})  # fmt: skip
+    with pytest.raises(ValueError, match=r"meta.prompt_rewrites\[0\].pattern: not a valid regular expression"):
+        MotionLCM.from_pretrained(bad, device="cpu")

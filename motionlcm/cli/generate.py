@@ -47,6 +47,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         backend=args.backend,
         onnx_dir=args.onnx_dir,
         progress=not args.quiet,
+        literal_prompt=args.literal_prompt,
         control=ControlSpec(
             args.control,
             args.trajectory,
@@ -107,6 +108,7 @@ def _timeline(args: argparse.Namespace, formats: tuple[str, ...]) -> int:
         spec, Path(args.output), model=args.model, steps=args.steps, guidance=args.guidance, seed=args.seed,
         num=args.num, fps=args.fps, formats=formats, force=args.force, device=args.device, progress=not args.quiet,
         backend=args.backend, onnx_dir=args.onnx_dir, targets=load_targets(formats, args.rig, args.skeleton, args.smpl_model),
+        literal_prompt=args.literal_prompt,
     )  # fmt: skip
     for path in written:
         print(path)
@@ -156,6 +158,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "guidance scale (default: the model folder's own, 3 for the shipped student; a V2 student without "
             "one 8.0/12.5/13.5 for 1/2/4 steps, inside the scales it was distilled on)"
         ),
+    )
+    p.add_argument(
+        "--literal-prompt",
+        action="store_true",
+        help="encode the prompt exactly as typed; by default the model folder's prompt rewrites apply (e.g. the shipped "
+        "model reads 'a woman raises her left arm' as 'a person raises the left arm': its captions name no gender; "
+        "the JSON records `prompt_read_as`; docs/captions.md)",
     )
     p.add_argument("--seed", type=int, default=None, help="seed of the first motion; the k-th uses seed + k")
     p.add_argument("--num", type=int, default=1, help="motions per prompt (at most 100,000 motions per call)")

@@ -18,8 +18,8 @@ from motionlcm.data.tagger import LEXICON, pos_tag, tokenize
 from motionlcm.io.text import read_text_file
 
 __all__ = [
-    "CaptionRules", "ClipLabel", "ContentRule", "StyleRule", "Phrase", "format_text_line", "mirror_caption",
-    "mirror_text_line", "pos_tag",
+    "CaptionRules", "ClipLabel", "ContentRule", "StyleRule", "Phrase", "PromptRewrites", "format_text_line",
+    "mirror_caption", "mirror_text_line", "pos_tag",
 ]  # fmt: skip
 
 
@@ -78,6 +78,65 @@ def mirror_text_line(line: str) -> str:
         raise ValueError(f"expected caption#tokens#from#to, got {len(fields)} fields: {body!r}")
     fields[0], fields[1] = mirror_caption(fields[0]), mirror_caption(fields[1])
     return "#".join(fields) + line[len(body) :]
+
+
+# =========================================================================== prompt rewrites
+
+
+@dataclass(frozen=True)
+class PromptRewrites:
+    """What a model reads a user's prompt as: regex -> replacement rewrites, applied in order before the
+    prompt is encoded (`MotionLCM.read_prompt`).
+
+    A model trained on rule-made captions knows their words only. Words its captions never use on purpose
+    carry nothing it could have learnt and move the prompt's embedding off the captions it knows: the
+    Bandai-Namco rules phrase styles as manners, never as identities, so "a woman raises her left arm" was
+    read as something else (the left arm raised in 0 of 10 seeds, against 10 of 10 for "a person raises the
+    left arm"; docs/benchmarks.md "What the model reads"). The rules file that made the captions lists such
+    rewrites (`prompts.rewrite`, docs/captions.md); training records them in the model folder
+    (`meta.prompt_rewrites`).
+
+    Each rewrite is a pattern (Python regex, matched case-insensitively) and a literal replacement that takes
+    the case of the matched text's first letter ("He" -> "The person").
+    """
+
+    rules: tuple[tuple[re.Pattern, str], ...] = ()
+
+    @classmethod
+    def from_list(cls, value: Any, where: str) -> PromptRewrites:
+        """From `[{pattern: ..., replace: ...}, ...]` (None or [] for none); `where` names the source in the
+        one-line ValueError a bad entry raises."""
+        if value is None:
+            return cls()
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: must be a list of {{pattern, replace}} mappings")
+        rules = []
+        for i, item in enumerate(value):
+            key = f"{where}[{i}]"
+            if not isinstance(item, dict) or set(item) != {"pattern", "replace"}:
+                raise ValueError(f"{key}: must be a mapping with exactly the keys pattern and replace")
+            pattern, replace = item["pattern"], item["replace"]
+            if not isinstance(pattern, str) or not pattern or not isinstance(replace, str):
+                raise ValueError(f"{key}: pattern must be a non-empty string and replace a string")
+            if any(c in replace for c in "#\n\r\\"):
+                raise ValueError(f"{key}.replace: must not contain '#', a backslash or a line break: {replace!r}")
+            try:
+                compiled = re.compile(pattern, re.IGNORECASE)
+            except re.error as error:
+                raise ValueError(f"{key}.pattern: not a valid regular expression ({error}): {pattern!r}") from None
+            rules.append((compiled, replace))
+        return cls(tuple(rules))
+
+    def to_list(self) -> list[dict[str, str]]:
+        return [{"pattern": p.pattern, "replace": r} for p, r in self.rules]
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def __call__(self, text: str) -> str:
+        for pattern, replace in self.rules:
+            text = pattern.sub(lambda m, r=replace: _match_case(m.group(0), r) if r else r, text)
+        return text
 
 
 # =========================================================================== caption rules
@@ -142,7 +201,7 @@ class _Candidate:
 
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available, same safe semantics
-_TOP_KEYS = {"name", "filename_pattern", "captions_per_clip", "subjects", "contents", "styles"}
+_TOP_KEYS = {"name", "filename_pattern", "captions_per_clip", "subjects", "contents", "styles", "prompts"}
 _CONTENT_KEYS = {"phrases", "group", "mirror", "turn"}
 _STYLE_KEYS = {"adverbs", "manners", "subjects", "pre_adverbs", "plain_fraction"}
 _SIDE_RE = re.compile(r"\b(left|right|clockwise|counterclockwise|anticlockwise)\b")
@@ -269,6 +328,13 @@ def _style(v: _Validator, name: str, raw: Any, groups: set[str]) -> StyleRule:
     return rule
 
 
+def _prompts(v: _Validator, value: Any) -> PromptRewrites:
+    if value is None:
+        return PromptRewrites()
+    raw = v.mapping(value, "prompts", {"rewrite"})
+    return PromptRewrites.from_list(raw.get("rewrite"), f"{v.source}: prompts.rewrite")
+
+
 def _check_mirrors(v: _Validator, contents: dict[str, ContentRule]) -> None:
     swap = {"left": "right", "right": "left", None: None}
     for name, rule in contents.items():
@@ -299,6 +365,7 @@ class CaptionRules:
         styles: style label -> its rule.
         name: a free-text name of the rules.
         source: where the rules came from (file path), used in error messages.
+        prompt_rewrites: how models trained on these captions read users' prompts (`prompts.rewrite`).
     """
 
     filename_pattern: re.Pattern
@@ -308,6 +375,7 @@ class CaptionRules:
     styles: Mapping[str, StyleRule]
     name: str = ""
     source: str = "<rules>"
+    prompt_rewrites: PromptRewrites = PromptRewrites()
 
     # ------------------------------------------------------------------ loading
 
@@ -351,6 +419,7 @@ class CaptionRules:
             styles=MappingProxyType(styles),
             name=str(data.get("name", "")),
             source=source,
+            prompt_rewrites=_prompts(v, data.get("prompts")),
         )
 
     # ------------------------------------------------------------------ labels

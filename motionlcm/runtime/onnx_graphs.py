@@ -339,6 +339,8 @@ def _manifest(pipe: Any, out: Path, steps: Sequence[int], precision: str, files:
             "padding": "right",
             "rows": 1 + int(encoder.tokens),
             "dim": int(encoder.dim),
+            # applied to the prompt before tokenising (`MotionLCM.read_prompt`), in order; [] for most models
+            "prompt_rewrites": pipe.prompt_rewrites.to_list(),
         },
         "sampler": {
             "graphs": {str(n): f"sampler_{n}" for n in steps},
@@ -437,7 +439,10 @@ ONNX opset {manifest["opset"]} (Unity Sentis, Unreal NNE, onnxruntime, onnxrunti
 `manifest.json` lists every input and output with its shape (named axes are dynamic), the input ranges, the
 Mean/Std and a sha256 per file. Text to motion is three graphs run in order:
 
-1. **Text** (`text_encoder.onnx`): tokenise the prompt with the files in `tokenizer/` (a Hugging Face
+1. **Text** (`text_encoder.onnx`): apply `text_encoder.prompt_rewrites` of the manifest to the prompt, in
+   order (each a regular expression matched case-insensitively and its literal replacement, which takes the
+   case of the matched text's first letter; the model's captions never used the words they replace), then
+   tokenise it with the files in `tokenizer/` (a Hugging Face
    WordPiece tokenizer, right padding, {"lower-case first, " if manifest["text_encoder"]["lowercase"] else ""}at most {manifest["text_encoder"]["max_length"]} tokens) into
    `input_ids` and `attention_mask` (int64, batch x length); the output `text` is
    (batch, {manifest["text_encoder"]["rows"]}, {manifest["text_encoder"]["dim"]}).

@@ -23,6 +23,7 @@ from pytorch_lightning.loggers import CSVLogger
 
 from motionlcm import presets
 from motionlcm.config import build_dataclass, load_config, save_config
+from motionlcm.data.captions import CaptionRules, PromptRewrites
 from motionlcm.data.features import features_to_joints
 from motionlcm.data.hints import HintNormalizer, joint_set
 from motionlcm.data.normalizer import Normalizer
@@ -410,6 +411,13 @@ def _latent_std_batches(dm: HumanML3DDataModule, clips: int = 2048, batch_size: 
         yield collate_motion([dataset[int(i)] for i in picks[start : start + batch_size]])
 
 
+def dataset_prompt_rewrites(root: str | Path) -> PromptRewrites:
+    """The prompt rewrites of the caption rules a BVH import captioned `root` with (`import/captions.yaml`,
+    `prompts.rewrite`); none for a dataset without such rules (HumanML3D's own captions)."""
+    rules = Path(root) / "import" / "captions.yaml"
+    return CaptionRules.load(rules).prompt_rewrites if rules.is_file() else PromptRewrites()
+
+
 def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule, out: Path, config: dict) -> Path:
     """Write `<out>/model`: the trained weights, the dataset statistics and the text-encoder reference."""
     meta = {
@@ -453,6 +461,9 @@ def export_model(kind: str, system: pl.LightningModule, dm: HumanML3DDataModule,
         denoiser = system.export_student()
     else:
         denoiser = system.export_denoiser()
+    rewrites = dataset_prompt_rewrites(dm.root)
+    if rewrites:  # how the model reads prompts: the caption rules of its data say which words they never use
+        meta["prompt_rewrites"] = rewrites.to_list()
     return save_model_folder(
         out / "model",
         vae=system.vae,
@@ -491,6 +502,8 @@ def train(kind: str, config: dict, resume: bool = False, force: bool = False, pr
     pl.seed_everything(config.get("seed", 1234), workers=True, verbose=False)
     dm = _datamodule(config)
     dm.setup("fit")
+    if kind in ("teacher", "student"):
+        dataset_prompt_rewrites(dm.root)  # a bad rules file stops the run now, not at its export
     builders = {
         "vae": _vae_system,
         "teacher": _teacher_system,

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 import yaml
 
-from motionlcm.data.captions import CaptionRules, format_text_line, mirror_caption, mirror_text_line
+from motionlcm.data.captions import (
+    CaptionRules,
+    PromptRewrites,
+    format_text_line,
+    mirror_caption,
+    mirror_text_line,
+)
 from motionlcm.data.tagger import LEXICON, POS_TAGS, pos_tag, tag_tokens
 
 RULES_PATH = Path(__file__).resolve().parents[2] / "datasets" / "bandai-namco" / "captions.yaml"
@@ -460,3 +466,59 @@ def test_invalid_yaml_syntax(tmp_path: Path) -> None:
     bad.write_text("contents: [walk\nstyles: {", encoding="utf-8")
     with pytest.raises(ValueError, match=r"captions.yaml: invalid YAML"):
         CaptionRules.load(bad)
+
+
+# --------------------------------------------------------------------------- prompt rewrites
+
+
+@pytest.mark.parametrize(
+    ("prompt", "read_as"),
+    [
+        ("a woman raises her left arm", "a person raises the left arm"),
+        ("She waves with her left hand", "The person waves with the left hand"),
+        ("a man walks and then he turns to the right", "a person walks and then the person turns to the right"),
+        ("an old man walks slowly", "an old person walks slowly"),
+        ("the guy waves to her", "the person waves to the person"),
+        ("HE RAISES HIS RIGHT HAND", "THE PERSON RAISES THE RIGHT HAND"),
+        ("someone walks in a masculine, manly way", "someone walks in a masculine, manly way"),  # manners stay
+        ("a person walks in a manner of a heavy giant", "a person walks in a manner of a heavy giant"),
+    ],
+)
+def test_prompt_rewrites_give_gendered_prompts_the_captions_subject(rules: CaptionRules, prompt, read_as) -> None:
+    assert rules.prompt_rewrites(prompt) == read_as
+
+
+def test_prompt_rewrites_leave_every_caption_of_the_rules_unchanged(rules: CaptionRules, all_captions) -> None:
+    """A rewrite that touched a word the captions use would move the prompts the model knows best."""
+    assert rules.prompt_rewrites
+    for pair, draws in all_captions.items():
+        for caption in (c for draw in draws for c in draw):
+            assert rules.prompt_rewrites(caption) == caption, (pair, caption)
+
+
+def test_prompt_rewrites_round_trip_through_a_list(rules: CaptionRules) -> None:
+    again = PromptRewrites.from_list(rules.prompt_rewrites.to_list(), "meta.prompt_rewrites")
+    assert again.to_list() == rules.prompt_rewrites.to_list()
+    assert again("she waves") == "the person waves"
+    assert not PromptRewrites.from_list(None, "x") and PromptRewrites.from_list(None, "x")("she") == "she"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"rewrite": [{"pattern": "(", "replace": "x"}]}, "prompts.rewrite[0].pattern: not a valid regular expression"),
+        ({"rewrite": [{"pattern": "a", "replace": "b", "flags": "i"}]}, "prompts.rewrite[0]: must be a mapping with"),
+        ({"rewrite": [{"pattern": "a", "replace": r"\1"}]}, "prompts.rewrite[0].replace: must not contain"),
+        ({"rewrite": [{"pattern": "", "replace": "b"}]}, "prompts.rewrite[0]: pattern must be a non-empty string"),
+        ({"rewrite": {"pattern": "a", "replace": "b"}}, "prompts.rewrite: must be a list"),
+        ({"synonyms": []}, "prompts.synonyms: unknown key"),
+    ],
+)
+def test_malformed_prompt_rewrites_name_the_entry(tmp_path: Path, value: object, message: str) -> None:
+    data = copy.deepcopy(_rules_yaml())
+    data["prompts"] = value
+    bad = tmp_path / "captions.yaml"
+    bad.write_text(yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False))
+    with pytest.raises(ValueError) as info:
+        CaptionRules.load(bad)
+    assert str(info.value).startswith(f"{bad}: ") and message in str(info.value) and "\n" not in str(info.value)

@@ -70,6 +70,9 @@ def test_the_exported_folder_describes_itself(pipe, exported):
     assert [i["name"] for i in sampler["inputs"]] == ["text", "noise", "guidance", "token_mask", "step_noise"]
     assert manifest["sampler"]["guidance"]["default"]["1"] == pipe.default_guidance(1)
     assert np.allclose(manifest["mean"], pipe.mean.numpy()) and np.allclose(manifest["std"], pipe.std.numpy())
+    # engines must read prompts as the model does: the shipped folder's rewrites, in order
+    rewrites = manifest["text_encoder"]["prompt_rewrites"]
+    assert rewrites and rewrites == pipe.prompt_rewrites.to_list()
     # the token-mask rule, as the manifest states it, is the VAE's
     rule = manifest["latents"]["token_mask"]
     for frames in (2, 8, 9, 100, 196):
@@ -95,6 +98,7 @@ def test_the_backend_gives_the_torch_pipelines_motions(pipe, ort_pipe, steps):
         assert np.abs(a.features - b.features).max() < 1e-4
         assert np.abs(a.joints - b.joints).max() < 1e-4
     assert ours[0].settings["backend"]["name"] == "onnxruntime" and "backend" not in theirs[0].settings
+    assert ours[2].settings["prompt_read_as"] == theirs[2].settings["prompt_read_as"] == "a person runs in a circle"
     other = ort_pipe(PROMPTS[:1], seconds=4.0, steps=steps, seed=12)[0]
     assert np.abs(other.joints - ours[0].joints).max() > 0.01  # a seed is its noise
 
