@@ -191,6 +191,8 @@ def generate(pipe: Any, request: GenerateRequest) -> dict[str, Any]:
         field = "keyframes" if request.keyframes is not None else "trajectory"
         raise ApiError(422, field, f"{field}: {err}") from None
     extra = {} if control is None else {"control": motion.settings.get("control")}
+    if "prompt_read_as" in motion.settings:  # the model folder's prompt rewrites changed it (docs/captions.md)
+        extra["prompt_read_as"] = motion.settings["prompt_read_as"]
     return _payload(motion, request.prompt, seed, start, steps=steps, guidance=guidance, **extra)
 
 

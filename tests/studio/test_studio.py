@@ -52,6 +52,9 @@ def test_generate_gives_the_pipelines_motion_for_a_seed(studio, pipe):
     assert again["joints"] == data["joints"]
     fresh = post(studio, "/api/generate", {"prompt": "a person waves", "steps": 2, "guidance": 4.5, "seed": None})[1]
     assert fresh["steps"] == 2 and fresh["guidance"] == 4.5 and isinstance(fresh["seed"], int)
+    assert "prompt_read_as" not in data  # the model read it as typed
+    read = post(studio, "/api/generate", {"prompt": "She waves with her left hand", "seconds": 2, "seed": 7})[1]
+    assert read["prompt_read_as"] == "The person waves with the left hand"  # the shipped folder's rewrites
 
 
 @pytest.mark.parametrize(

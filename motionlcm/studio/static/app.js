@@ -312,7 +312,8 @@ async function generate() {
   show(data);
   const total = performance.now() - started;
   const control = data.control ? ` · control error ${(100 * data.control.avg_err_m).toFixed(1)} cm` : "";
-  status(`${data.frames} frames · model ${data.ms.generate.toFixed(0)} ms · round trip ${total.toFixed(0)} ms · seed ${data.seed}${control}`, "ready");
+  const read = data.prompt_read_as ? ` · read as “${data.prompt_read_as}”` : "";
+  status(`${data.frames} frames · model ${data.ms.generate.toFixed(0)} ms · round trip ${total.toFixed(0)} ms · seed ${data.seed}${control}${read}`, "ready");
 }
 
 let timer = null;
@@ -379,7 +380,10 @@ async function download(format, extra = {}) {
   const m = state.motion;
   if (!m) return;
   const body = { joints: m.joints, fps: m.fps, format, prompt: m.prompt, ...extra };
-  if (format === "json") body.settings = { seed: m.seed, steps: m.steps, guidance: m.guidance, seconds: m.frames / m.fps };
+  if (format === "json") {
+    body.settings = { seed: m.seed, steps: m.steps, guidance: m.guidance, seconds: m.frames / m.fps };
+    if (m.prompt_read_as) body.settings.prompt_read_as = m.prompt_read_as;
+  }
   const response = await fetch("/api/export", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   if (!response.ok) { status((await response.json()).error, "error"); return; }
   const link = document.createElement("a");
