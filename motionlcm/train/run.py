@@ -197,6 +197,19 @@ def _feature_stats(folder) -> dict[str, torch.Tensor]:
     return {} if folder.mean is None else {"mean": torch.as_tensor(folder.mean), "std": torch.as_tensor(folder.std)}
 
 
+def _teacher_denoiser_config(config: dict, folder: Any, text_dim: int) -> DenoiserConfig:
+    """The teacher's denoiser config: the `model` section, with the text width and the VAE's latent shape."""
+    model = dict(config.get("model") or {})
+    model.setdefault("text_dim", text_dim)
+    model.setdefault("latent_size", folder.vae.config.latent_size)
+    model.setdefault("latent_dim", folder.vae.config.latent_dim)
+    denoiser_config = build_dataclass(DenoiserConfig, model, "model")
+    latent_shape = (folder.vae.config.latent_size, folder.vae.config.latent_dim)
+    if (denoiser_config.latent_size, denoiser_config.latent_dim) != latent_shape:
+        raise ValueError("model: denoiser latent shape differs from the VAE's")
+    return denoiser_config
+
+
 def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
     vae_dir = config.get("vae_dir")
     folder = _load_trained_folder(vae_dir, ("vae", "teacher", "student"), "vae_dir", "vae")
@@ -205,16 +218,7 @@ def _teacher_system(config: dict, dm: HumanML3DDataModule) -> TeacherSystem:
             warnings.warn(f"{vae_dir}: using the VAE's Mean/Std, which differ from {dm.root}'s", stacklevel=2)
         dm.set_normalizer(Normalizer(folder.mean, folder.std))
     text_encoder = TextEncoder(**_text_encoder_args(config))
-    model = dict(config.get("model") or {})
-    model.setdefault("text_dim", text_encoder.dim)
-    model.setdefault("latent_size", folder.vae.config.latent_size)
-    model.setdefault("latent_dim", folder.vae.config.latent_dim)
-    denoiser_config = build_dataclass(DenoiserConfig, model, "model")
-    if (denoiser_config.latent_size, denoiser_config.latent_dim) != (
-        folder.vae.config.latent_size,
-        folder.vae.config.latent_dim,
-    ):
-        raise ValueError("model: denoiser latent shape differs from the VAE's")
+    denoiser_config = _teacher_denoiser_config(config, folder, text_encoder.dim)
     scheduler = DDIMScheduler(**(config.get("scheduler") or {}))
     denoiser = LatentDenoiser(denoiser_config)
     if config.get("init_dir"):  # fine-tune: start from a trained teacher of this VAE
@@ -561,6 +565,40 @@ def export_student_weights(
         mean=source.mean,
         std=source.std,
         text_encoder=source.text_encoder,
+        meta=meta,
+        overwrite=True,
+    )
+
+
+def export_teacher_checkpoint(
+    run_dir: str | Path, checkpoint: str = "last.ckpt", output: str | Path | None = None
+) -> Path:
+    """Write the denoiser of a teacher run's checkpoint (its EMA average when the run keeps one) as a model folder
+    (default `<run_dir>/model-<checkpoint stem>`), e.g. to evaluate an intermediate checkpoint while the run goes
+    on."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir / "config.yaml")
+    state = check_checkpoint(run_dir / "checkpoints" / checkpoint)
+    folder = _load_trained_folder(config.get("vae_dir"), ("vae", "teacher", "student"), "vae_dir", "vae")
+    text_encoder = TextEncoder(**_text_encoder_args(config))
+    denoiser = LatentDenoiser(_teacher_denoiser_config(config, folder, text_encoder.dim))
+    weights = state["state_dict"]
+    prefix = "ema.average." if any(k.startswith("ema.average.") for k in weights) else "denoiser."
+    denoiser.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}, strict=True)
+    root = (config.get("data") or {}).get("root")
+    normalizer = Normalizer(folder.mean, folder.std) if folder.mean is not None else Normalizer.from_dir(root)
+    meta = {"trained_by": "motionlcm train teacher", "config": str(run_dir / "config.yaml"), "dataset": str(root),
+            "steps": int(state["global_step"])}  # fmt: skip
+    rewrites = dataset_prompt_rewrites(root)
+    if rewrites:
+        meta["prompt_rewrites"] = rewrites.to_list()
+    return save_model_folder(
+        output or run_dir / f"model-{Path(checkpoint).stem}",
+        vae=folder.vae,
+        denoiser=denoiser,
+        mean=normalizer.mean,
+        std=normalizer.std,
+        text_encoder=text_encoder.reference(),
         meta=meta,
         overwrite=True,
     )
