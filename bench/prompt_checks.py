@@ -74,10 +74,17 @@ def main() -> None:
     parser.add_argument("model_dir", nargs="?", default=None, help="model folder (default: the shipped model)")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     parser.add_argument("--seeds", type=int, default=10, help="seeds per prompt (0..N-1)")
-    parser.add_argument("--prompts", choices=sorted(SETS), default="held-in",
-                        help="which prompt set: the captions' own phrasing, or gendered/pronoun paraphrases")
-    parser.add_argument("--literal-prompt", action="store_true",
-                        help="encode the prompts as typed, without the model folder's prompt rewrites")
+    parser.add_argument(
+        "--prompts",
+        choices=sorted(SETS),
+        default="held-in",
+        help="which prompt set: the captions' own phrasing, or gendered/pronoun paraphrases",
+    )
+    parser.add_argument(
+        "--literal-prompt",
+        action="store_true",
+        help="encode the prompts as typed, without the model folder's prompt rewrites",
+    )
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "prompt_checks.json")
     args = parser.parse_args()
     from motionlcm import MotionLCM

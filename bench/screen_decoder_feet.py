@@ -52,8 +52,7 @@ def reconstruction_loss(recon: torch.Tensor, x: torch.Tensor, mask: torch.Tensor
         masked_smooth_l1(recon, x, mask).mean()
         + masked_smooth_l1(pred, true, mask).mean()
         + masked_smooth_l1(pred_vel, true_vel, mask[:, 1:]).mean()
-        + ACC_WEIGHT
-        * masked_smooth_l1(frame_differences(pred_vel), frame_differences(true_vel), mask[:, 2:]).mean()
+        + ACC_WEIGHT * masked_smooth_l1(frame_differences(pred_vel), frame_differences(true_vel), mask[:, 2:]).mean()
     )
     return loss, pred_vel, true_vel
 
@@ -75,7 +74,9 @@ def evaluate(pipe, captions: list[str], features: list[np.ndarray], batch: int =
     """Skating (cleaned joints, as users get them) of the reconstructions and of the student's samples
     (seeded per batch, the same for every decoder), root-aligned MPJPE of the reconstructions."""
     vae, mean, std = pipe.vae.eval(), pipe.mean, pipe.std
-    out: dict[str, list[float]] = {k: [] for k in ("rec_skating", "rec_mpjpe_mm", "gen_skating", "gen_speed", "gen_root_speed")}
+    out: dict[str, list[float]] = {
+        k: [] for k in ("rec_skating", "rec_mpjpe_mm", "gen_skating", "gen_speed", "gen_root_speed")
+    }
     for i in range(0, len(captions), batch):
         chunk = features[i : i + batch]
         lengths = [len(f) for f in chunk]
@@ -147,7 +148,9 @@ def main() -> None:
             optimizer.step()
             step += 1
             if step % args.eval_every == 0 or step == args.steps:
-                rows.append({"step": step, "minutes": (time.perf_counter() - start) / 60, **evaluate(pipe, captions, features)})
+                rows.append(
+                    {"step": step, "minutes": (time.perf_counter() - start) / 60, **evaluate(pipe, captions, features)}
+                )
                 print(rows[-1], flush=True)
             if step >= args.steps:
                 break

@@ -73,7 +73,9 @@ def main() -> None:
             rows.setdefault("VAE reconstruction (t = 0)", []).extend(skating(pipe, pipe.decode(z0, lengths), lengths))
             for sigma in LATENT_NOISE:
                 noisy = z0 + sigma * torch.randn_like(z0)
-                rows.setdefault(f"decoded latents + {sigma} noise", []).extend(skating(pipe, pipe.decode(noisy, lengths), lengths))
+                rows.setdefault(f"decoded latents + {sigma} noise", []).extend(
+                    skating(pipe, pipe.decode(noisy, lengths), lengths)
+                )
             for start in TIMESTEPS:
                 grid = [t for t in scheduler.timesteps if int(t) <= start]
                 z = scheduler.add_noise(z0, torch.randn_like(z0), torch.tensor(int(grid[0])))
@@ -81,7 +83,10 @@ def main() -> None:
                     prediction = _guided_prediction(denoiser, scheduler.scale_model_input(z, t), t, text, args.guidance)
                     z = scheduler.step(prediction, t, z).prev_sample
                 rows.setdefault(f"teacher from t = {start}", []).extend(skating(pipe, pipe.decode(z, lengths), lengths))
-    table = {name: {"raw": float(np.mean([r for r, _ in v])), "cleaned": float(np.mean([c for _, c in v]))} for name, v in rows.items()}
+    table = {
+        name: {"raw": float(np.mean([r for r, _ in v])), "cleaned": float(np.mean([c for _, c in v]))}
+        for name, v in rows.items()
+    }
     print(f"{'':<34} {'raw':>6} {'cleaned':>8}")
     for name, value in table.items():
         print(f"{name:<34} {value['raw']:>6.3f} {value['cleaned']:>8.3f}")

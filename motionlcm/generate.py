@@ -388,7 +388,11 @@ def rig_arguments(rig: Any) -> str:
 
 
 def load_pipeline(
-    model: str | None, device: str | None, backend: str = "torch", onnx_dir: str | None = None, literal_prompt: bool = False
+    model: str | None,
+    device: str | None,
+    backend: str = "torch",
+    onnx_dir: str | None = None,
+    literal_prompt: bool = False,
 ) -> Any:
     """The model for `generate`: torch, or the onnxruntime backend (`--backend`, `--onnx-dir`); with
     `literal_prompt` it encodes prompts as typed, without the model folder's rewrites (`--literal-prompt`)."""

@@ -489,4 +489,6 @@ def test_the_shipped_model_reads_gendered_prompts_as_its_captions_neutral_subjec
     raises = pipe(["a woman raises her left arm"] * 3, seconds=3, seed=0)
     assert all(motion_checks.raises(m.joints, "left")["ok"] for m in raises)
     waves = pipe(["she waves with her left hand"] * 3, seconds=4, seed=0)
-    assert all(motion_checks.waves(m.joints, "left")["ok"] for m in waves), [motion_checks.waves(m.joints, "left") for m in waves]
+    assert all(motion_checks.waves(m.joints, "left")["ok"] for m in waves), [
+        motion_checks.waves(m.joints, "left") for m in waves
+    ]

@@ -36,7 +36,9 @@ def applies_to(pipe: Any) -> bool:
 
 @torch.no_grad()
 def encode_text(pipe: Any, texts: list[str], guided: bool) -> Tensor:
-    """(B, 1, C) embeddings, or (2B, 1, C) [uncond; cond] for the guided teacher; never cached."""
+    """(B, 1, C) embeddings, or (2B, 1, C) [uncond; cond] for the guided teacher; never cached. The prompts as
+    the model reads them (`MotionLCM.read_prompt`: its folder's rewrites), so both loops encode the same text."""
+    texts = [pipe.read_prompt(t) for t in texts]
     batch = [""] * len(texts) + list(texts) if guided else list(texts)
     return pipe.text_encoder._encode(batch).to(pipe.device)  # (B, 1, C): the pooled token
 
