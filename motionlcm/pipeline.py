@@ -503,11 +503,14 @@ class MotionLCM:
             raise ValueError(f"{self.folder.path}: the model produced NaN or infinite values (broken weights?)")
         return features
 
-    def _settings(
-        self, steps: int, guidance: float, seed: int | None, conform: bool, foot_lock: bool, prompt: str | None = None
-    ) -> dict:
-        """What every generated motion records of how it was made (`Motion.settings`); "prompt_read_as" when
-        the model read `prompt` otherwise than typed (`read_prompt`)."""
+    def _prompt_record(self, prompt: str) -> dict:
+        """{"prompt_read_as": ...} for `Motion.settings` when the model read `prompt` otherwise than typed
+        (`read_prompt`), else {}."""
+        read = self.read_prompt(prompt)
+        return {"prompt_read_as": read} if read != prompt else {}
+
+    def _settings(self, steps: int, guidance: float, seed: int | None, conform: bool, foot_lock: bool) -> dict:
+        """What every generated motion records of how it was made (`Motion.settings`)."""
         settings = {
             "steps": steps,
             "guidance": guidance,
@@ -516,8 +519,6 @@ class MotionLCM:
             "conformed": conform,
             "foot_lock": foot_lock,
         }
-        if prompt is not None and self.read_prompt(prompt) != prompt:
-            settings["prompt_read_as"] = self.read_prompt(prompt)
         if self.onnx is not None:  # the onnxruntime backend (runtime/onnx_backend.py): which graphs ran
             settings["backend"] = {
                 "name": "onnxruntime",
@@ -580,18 +581,15 @@ class MotionLCM:
             clean_joints(j, c[: len(j)], conform, foot_lock).astype(np.float32)
             for j, c in zip(joints, contacts, strict=True)
         ]
-        extra = {}
+        settings = self._settings(steps, guidance, seed, conform, foot_lock)
         if hints is not None:
-            extra.update(warp=warp, control_method=control_method)
+            settings.update(warp=warp, control_method=control_method)
             if control_method != "controlnet":
-                extra["clt_steps"] = clt_steps
+                settings["clt_steps"] = clt_steps
         motions = [
-            Motion(
-                joints[i], FPS, text, features[i, :n].cpu().numpy(),
-                self._settings(steps, guidance, seed, conform, foot_lock, prompt=text) | extra,
-            )
+            Motion(joints[i], FPS, text, features[i, :n].cpu().numpy(), settings | self._prompt_record(text))
             for i, (text, n) in enumerate(zip(prompts, lengths, strict=False))
-        ]  # fmt: skip
+        ]
         if hints is not None:
             joints_needed = {j for h in hints for j in h.joints}
             controller = self.controller_for(joints_needed).name if control_method != "clt" else None
@@ -666,7 +664,7 @@ class MotionLCM:
             cleaned = clean_continuation(local[i], generated, contacts[i, :n], blend_frames, conform, foot_lock, target)
             joints = frames_of[i].to_world(cleaned).astype(np.float32)
             joints[:k] = prefixes[i]  # exactly the given frames (no round trip through float64)
-            settings = self._settings(steps, guidance, seed, conform, foot_lock, prompt=text)
+            settings = self._settings(steps, guidance, seed, conform, foot_lock) | self._prompt_record(text)
             settings["control_method"] = control_method
             settings["continuation"] = {
                 "prefix_frames": len(prefixes[i]),
